@@ -1,0 +1,183 @@
+//! Queue throughput: how fast no-op jobs travel push → PostgreSQL → worker →
+//! done with the workers `switchboard work` runs, against the database's own
+//! ceiling for single-row insert commits, measured in the same run.
+//!
+//!     cargo bench --bench queue -- [--jobs N] [--seconds S]
+//!
+//! Uses `BENCH_DATABASE_URL` (else `TEST_DATABASE_URL`, else the local server)
+//! to create a scratch database, which it drops at the end.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use switchboard::domain::jobs::{Job, Noop};
+use switchboard::jobs::{self, WorkerSettings};
+use switchboard::notify::Mailer;
+use switchboard::store;
+use tokio::sync::watch;
+
+struct Args {
+    jobs: u64,
+    seconds: u64,
+}
+
+fn args() -> Args {
+    let mut out = Args {
+        jobs: 20_000,
+        seconds: 5,
+    };
+    let argv: Vec<String> = std::env::args().collect();
+    for pair in argv.windows(2) {
+        match pair[0].as_str() {
+            "--jobs" => out.jobs = pair[1].parse().unwrap_or(out.jobs),
+            "--seconds" => out.seconds = pair[1].parse().unwrap_or(out.seconds),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn admin_url() -> String {
+    std::env::var("BENCH_DATABASE_URL")
+        .or_else(|_| std::env::var("TEST_DATABASE_URL"))
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+async fn done_count(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM apalis.jobs WHERE job_type = $1 AND status = 'Done'")
+        .bind(Noop::QUEUE)
+        .fetch_one(pool)
+        .await
+        .unwrap_or(0)
+}
+
+async fn wait_done(pool: &PgPool, target: i64) {
+    while done_count(pool).await < target {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn push(pool: &PgPool, from: u64, count: u64, per_tx: u64) {
+    let mut n = from;
+    while n < from + count {
+        let batch: Vec<Noop> = (n..(n + per_tx).min(from + count))
+            .map(|n| Noop { n })
+            .collect();
+        let mut tx = pool.begin().await.unwrap();
+        store::queue::enqueue_many(&mut tx, &batch).await.unwrap();
+        tx.commit().await.unwrap();
+        n += batch.len() as u64;
+    }
+}
+
+fn start_workers(pool: &PgPool) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+    let (stop, rx) = watch::channel(false);
+    let mailer = Mailer::Outbox { pool: pool.clone() };
+    let settings = WorkerSettings::new(8);
+    (
+        stop,
+        tokio::spawn(jobs::run(pool.clone(), mailer, settings, rx)),
+    )
+}
+
+/// Single-row INSERT commits per second from `connections` clients.
+async fn commit_ceiling(url: &str, connections: usize, seconds: u64) -> f64 {
+    let count = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (url, count) = (url.to_owned(), count.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = PgConnection::connect(&url).await.unwrap();
+            while Instant::now() < deadline {
+                sqlx::query("INSERT INTO bench_commits (payload) VALUES ($1)")
+                    .bind("{\"n\":1}")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    count.load(Ordering::Relaxed) as f64 / seconds as f64
+}
+
+#[tokio::main]
+async fn main() {
+    let args = args();
+    let name = format!("sb_bench_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&admin_url())
+        .await
+        .expect("connect to the database server");
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&admin_url()).unwrap();
+    url.set_path(&name);
+    let url = url.to_string();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(20)
+        .connect(&url)
+        .await
+        .unwrap();
+    store::migrate(&pool).await.unwrap();
+    let settings = WorkerSettings::new(8);
+    let n = args.jobs;
+    println!(
+        "queue benchmark: {n} no-op jobs, workers as `switchboard work` runs them \
+         (batch {}, concurrency {}), {} cores",
+        settings.batch_size,
+        settings.concurrency,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+
+    // 1. Backlog: push everything, then let the workers drain it.
+    let t = Instant::now();
+    push(&pool, 0, n, 1000).await;
+    let push_rate = n as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let (stop, workers) = start_workers(&pool);
+    wait_done(&pool, n as i64).await;
+    let drain_rate = n as f64 / t.elapsed().as_secs_f64();
+
+    // 2. Live: workers already running while a producer pushes 100 per commit.
+    let t = Instant::now();
+    push(&pool, n, n, 100).await;
+    wait_done(&pool, 2 * n as i64).await;
+    let live_rate = n as f64 / t.elapsed().as_secs_f64();
+    let _ = stop.send(true);
+    let _ = workers.await;
+
+    // 3. The ceiling: what this database commits, one row per transaction.
+    pool.execute("CREATE TABLE bench_commits (id bigserial PRIMARY KEY, payload text)")
+        .await
+        .unwrap();
+    let ceiling_8 = commit_ceiling(&url, 8, args.seconds).await;
+    let ceiling_1 = commit_ceiling(&url, 1, args.seconds).await;
+    pool.close().await;
+
+    println!("  push, 1000 jobs per transaction      {push_rate:>9.0} jobs/s");
+    println!("  drain a backlog (push → done)         {drain_rate:>9.0} jobs/s");
+    println!("  live: push 100/commit while running   {live_rate:>9.0} jobs/s");
+    println!("  ceiling: single-row insert commits    {ceiling_8:>9.0} /s (8 connections)");
+    println!("                                        {ceiling_1:>9.0} /s (1 connection)");
+    println!(
+        "  drain / ceiling (8 connections)       {:>9.2}",
+        drain_rate / ceiling_8
+    );
+
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {name} WITH (FORCE)"
+        )))
+        .await
+        .unwrap();
+}

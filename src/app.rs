@@ -1,0 +1,105 @@
+//! Builds the actix application: routes, middleware and shared state.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::http::header;
+use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::{App, HttpServer, web};
+use tracing_actix_web::TracingLogger;
+
+use crate::services::Context;
+use crate::telemetry::{Metrics, record_metrics};
+use crate::web::{self as pages, errors};
+
+/// Pages may load only what this portal serves; nothing may frame them.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
+     form-action 'self'; frame-ancestors 'none'";
+
+fn security_headers(https: bool) -> DefaultHeaders {
+    let headers = DefaultHeaders::new()
+        .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::REFERRER_POLICY, "same-origin"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((
+            "Permissions-Policy",
+            "camera=(), microphone=(), geolocation=()",
+        ))
+        .add(("Cross-Origin-Opener-Policy", "same-origin"));
+    if https {
+        headers.add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"))
+    } else {
+        headers
+    }
+}
+
+/// A bound, not yet running web server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds `listener` (port 0 in tests) and prepares the server on it.
+    pub fn build(
+        listener: TcpListener,
+        ctx: Context,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<Self> {
+        let port = listener.local_addr()?.port();
+        let https = ctx.settings.base_url.scheme() == "https";
+        let ctx = web::Data::new(ctx);
+        let metrics = web::Data::new(metrics);
+        let server = HttpServer::new(move || {
+            App::new()
+                // Innermost first: errors are rendered before metrics count them,
+                // and the tracing span (with its request id) wraps everything.
+                .wrap(from_fn(pages::errors::render_errors))
+                .wrap(from_fn(crate::web::flash_middleware))
+                .wrap(security_headers(https))
+                .wrap(from_fn(record_metrics))
+                .wrap(TracingLogger::default())
+                .app_data(ctx.clone())
+                .app_data(metrics.clone())
+                .app_data(
+                    web::FormConfig::default()
+                        .limit(64 * 1024)
+                        .error_handler(|e, _| {
+                            errors::payload_error(format!("the form could not be read: {e}"))
+                        }),
+                )
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(256 * 1024)
+                        .error_handler(|e, _| {
+                            errors::payload_error(format!("the JSON body could not be read: {e}"))
+                        }),
+                )
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    errors::payload_error(format!("the query string could not be read: {e}"))
+                }))
+                .app_data(web::PathConfig::default().error_handler(|e, _| {
+                    errors::payload_error(format!("the path could not be read: {e}"))
+                }))
+                .configure(pages::routes)
+                .default_service(web::to(errors::not_found))
+        })
+        .listen(listener)?
+        .shutdown_timeout(30)
+        .disable_signals()
+        .run();
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server handle: `await` it to serve; its handle stops it gracefully.
+    pub fn into_server(self) -> Server {
+        self.server
+    }
+}

@@ -1,0 +1,35 @@
+//! Job payloads: plain data, so services can enqueue them without knowing the
+//! handlers in `jobs/` (imports flow one way).
+
+use serde::{Deserialize, Serialize};
+
+use super::email::Email;
+
+/// Every job type has a queue name that is fixed here, not derived from the Rust
+/// path, so moving a struct never orphans queued jobs.
+pub trait Job: Serialize + for<'de> Deserialize<'de> + Send + Sync + Unpin + 'static {
+    const QUEUE: &'static str;
+    /// How many times a failing job is tried before it is left as failed.
+    const MAX_ATTEMPTS: usize = 5;
+}
+
+/// Deliver one email (SMTP, or the development outbox).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendEmail {
+    pub email: Email,
+}
+
+impl Job for SendEmail {
+    const QUEUE: &'static str = "switchboard.send_email";
+    const MAX_ATTEMPTS: usize = 8;
+}
+
+/// Does nothing: measures the queue itself (see `benches/queue.rs`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Noop {
+    pub n: u64,
+}
+
+impl Job for Noop {
+    const QUEUE: &'static str = "switchboard.noop";
+}

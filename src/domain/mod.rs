@@ -1,0 +1,4 @@
+//! Pure types and rules: no I/O here, so everything is unit-testable.
+
+pub mod email;
+pub mod jobs;

@@ -1,0 +1,139 @@
+//! apalis workers: one per job type, all fed from PostgreSQL, supervised so a
+//! lost database connection (or a panic inside apalis) restarts them instead of
+//! ending the process.
+
+mod noop;
+mod send_email;
+
+use std::time::Duration;
+
+use apalis::prelude::*;
+use apalis_postgres::{Config, PostgresStorage, Pubsub};
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::domain::jobs::{Job, Noop, SendEmail};
+use crate::notify::Mailer;
+
+/// How a process runs its workers.
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    /// Jobs in flight at once per job type.
+    pub concurrency: usize,
+    /// Jobs fetched per round trip: the main lever on throughput.
+    pub batch_size: usize,
+    /// Fallback poll interval when a notification is missed.
+    pub poll_interval: Duration,
+    /// How long in-flight jobs get to finish on shutdown.
+    pub shutdown_timeout: Duration,
+}
+
+impl WorkerSettings {
+    pub fn new(concurrency: usize) -> Self {
+        Self {
+            concurrency,
+            batch_size: 100,
+            poll_interval: Duration::from_secs(1),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+fn storage<J: Job>(
+    pool: &PgPool,
+    settings: &WorkerSettings,
+) -> PollWith<PostgresStorage<J>, Strategy> {
+    let config = Config::default()
+        .queue(J::QUEUE)
+        .batch_size(settings.batch_size)
+        .heartbeat_interval(Duration::from_secs(10));
+    // Wake on LISTEN/NOTIFY for low latency, and poll as a safety net.
+    let strategy = Strategy::new()
+        .stream(Pubsub::new(pool.clone(), J::QUEUE.to_owned()))
+        .interval(settings.poll_interval);
+    PostgresStorage::<J>::new(pool)
+        .with_config(config)
+        .poll_with_strategy(strategy)
+}
+
+/// A name unique to this process, so several worker processes can share a queue.
+fn worker_name(job: &str) -> String {
+    let host = std::env::var("HOSTNAME")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()))
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{job}@{host}:{}", std::process::id())
+}
+
+fn monitor(pool: &PgPool, mailer: &Mailer, settings: &WorkerSettings) -> Monitor {
+    let (pool, mailer, settings) = (pool.clone(), mailer.clone(), settings.clone());
+    let (pool2, settings2) = (pool.clone(), settings.clone());
+    Monitor::new()
+        .register(move |_| {
+            WorkerBuilder::new(worker_name(SendEmail::QUEUE))
+                .backend(storage::<SendEmail>(&pool, &settings))
+                .data(mailer.clone())
+                .concurrency(settings.concurrency)
+                .build(send_email::handle)
+        })
+        .register(move |_| {
+            WorkerBuilder::new(worker_name(Noop::QUEUE))
+                .backend(storage::<Noop>(&pool2, &settings2))
+                .concurrency(settings2.concurrency)
+                .build(noop::handle)
+        })
+}
+
+/// Runs every worker until `shutdown` turns true, then lets in-flight jobs finish.
+pub async fn run(
+    pool: PgPool,
+    mailer: Mailer,
+    settings: WorkerSettings,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        if *shutdown.borrow_and_update() {
+            return;
+        }
+        let monitor = monitor(&pool, &mailer, &settings);
+        let control = monitor.context();
+        let running = monitor.run();
+        tokio::pin!(running);
+        tracing::info!(concurrency = settings.concurrency, "workers started");
+        let outcome = tokio::select! {
+            outcome = &mut running => outcome,
+            _ = stopped(&mut shutdown) => {
+                tracing::info!("stopping workers: finishing in-flight jobs");
+                let _ = control.shutdown();
+                if tokio::time::timeout(settings.shutdown_timeout, &mut running).await.is_err() {
+                    tracing::warn!("workers did not finish within the shutdown timeout");
+                }
+                tracing::info!("workers stopped");
+                return;
+            }
+        };
+        // Workers only end on their own when something broke (e.g. the database
+        // went away): wait a little and start them again.
+        match outcome {
+            Ok(()) => tracing::warn!("workers stopped unexpectedly; restarting"),
+            Err(e) => tracing::error!(error = %e, "workers failed; restarting"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stopped(&mut shutdown) => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// Completes once the shutdown flag is set (or its sender is gone).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Backoff for a failed attempt: 2^attempt seconds, capped, with jitter.
+fn retry_delay(attempt: usize) -> Duration {
+    let base = 2u64.saturating_pow(attempt.min(10) as u32).min(600);
+    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % (base / 2 + 1);
+    Duration::from_secs(base + jitter)
+}

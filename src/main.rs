@@ -1,0 +1,61 @@
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use switchboard::config::Settings;
+use switchboard::{run, telemetry};
+
+/// Self-service network connectivity. Configuration comes from the environment
+/// (see the README); with none, `up` runs everything on this machine.
+#[derive(Parser)]
+#[command(name = "switchboard", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Web, workers and monitor in one process; starts a private PostgreSQL when DATABASE_URL is unset
+    Up,
+    /// The web server only
+    Serve,
+    /// The job workers only
+    Work,
+    /// Apply database migrations (the portal's and the job queue's), then exit
+    Migrate,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprint!("switchboard: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init_tracing(&settings.log, settings.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("switchboard: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Up => run::up(settings).await,
+            Command::Serve => run::serve(settings).await,
+            Command::Work => run::work(settings).await,
+            Command::Migrate => run::migrate(settings).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "switchboard stopped");
+            eprintln!("switchboard: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

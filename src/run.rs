@@ -1,0 +1,204 @@
+//! What each process subcommand runs: `up`, `serve`, `work`, `migrate`.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
+use tokio::sync::watch;
+
+use crate::app::Application;
+use crate::config::Settings;
+use crate::embedded_postgres::EmbeddedPostgres;
+use crate::jobs::{self, WorkerSettings};
+use crate::notify::Mailer;
+use crate::services::Context;
+use crate::store;
+use crate::telemetry::Metrics;
+
+/// A reason the process could not start or run, for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RunError(pub String);
+
+impl From<crate::Error> for RunError {
+    fn from(e: crate::Error) -> Self {
+        match e {
+            crate::Error::Database(db) => RunError(format!("database: {db}")),
+            other => RunError(other.to_string()),
+        }
+    }
+}
+
+const POOL_SIZE: u32 = 20;
+
+/// The database to use: `DATABASE_URL`, or (for `up`/`migrate`) the embedded cluster.
+enum Database {
+    External(Box<PgConnectOptions>),
+    Embedded(EmbeddedPostgres),
+}
+
+impl Database {
+    async fn open(
+        settings: &Settings,
+        allow_embedded: bool,
+        command: &str,
+    ) -> Result<Self, RunError> {
+        match &settings.database_url {
+            Some(url) => url
+                .expose()
+                .parse::<PgConnectOptions>()
+                .map(|options| Database::External(Box::new(options)))
+                .map_err(|_| RunError("DATABASE_URL could not be used as a PostgreSQL URL".into())),
+            None if allow_embedded => {
+                let root = std::env::current_dir()
+                    .map_err(|e| RunError(format!("current directory: {e}")))?;
+                EmbeddedPostgres::start(&root)
+                    .await
+                    .map(Database::Embedded)
+                    .map_err(|e| RunError(format!("embedded PostgreSQL: {e}")))
+            }
+            None => Err(RunError(format!(
+                "DATABASE_URL must be set for `{command}` (only `up` and `migrate` start an embedded database)"
+            ))),
+        }
+    }
+
+    fn pool(&self) -> PgPool {
+        let options = match self {
+            Database::External(options) => (**options).clone(),
+            Database::Embedded(pg) => pg.connect_options(),
+        };
+        store::pool(options, POOL_SIZE)
+    }
+
+    async fn close(self, pool: PgPool) {
+        pool.close().await;
+        if let Database::Embedded(pg) = self {
+            pg.stop().await;
+        }
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown requested");
+}
+
+async fn migrate_pool(pool: &PgPool) -> Result<(), RunError> {
+    store::migrate(pool).await?;
+    tracing::info!("database schema is up to date");
+    Ok(())
+}
+
+pub async fn migrate(settings: Settings) -> Result<(), RunError> {
+    let db = Database::open(&settings, true, "migrate").await?;
+    let pool = db.pool();
+    let result = migrate_pool(&pool).await;
+    db.close(pool).await;
+    result
+}
+
+/// web + workers in one process; with no DATABASE_URL, also the database.
+pub async fn up(settings: Settings) -> Result<(), RunError> {
+    let db = Database::open(&settings, true, "up").await?;
+    let pool = db.pool();
+    let result = async {
+        migrate_pool(&pool).await?;
+        run_processes(settings, pool.clone(), true, true).await
+    }
+    .await;
+    db.close(pool).await;
+    result
+}
+
+pub async fn serve(settings: Settings) -> Result<(), RunError> {
+    let db = Database::open(&settings, false, "serve").await?;
+    let pool = db.pool();
+    let result = run_processes(settings, pool.clone(), true, false).await;
+    db.close(pool).await;
+    result
+}
+
+pub async fn work(settings: Settings) -> Result<(), RunError> {
+    let db = Database::open(&settings, false, "work").await?;
+    let pool = db.pool();
+    let result = run_processes(settings, pool.clone(), false, true).await;
+    db.close(pool).await;
+    result
+}
+
+async fn run_processes(
+    settings: Settings,
+    pool: PgPool,
+    web: bool,
+    workers: bool,
+) -> Result<(), RunError> {
+    let settings = Arc::new(settings);
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let worker_task = if workers {
+        let mailer = Mailer::from_settings(&settings, &pool)?;
+        if settings.mail_goes_to_outbox() {
+            tracing::info!("no SWITCHBOARD_SMTP_URL: email goes to the outbox at /dev/outbox");
+        }
+        Some(tokio::spawn(jobs::run(
+            pool.clone(),
+            mailer,
+            WorkerSettings::new(settings.worker_concurrency),
+            stop_rx,
+        )))
+    } else {
+        None
+    };
+
+    let server = if web {
+        let listener = TcpListener::bind(settings.bind)
+            .map_err(|e| RunError(format!("SWITCHBOARD_BIND {}: {e}", settings.bind)))?;
+        let ctx = Context {
+            pool: pool.clone(),
+            settings: settings.clone(),
+        };
+        let app = Application::build(listener, ctx, Arc::new(Metrics::new()))
+            .map_err(|e| RunError(format!("starting the web server: {e}")))?;
+        tracing::info!(url = %settings.base_url, bind = %settings.bind, "Switchboard is serving");
+        Some(app.into_server())
+    } else {
+        None
+    };
+
+    match server {
+        Some(server) => {
+            let handle = server.handle();
+            let serving = tokio::spawn(server);
+            shutdown_signal().await;
+            // Stop taking requests, let the ones in flight finish.
+            handle.stop(true).await;
+            let _ = serving.await;
+        }
+        None => shutdown_signal().await,
+    }
+    let _ = stop_tx.send(true);
+    if let Some(task) = worker_task {
+        let _ = task.await;
+    }
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! Renders every error response: an HTML page for people, `application/problem+json`
+//! for `/api/…`, both carrying the request id that is also in the logs.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse};
+use askama::Template;
+use serde::Serialize;
+use tracing_actix_web::RequestId;
+
+use crate::error::{Error, FieldError};
+
+#[derive(Template)]
+#[template(path = "pages/error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    title: &'a str,
+    detail: &'a str,
+    fields: &'a [FieldError],
+    request_id: &'a str,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    instance: &'a str,
+    request_id: &'a str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [FieldError],
+}
+
+/// Is this caller a program (API path, or asks for JSON only)?
+pub fn wants_json(req: &actix_web::HttpRequest) -> bool {
+    req.path().starts_with("/api/")
+        || req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("json") && !v.contains("html"))
+}
+
+pub async fn render_errors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let json = wants_json(req.request());
+    let path = req.path().to_owned();
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    // Innermost middleware: handler errors arrive here as responses carrying
+    // the error (`res.response().error()`), not as `Err`.
+    let mut res = next.call(req).await?.map_into_boxed_body();
+    if let Ok(value) = header::HeaderValue::from_str(&request_id) {
+        res.headers_mut()
+            .insert(header::HeaderName::from_static("x-request-id"), value);
+    }
+    let status = res.status();
+    let Some(error) = res.response().error() else {
+        return Ok(res);
+    };
+
+    let own = error.as_error::<Error>();
+    let title = status.canonical_reason().unwrap_or("Error");
+    let detail = match own {
+        Some(e) => e.public_detail(),
+        None if status.is_server_error() => Error::internal("").public_detail(),
+        // actix' own 4xx messages (bad JSON, bad query string) are safe and useful.
+        None => error.to_string(),
+    };
+    if status.is_server_error() {
+        tracing::error!(request_id, %status, cause = %error, "request failed");
+    }
+    let fields = own.map(Error::field_errors).unwrap_or_default();
+
+    let (content_type, body) = if json {
+        let problem = Problem {
+            kind: "about:blank",
+            title,
+            status: status.as_u16(),
+            detail: &detail,
+            instance: &path,
+            request_id: &request_id,
+            errors: fields,
+        };
+        (
+            "application/problem+json",
+            serde_json::to_string(&problem).unwrap_or_default(),
+        )
+    } else {
+        let page = ErrorPage {
+            status: status.as_u16(),
+            title,
+            detail: &detail,
+            fields,
+            request_id: &request_id,
+            version: env!("CARGO_PKG_VERSION"),
+        };
+        (
+            "text/html; charset=utf-8",
+            page.render().unwrap_or_else(|_| detail.clone()),
+        )
+    };
+    let mut fresh = HttpResponse::build(status);
+    for (name, value) in res.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            fresh.append_header((name.clone(), value.clone()));
+        }
+    }
+    let fresh = fresh.content_type(content_type).body(body);
+    Ok(res.into_response(fresh))
+}
+
+/// The answer for any path no route matched.
+pub async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, Error> {
+    Err(Error::NotFound(format!("the page {}", req.path())))
+}
+
+/// actix' extractor errors (bad form, bad JSON, bad query) as our 400/422.
+pub fn payload_error(reason: String) -> actix_web::Error {
+    Error::BadRequest(reason).into()
+}

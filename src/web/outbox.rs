@@ -1,0 +1,104 @@
+//! `/dev/outbox`: where mail goes when no SMTP server is configured.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use askama::Template;
+use askama_web::WebTemplate;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{Chrome, Flash};
+use crate::error::{Error, FieldError};
+use crate::services::{self, Context};
+use crate::store::{self, outbox::OutboxEmail};
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/outbox.html")]
+struct OutboxPage {
+    chrome: Chrome,
+    emails: Vec<OutboxEmail>,
+    to: String,
+    errors: Vec<FieldError>,
+}
+
+#[derive(Deserialize)]
+struct TestEmailForm {
+    #[serde(default)]
+    to: String,
+}
+
+fn require_outbox(ctx: &Context) -> Result<(), Error> {
+    if ctx.settings.mail_goes_to_outbox() {
+        Ok(())
+    } else {
+        // With SMTP configured, mail leaves the portal: there is no outbox to show.
+        Err(Error::NotFound(
+            "the outbox (mail is sent over SMTP)".into(),
+        ))
+    }
+}
+
+#[get("/dev/outbox")]
+pub(super) async fn outbox_page(
+    ctx: web::Data<Context>,
+    flash: Option<Flash>,
+) -> Result<OutboxPage, Error> {
+    require_outbox(&ctx)?;
+    Ok(OutboxPage {
+        emails: store::outbox::latest(&ctx.pool, 100).await?,
+        chrome: Chrome::new(&ctx, flash),
+        to: String::new(),
+        errors: Vec::new(),
+    })
+}
+
+/// The HTML part of one message, sandboxed: it is shown as sent, so it must not
+/// run script or reach anything.
+#[get("/dev/outbox/{id}/html")]
+pub(super) async fn message_html(
+    ctx: web::Data<Context>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    require_outbox(&ctx)?;
+    let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound("that message".into()))?;
+    let email = store::outbox::find(&ctx.pool, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("that message".into()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+        ))
+        .body(email.html_body))
+}
+
+#[post("/dev/outbox/test-email")]
+pub(super) async fn send_test_email(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    form: web::Form<TestEmailForm>,
+) -> Result<HttpResponse, Error> {
+    require_outbox(&ctx)?;
+    match services::mail::send_test_email(&ctx, &form.to).await {
+        Ok(email) => Ok(Flash::success(format!(
+            "Queued a test email to {}. A worker delivers it in a moment.",
+            email.to
+        ))
+        .redirect("/dev/outbox")),
+        Err(Error::Invalid(errors)) if !super::errors::wants_json(&req) => {
+            // Show the form again with the reason, and change nothing.
+            let page = OutboxPage {
+                emails: store::outbox::latest(&ctx.pool, 100).await?,
+                chrome: Chrome::new(&ctx, None),
+                to: form.to.clone(),
+                errors,
+            };
+            let body = page.render().map_err(Error::internal)?;
+            Ok(HttpResponse::UnprocessableEntity()
+                .content_type("text/html; charset=utf-8")
+                .body(body))
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,185 @@
+//! Real headless Chromium, driven over WebDriver (chromedriver), looking at the
+//! pages the way a person does. Screenshots go to target/screenshots/.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
+
+use crate::helpers::{eventually, spawn_app, unique_recipient};
+
+/// chromedriver on a port of its own, killed when the test ends.
+struct Browser {
+    driver: Child,
+    client: Client,
+}
+
+impl Browser {
+    async fn start() -> Self {
+        let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("{chromedriver} could not start ({e}): install chromium and chromium-driver (tests/run does)")
+            });
+        let profile =
+            std::env::temp_dir().join(format!("sb-chrome-{}", uuid::Uuid::new_v4().simple()));
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.display()),
+                ]
+            }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let client = eventually(Duration::from_secs(15), "chromedriver", || {
+            let caps = caps.clone();
+            let url = url.clone();
+            async move {
+                // chromedriver speaks plain HTTP on loopback: no TLS stack needed.
+                ClientBuilder::new(HttpConnector::new())
+                    .capabilities(caps)
+                    .connect(&url)
+                    .await
+                    .ok()
+            }
+        })
+        .await;
+        Self { driver, client }
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_newcomer_reads_the_landing_page_and_sends_a_test_email_from_the_outbox() {
+    let app = spawn_app().await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+
+    c.goto(&app.url("/")).await.unwrap();
+    let heading = c
+        .find(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(heading, "Network connectivity, without the ticket queue");
+    assert_eq!(
+        c.title().await.unwrap(),
+        "Network connectivity, self-service · Switchboard"
+    );
+    let footer = c
+        .find(Locator::Css("footer"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(footer.contains(env!("CARGO_PKG_VERSION")), "{footer}");
+    // htmx loaded under the strict CSP (no inline script anywhere).
+    let htmx = c.execute("return typeof htmx", vec![]).await.unwrap();
+    assert_eq!(htmx, json!("object"));
+    browser.screenshot("landing").await;
+
+    // Follow the banner to the outbox and send a test email with the form.
+    c.find(Locator::LinkText("Outbox"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(10), "the outbox page", || async {
+        let h1 = c.find(Locator::Css("h1")).await.ok()?.text().await.ok()?;
+        (h1 == "Outbox").then_some(())
+    })
+    .await;
+
+    // A mistake first: the reason is shown next to the field.
+    let input = c.find(Locator::Id("to")).await.unwrap();
+    input.send_keys("not-an-address").await.unwrap();
+    c.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let error = eventually(Duration::from_secs(10), "the field error", || async {
+        c.find(Locator::Css(".field-error"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()
+    })
+    .await;
+    assert_eq!(error, "to: has no @");
+
+    let to = unique_recipient();
+    let input = c.find(Locator::Id("to")).await.unwrap();
+    input.clear().await.unwrap();
+    input.send_keys(&to).await.unwrap();
+    c.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let flash = eventually(Duration::from_secs(10), "the confirmation", || async {
+        c.find(Locator::Css(".flash")).await.ok()?.text().await.ok()
+    })
+    .await;
+    assert!(flash.contains(&to), "{flash}");
+
+    // The list refreshes by itself (htmx polling) once the worker delivered it.
+    let row = eventually(
+        Duration::from_secs(20),
+        "the message in the list",
+        || async {
+            let table = c
+                .find(Locator::Css("#outbox-list"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            table.contains(&to).then_some(table)
+        },
+    )
+    .await;
+    assert!(row.contains("Switchboard test email"), "{row}");
+    browser.screenshot("outbox").await;
+    c.clone().close().await.unwrap();
+}

@@ -1,0 +1,131 @@
+use crate::helpers::spawn_app;
+
+const SECURITY_HEADERS: &[(&str, &str)] = &[
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "same-origin"),
+    ("x-frame-options", "DENY"),
+];
+
+fn assert_secure(res: &reqwest::Response) {
+    let csp = res.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    for (name, value) in SECURITY_HEADERS {
+        assert_eq!(res.headers()[*name], *value, "{name} on {}", res.url());
+    }
+    assert!(!res.headers()["x-request-id"].is_empty());
+}
+
+#[tokio::test]
+async fn every_kind_of_response_carries_the_security_headers() {
+    let app = spawn_app().await;
+    for path in [
+        "/",
+        "/healthz",
+        "/static/app.css",
+        "/no/such/page",
+        "/api/v1/nothing",
+    ] {
+        let res = app.get(path).await;
+        assert_secure(&res);
+    }
+    let res = app
+        .post_form("/dev/outbox/test-email", &[("to", "bad")])
+        .await;
+    assert_eq!(res.status(), 422);
+    assert_secure(&res);
+}
+
+#[tokio::test]
+async fn unknown_pages_get_an_html_error_page_with_the_request_id() {
+    let app = spawn_app().await;
+    let res = app.get("/no/such/page").await;
+    assert_eq!(res.status(), 404);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let request_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body = res.text().await.unwrap();
+    assert!(body.contains("404 · Not Found"), "{body}");
+    assert!(
+        body.contains("the page /no/such/page was not found"),
+        "{body}"
+    );
+    assert!(
+        body.contains(&request_id),
+        "page shows the request id {request_id}"
+    );
+}
+
+#[tokio::test]
+async fn api_errors_are_problem_json_with_the_request_id() {
+    let app = spawn_app().await;
+    let res = app.get("/api/v1/nothing-here").await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let request_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let problem: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(problem["status"], 404);
+    assert_eq!(problem["title"], "Not Found");
+    assert_eq!(problem["instance"], "/api/v1/nothing-here");
+    assert_eq!(problem["request_id"], request_id);
+}
+
+#[tokio::test]
+async fn programs_asking_for_json_get_problem_json_on_pages_too() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .post(app.url("/dev/outbox/test-email"))
+        .header("accept", "application/json")
+        .form(&[("to", "nobody")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let problem: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "to");
+    assert_eq!(problem["errors"][0]["reason"], "has no @");
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_a_form_is_a_400_not_a_500() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .post(app.url("/dev/outbox/test-email"))
+        .header("content-type", "application/json")
+        .body("{\"to\": 1}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("the form could not be read"), "{body}");
+}
+
+#[tokio::test]
+async fn a_malformed_id_in_the_path_is_a_404() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/dev/outbox/not-a-uuid/html").await.status(), 404);
+}
+
+#[tokio::test]
+async fn the_landing_page_explains_the_portal() {
+    let app = spawn_app().await;
+    let res = app.get("/").await;
+    assert_eq!(res.status(), 200);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("Network connectivity, without the ticket queue"));
+    assert!(body.contains(concat!("Switchboard ", env!("CARGO_PKG_VERSION"))));
+    // No inline script: the CSP would block it.
+    assert!(!body.contains("<script>"));
+    assert!(body.contains(r#"<script src="/static/htmx.min.js"#));
+    let htmx = app.get("/static/htmx.min.js").await;
+    assert_eq!(htmx.status(), 200);
+    assert!(htmx.text().await.unwrap().contains(r#"version:"2.0"#));
+}

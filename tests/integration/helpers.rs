@@ -1,0 +1,290 @@
+//! `spawn_app()`: the real application on port 0 against a fresh database
+//! (cloned from a migrated template), with its workers, talking to real peers.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use switchboard::app::Application;
+use switchboard::config::Settings;
+use switchboard::jobs::{self, WorkerSettings};
+use switchboard::notify::Mailer;
+use switchboard::services::Context;
+use switchboard::telemetry::Metrics;
+use tokio::sync::watch;
+
+/// The server tests create their databases on (`TEST_DATABASE_URL`).
+pub fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn database_url(name: &str) -> String {
+    let mut url = url::Url::parse(&admin_url()).expect("TEST_DATABASE_URL is a URL");
+    url.set_path(name);
+    url.to_string()
+}
+
+pub fn maildev_smtp() -> String {
+    std::env::var("MAILDEV_SMTP_URL").unwrap_or_else(|_| "smtp://127.0.0.1:1025".into())
+}
+
+pub fn maildev_api() -> String {
+    std::env::var("MAILDEV_API_URL").unwrap_or_else(|_| "http://127.0.0.1:1080".into())
+}
+
+pub async fn admin() -> PgConnection {
+    PgConnection::connect(&admin_url())
+        .await
+        .expect("connect to TEST_DATABASE_URL (run tests/run, which starts PostgreSQL)")
+}
+
+/// A migrated database to clone, built once per schema version, shared by all
+/// test processes (guarded by an advisory lock).
+async fn template() -> String {
+    let mut hasher = DefaultHasher::new();
+    for m in switchboard::store::MIGRATOR.iter() {
+        m.checksum.hash(&mut hasher);
+    }
+    for m in apalis_postgres::PostgresStorage::migrations().iter() {
+        m.checksum.hash(&mut hasher);
+    }
+    let name = format!("sb_template_{:016x}", hasher.finish());
+    let mut conn = admin().await;
+    conn.execute("SELECT pg_advisory_lock(7271001)")
+        .await
+        .unwrap();
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    if !exists {
+        let building = format!("{name}_building");
+        conn.execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {building} WITH (FORCE)"
+        )))
+        .await
+        .unwrap();
+        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {building}")))
+            .await
+            .unwrap();
+        let pool = PgPool::connect(&database_url(&building)).await.unwrap();
+        switchboard::store::migrate(&pool).await.unwrap();
+        pool.close().await;
+        conn.execute(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {building} RENAME TO {name}"
+        )))
+        .await
+        .unwrap();
+    }
+    conn.execute("SELECT pg_advisory_unlock(7271001)")
+        .await
+        .unwrap();
+    name
+}
+
+/// A fresh, migrated database of this test's own; dropped when the guard drops.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub async fn new() -> Self {
+        let template = template().await;
+        let name = format!("sb_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = admin().await;
+        let mut tries = 0;
+        loop {
+            let sql = format!("CREATE DATABASE {name} TEMPLATE {template}");
+            match conn.execute(sqlx::AssertSqlSafe(sql)).await {
+                Ok(_) => break,
+                // Another process is cloning the template at this moment.
+                Err(e) if tries < 50 && e.to_string().contains("being accessed") => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("creating {name}: {e}"),
+            }
+        }
+        let url = database_url(&name);
+        Self { name, url }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Best effort, on its own thread: Drop cannot await.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(mut conn) = PgConnection::connect(&admin_url()).await {
+                    let _ = conn
+                        .execute(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+#[derive(Default)]
+pub struct Options {
+    /// Send mail over SMTP to maildev instead of the outbox.
+    pub smtp: bool,
+    /// Extra environment variables for the settings.
+    pub env: Vec<(&'static str, String)>,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub pool: PgPool,
+    pub ctx: Context,
+    pub client: reqwest::Client,
+    pub db: TestDatabase,
+    stop_workers: watch::Sender<bool>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    switchboard::telemetry::init_tracing(
+        &std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        switchboard::config::LogFormat::Pretty,
+    );
+    let db = TestDatabase::new().await;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let address = format!("http://127.0.0.1:{port}");
+
+    let mut env: HashMap<&str, String> = HashMap::new();
+    env.insert("DATABASE_URL", db.url.clone());
+    env.insert("SWITCHBOARD_BIND", format!("127.0.0.1:{port}"));
+    env.insert("SWITCHBOARD_BASE_URL", address.clone());
+    if options.smtp {
+        env.insert("SWITCHBOARD_SMTP_URL", maildev_smtp());
+        env.insert(
+            "SWITCHBOARD_MAIL_FROM",
+            "Switchboard Test <portal@switchboard.test>".into(),
+        );
+    }
+    for (k, v) in options.env {
+        env.insert(k, v);
+    }
+    let settings = Arc::new(Settings::from_lookup(|k| env.get(k).cloned()).expect("test settings"));
+
+    let pool = switchboard::store::pool(db.url.parse().unwrap(), 10);
+    let ctx = Context {
+        pool: pool.clone(),
+        settings: settings.clone(),
+    };
+    let app = Application::build(listener, ctx.clone(), Arc::new(Metrics::new())).unwrap();
+    tokio::spawn(app.into_server());
+
+    let (stop_workers, stop_rx) = watch::channel(false);
+    let mailer = Mailer::from_settings(&settings, &pool).unwrap();
+    let mut worker_settings = WorkerSettings::new(4);
+    worker_settings.poll_interval = Duration::from_millis(200);
+    tokio::spawn(jobs::run(pool.clone(), mailer, worker_settings, stop_rx));
+
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    TestApp {
+        address,
+        pool,
+        ctx,
+        client,
+        db,
+        stop_workers,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn job_count(&self, queue: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM apalis.jobs WHERE job_type = $1")
+            .bind(queue)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    pub fn stop_workers(&self) {
+        let _ = self.stop_workers.send(true);
+    }
+}
+
+/// Polls until `check` returns Some, or panics after `limit` with `what`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if started.elapsed() > limit {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A recipient no other test uses, so tests can share one maildev.
+pub fn unique_recipient() -> String {
+    format!("{}@example.test", uuid::Uuid::new_v4().simple())
+}
+
+/// The messages maildev received for `to`.
+pub async fn maildev_messages(to: &str) -> Vec<serde_json::Value> {
+    let all: Vec<serde_json::Value> = reqwest::get(format!("{}/api/email", maildev_api()))
+        .await
+        .expect("maildev answers (run tests/run, which starts it)")
+        .json()
+        .await
+        .unwrap();
+    all.into_iter()
+        .filter(|m| {
+            m["to"]
+                .as_array()
+                .is_some_and(|to_list| to_list.iter().any(|t| t["address"] == to))
+        })
+        .collect()
+}

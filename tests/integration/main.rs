@@ -1,0 +1,10 @@
+//! One integration-test binary (each extra one costs a link): real PostgreSQL,
+//! real HTTP, real SMTP sink, real browser.
+
+mod browser;
+mod config;
+mod email;
+mod errors;
+mod health;
+mod helpers;
+mod processes;

@@ -1,0 +1,105 @@
+# Sourced by tests/run: makes sure every program the tests talk to is installed
+# and running on 127.0.0.1, starting (and if need be installing) what is missing.
+# Exports TEST_DATABASE_URL, MAILDEV_SMTP_URL, MAILDEV_API_URL.
+# Whatever this script starts, it stops on exit (see stop_peers).
+
+PEERS_DIR="$PWD/target/peers"
+mkdir -p "$PEERS_DIR"
+STARTED_PIDS=()
+STOP_PG=""
+
+say() { printf 'tests/run: %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+APT_UPDATED=""
+apt_install() {
+  if [ -z "$APT_UPDATED" ]; then as_root apt-get update -qq; APT_UPDATED=1; fi
+  say "installing $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() { # port seconds what
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do port_open "$1" && return 0; sleep 0.1; done
+  say "$3 did not come up on port $1"; return 1
+}
+
+pg_bin_dir() {
+  if command -v initdb >/dev/null && command -v pg_ctl >/dev/null; then
+    dirname "$(command -v pg_ctl)"; return
+  fi
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+}
+
+ensure_postgres() {
+  command -v psql >/dev/null || apt_install postgresql-client
+  if [ -n "${TEST_DATABASE_URL:-}" ]; then
+    psql "$TEST_DATABASE_URL" -qAtc 'SELECT 1' >/dev/null && return 0
+    say "TEST_DATABASE_URL does not answer"; return 1
+  fi
+  local default="postgres://postgres@127.0.0.1:5432/postgres"
+  if psql "$default" -qAtc 'SELECT 1' >/dev/null 2>&1; then
+    export TEST_DATABASE_URL="$default"; return 0
+  fi
+  # A stopped Debian cluster: start it.
+  if command -v pg_lsclusters >/dev/null && ! port_open 5432; then
+    local ver
+    ver=$(pg_lsclusters -h 2>/dev/null | awk '$2 == "main" {print $1; exit}')
+    if [ -n "$ver" ]; then
+      as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start 2>/dev/null || true
+      if psql "$default" -qAtc 'SELECT 1' >/dev/null 2>&1; then
+        export TEST_DATABASE_URL="$default"; return 0
+      fi
+    fi
+  fi
+  # Otherwise a private, throwaway cluster for the tests (trust auth, loopback only).
+  local bin dir=/tmp/switchboard-test-pg port=55432
+  bin=$(pg_bin_dir)
+  if [ -z "$bin" ]; then apt_install postgresql; bin=$(pg_bin_dir); fi
+  local run=()
+  if [ "$(id -u)" -eq 0 ]; then run=(runuser -u postgres --); fi
+  if [ ! -f "$dir/PG_VERSION" ]; then
+    mkdir -p "$dir"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
+    "${run[@]}" "$bin/initdb" -D "$dir" -U postgres -A trust --no-locale -E UTF8 >/dev/null
+  fi
+  say "starting a private PostgreSQL for the tests on 127.0.0.1:$port"
+  "${run[@]}" "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -s \
+    -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off" start
+  STOP_PG="${run[*]} $bin/pg_ctl -D $dir -m fast -w -s stop"
+  export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+}
+
+ensure_maildev() {
+  export MAILDEV_SMTP_URL="smtp://127.0.0.1:1025" MAILDEV_API_URL="http://127.0.0.1:1080"
+  if port_open 1025 && port_open 1080; then return 0; fi
+  command -v npm >/dev/null || apt_install nodejs npm
+  local main="$PEERS_DIR/node_modules/.bin/maildev"
+  if [ ! -f "$main" ]; then
+    say "installing maildev (npm)"
+    npm install --prefix "$PEERS_DIR" --no-audit --no-fund --silent maildev@3 >/dev/null
+  fi
+  rm -rf "$PEERS_DIR/maildev-mail" && mkdir -p "$PEERS_DIR/maildev-mail"
+  "$main" --ip 127.0.0.1 --web-ip 127.0.0.1 -s 1025 -w 1080 \
+    --mail-directory "$PEERS_DIR/maildev-mail" >"$PEERS_DIR/maildev.log" 2>&1 &
+  STARTED_PIDS+=($!)
+  wait_port 1080 20 maildev && wait_port 1025 5 maildev
+}
+
+ensure_chromium() {
+  if [ -x "${CHROMIUM:-/usr/bin/chromium}" ] && command -v "${CHROMEDRIVER:-chromedriver}" >/dev/null; then
+    return 0
+  fi
+  apt_install chromium chromium-driver
+}
+
+stop_peers() {
+  local pid
+  for pid in "${STARTED_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  if [ -n "$STOP_PG" ]; then $STOP_PG || true; fi
+}
