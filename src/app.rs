@@ -11,16 +11,24 @@ use tracing_actix_web::TracingLogger;
 
 use crate::services::Context;
 use crate::telemetry::{Metrics, record_metrics};
-use crate::web::{self as pages, errors};
+use crate::web::ratelimit::Limits;
+use crate::web::{self as pages, errors, session};
 
-/// Pages may load only what this portal serves; nothing may frame them.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
-     form-action 'self'; frame-ancestors 'none'";
+/// Pages may load only what this portal serves; nothing may frame them. Forms
+/// may post only here (and to the identity provider, which sign-out redirects to).
+pub fn content_security_policy(identity_provider: Option<&url::Url>) -> String {
+    let idp = identity_provider
+        .map(|u| format!(" {}", u.origin().ascii_serialization()))
+        .unwrap_or_default();
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         object-src 'none'; base-uri 'none'; form-action 'self'{idp}; frame-ancestors 'none'"
+    )
+}
 
-fn security_headers(https: bool) -> DefaultHeaders {
+fn security_headers(https: bool, csp: &str) -> DefaultHeaders {
     let headers = DefaultHeaders::new()
-        .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
+        .add((header::CONTENT_SECURITY_POLICY, csp.to_owned()))
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::REFERRER_POLICY, "same-origin"))
         .add((header::X_FRAME_OPTIONS, "DENY"))
@@ -51,19 +59,24 @@ impl Application {
     ) -> std::io::Result<Self> {
         let port = listener.local_addr()?.port();
         let https = ctx.settings.base_url.scheme() == "https";
+        let csp = content_security_policy(ctx.settings.oidc.as_ref().map(|o| &o.issuer));
         let ctx = web::Data::new(ctx);
         let metrics = web::Data::new(metrics);
+        let limits = web::Data::new(Limits::default());
         let server = HttpServer::new(move || {
             App::new()
-                // Innermost first: errors are rendered before metrics count them,
-                // and the tracing span (with its request id) wraps everything.
+                // Innermost first: authentication (and CSRF) errors are rendered
+                // like every other error; metrics count the final status; the
+                // tracing span (with its request id) wraps everything.
+                .wrap(from_fn(session::authenticate))
                 .wrap(from_fn(pages::errors::render_errors))
                 .wrap(from_fn(crate::web::flash_middleware))
-                .wrap(security_headers(https))
+                .wrap(security_headers(https, &csp))
                 .wrap(from_fn(record_metrics))
                 .wrap(TracingLogger::default())
                 .app_data(ctx.clone())
                 .app_data(metrics.clone())
+                .app_data(limits.clone())
                 .app_data(
                     web::FormConfig::default()
                         .limit(64 * 1024)
@@ -85,6 +98,7 @@ impl Application {
                     errors::payload_error(format!("the path could not be read: {e}"))
                 }))
                 .configure(pages::routes)
+                .configure(crate::api::v1::routes)
                 .default_service(web::to(errors::not_found))
         })
         .listen(listener)?

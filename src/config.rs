@@ -34,6 +34,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// The identity provider, when one is configured.
+#[derive(Clone, Debug)]
+pub struct OidcSettings {
+    pub issuer: Url,
+    pub client_id: String,
+    /// `None` for a public client (PKCE only).
+    pub client_secret: Option<Secret>,
+    pub scopes: Vec<String>,
+    pub groups_claim: String,
+}
+
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// `None` means "use the embedded PostgreSQL cluster under ./var/pg" (`up` only).
@@ -48,6 +59,12 @@ pub struct Settings {
     pub log: String,
     pub log_format: LogFormat,
     pub worker_concurrency: usize,
+    /// `None`: the development sign-in is offered instead.
+    pub oidc: Option<OidcSettings>,
+    /// Members of this identity-provider group are admins.
+    pub admin_group: String,
+    pub session_idle_seconds: i64,
+    pub session_max_seconds: i64,
 }
 
 /// One bad variable and why.
@@ -221,6 +238,71 @@ impl Settings {
             },
         };
 
+        let oidc = match get("SWITCHBOARD_OIDC_ISSUER") {
+            None => None,
+            Some(text) => {
+                let issuer = match Url::parse(&text) {
+                    Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u),
+                    _ => {
+                        problem(
+                            "SWITCHBOARD_OIDC_ISSUER",
+                            format!("{text:?} is not an http(s) URL"),
+                        );
+                        None
+                    }
+                };
+                let client_id = get("SWITCHBOARD_OIDC_CLIENT_ID");
+                if client_id.is_none() {
+                    problem(
+                        "SWITCHBOARD_OIDC_CLIENT_ID",
+                        "must be set when SWITCHBOARD_OIDC_ISSUER is".to_owned(),
+                    );
+                }
+                if session_key.is_none() {
+                    problem(
+                        "SWITCHBOARD_SESSION_KEY",
+                        "must be set when SWITCHBOARD_OIDC_ISSUER is (all web processes share it)"
+                            .to_owned(),
+                    );
+                }
+                let scopes = get("SWITCHBOARD_OIDC_SCOPES")
+                    .unwrap_or_else(|| "openid email profile".into())
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>();
+                match (issuer, client_id) {
+                    (Some(issuer), Some(client_id)) => Some(OidcSettings {
+                        issuer,
+                        client_id,
+                        client_secret: get("SWITCHBOARD_OIDC_CLIENT_SECRET").map(Secret::new),
+                        scopes,
+                        groups_claim: get("SWITCHBOARD_OIDC_GROUPS_CLAIM")
+                            .unwrap_or_else(|| "groups".into()),
+                    }),
+                    _ => None,
+                }
+            }
+        };
+        let admin_group =
+            get("SWITCHBOARD_ADMIN_GROUP").unwrap_or_else(|| "switchboard-admins".into());
+        let mut minutes = |name: &'static str, default: i64, max: i64| -> i64 {
+            match get(name) {
+                None => default,
+                Some(text) => match text.parse::<i64>() {
+                    Ok(n) if (1..=max).contains(&n) => n,
+                    _ => {
+                        problem(
+                            name,
+                            format!("{text:?} is not a whole number from 1 to {max}"),
+                        );
+                        default
+                    }
+                },
+            }
+        };
+        let session_idle_seconds = minutes("SWITCHBOARD_SESSION_IDLE_MINUTES", 480, 10_080) * 60;
+        let session_max_seconds = minutes("SWITCHBOARD_SESSION_MAX_HOURS", 24, 720) * 3600;
+
         if problems.is_empty() {
             Ok(Settings {
                 database_url,
@@ -233,6 +315,10 @@ impl Settings {
                 log,
                 log_format,
                 worker_concurrency,
+                oidc,
+                admin_group,
+                session_idle_seconds,
+                session_max_seconds,
             })
         } else {
             Err(ConfigError(problems))

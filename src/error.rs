@@ -32,8 +32,14 @@ pub enum Error {
     Invalid(Vec<FieldError>),
     #[error("you must sign in to do that")]
     Unauthenticated,
+    #[error("the API token is missing, malformed, expired or revoked")]
+    InvalidToken,
     #[error("you are not allowed to do that")]
     Forbidden,
+    #[error("this form is stale or did not come from this site: reload the page and try again")]
+    CsrfRejected,
+    #[error("too many attempts: wait a minute and try again")]
+    TooManyRequests,
     #[error("{0} was not found")]
     NotFound(String),
     #[error("{0}")]
@@ -86,8 +92,9 @@ impl ResponseError for Error {
         match self {
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Error::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Error::Forbidden => StatusCode::FORBIDDEN,
+            Error::Unauthenticated | Error::InvalidToken => StatusCode::UNAUTHORIZED,
+            Error::Forbidden | Error::CsrfRejected => StatusCode::FORBIDDEN,
+            Error::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

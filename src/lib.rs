@@ -3,7 +3,9 @@
 //! The layout follows `ARCHITECTURE.md`: handlers (`web`, `jobs`) call
 //! `services`, which use `store`, `notify` and `domain`; imports flow one way.
 
+pub mod api;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod embedded_postgres;

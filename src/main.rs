@@ -23,6 +23,28 @@ enum Command {
     Work,
     /// Apply database migrations (the portal's and the job queue's), then exit
     Migrate,
+    /// Operator tasks
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an API token (and the user, if no user has this email); prints it once
+    CreateToken {
+        /// The user's email address
+        #[arg(long)]
+        email: String,
+        /// A name for the token, e.g. "bootstrap" or "ci"
+        #[arg(long)]
+        name: String,
+        /// Make the user an administrator
+        #[arg(long)]
+        admin: bool,
+        /// Days until the token expires (default: never)
+        #[arg(long, value_name = "DAYS")]
+        expires_in: Option<i64>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -48,6 +70,14 @@ fn main() -> ExitCode {
             Command::Serve => run::serve(settings).await,
             Command::Work => run::work(settings).await,
             Command::Migrate => run::migrate(settings).await,
+            Command::Admin(AdminCommand::CreateToken {
+                email,
+                name,
+                admin,
+                expires_in,
+            }) => run::create_token(settings, email, name, admin, expires_in)
+                .await
+                .map(|token| println!("{token}")),
         }
     });
     match result {

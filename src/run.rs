@@ -25,6 +25,13 @@ impl From<crate::Error> for RunError {
     fn from(e: crate::Error) -> Self {
         match e {
             crate::Error::Database(db) => RunError(format!("database: {db}")),
+            crate::Error::Invalid(errors) => RunError(
+                errors
+                    .iter()
+                    .map(|e| format!("--{}: {}", e.field.replace('_', "-"), e.reason))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
             other => RunError(other.to_string()),
         }
     }
@@ -109,6 +116,34 @@ async fn migrate_pool(pool: &PgPool) -> Result<(), RunError> {
     Ok(())
 }
 
+/// `switchboard admin create-token`: prints a new API token once.
+pub async fn create_token(
+    settings: Settings,
+    email: String,
+    name: String,
+    admin: bool,
+    expires_in_days: Option<i64>,
+) -> Result<String, RunError> {
+    let db = Database::open(&settings, true, "admin create-token").await?;
+    let pool = db.pool();
+    let result = async {
+        migrate_pool(&pool).await?;
+        let ctx = Context::new(pool.clone(), Arc::new(settings))?;
+        let created = crate::services::tokens::create_bootstrap_token(
+            &ctx,
+            &email,
+            &name,
+            admin,
+            expires_in_days,
+        )
+        .await?;
+        Ok(created.secret)
+    }
+    .await;
+    db.close(pool).await;
+    result
+}
+
 pub async fn migrate(settings: Settings) -> Result<(), RunError> {
     let db = Database::open(&settings, true, "migrate").await?;
     let pool = db.pool();
@@ -173,10 +208,10 @@ async fn run_processes(
     let server = if web {
         let listener = TcpListener::bind(settings.bind)
             .map_err(|e| RunError(format!("SWITCHBOARD_BIND {}: {e}", settings.bind)))?;
-        let ctx = Context {
-            pool: pool.clone(),
-            settings: settings.clone(),
-        };
+        if settings.session_key.is_none() {
+            tracing::warn!("no SWITCHBOARD_SESSION_KEY: sessions end when this process restarts");
+        }
+        let ctx = Context::new(pool.clone(), settings.clone())?;
         let app = Application::build(listener, ctx, Arc::new(Metrics::new()))
             .map_err(|e| RunError(format!("starting the web server: {e}")))?;
         tracing::info!(url = %settings.base_url, bind = %settings.bind, "Switchboard is serving");

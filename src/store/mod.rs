@@ -1,7 +1,12 @@
 //! sqlx queries, one file per aggregate. No pages, no job handlers here.
 
+pub mod audit;
 pub mod outbox;
 pub mod queue;
+pub mod sessions;
+pub mod teams;
+pub mod tokens;
+pub mod users;
 
 use std::time::Duration;
 

@@ -70,6 +70,26 @@ pub async fn render_errors(
     };
 
     let own = error.as_error::<Error>();
+    // A person who is not signed in is sent to sign in, and back here after.
+    if !json
+        && matches!(own, Some(Error::Unauthenticated))
+        && res.request().method() == actix_web::http::Method::GET
+    {
+        let next = res
+            .request()
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default();
+        let location = format!(
+            "/auth/login?next={}",
+            url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+        );
+        let redirect = HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, location))
+            .finish();
+        return Ok(res.into_response(redirect));
+    }
     let title = status.canonical_reason().unwrap_or("Error");
     let detail = match own {
         Some(e) => e.public_detail(),

@@ -1,13 +1,11 @@
 //! One-shot messages shown on the next page after a redirect (post/redirect/get).
 
-use std::future::{Ready, ready};
-
 use actix_web::body::MessageBody;
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
-use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{HttpMessage, HttpResponse};
 
 const COOKIE: &str = "sb_flash";
 
@@ -61,21 +59,6 @@ impl Flash {
             .insert_header((header::LOCATION, location))
             .cookie(cookie)
             .finish()
-    }
-}
-
-/// Extracts the pending flash message, if any.
-impl FromRequest for Flash {
-    type Error = actix_web::Error;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            req.extensions()
-                .get::<Flash>()
-                .cloned()
-                .ok_or_else(|| actix_web::error::ErrorNotFound("no flash")),
-        )
     }
 }
 

@@ -1,9 +1,8 @@
-use actix_web::{get, web};
+use actix_web::get;
 use askama::Template;
 use askama_web::WebTemplate;
 
-use super::{Chrome, Flash};
-use crate::services::Context;
+use super::Chrome;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "pages/home.html")]
@@ -12,8 +11,6 @@ struct Landing {
 }
 
 #[get("/")]
-pub(super) async fn landing(ctx: web::Data<Context>, flash: Option<Flash>) -> Landing {
-    Landing {
-        chrome: Chrome::new(&ctx, flash),
-    }
+pub(super) async fn landing(chrome: Chrome) -> Landing {
+    Landing { chrome }
 }

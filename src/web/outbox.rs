@@ -9,8 +9,9 @@ use uuid::Uuid;
 
 use super::{Chrome, Flash};
 use crate::error::{Error, FieldError};
+use crate::services::Caller;
 use crate::services::{self, Context};
-use crate::store::{self, outbox::OutboxEmail};
+use crate::store::outbox::OutboxEmail;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "pages/outbox.html")]
@@ -41,12 +42,13 @@ fn require_outbox(ctx: &Context) -> Result<(), Error> {
 #[get("/dev/outbox")]
 pub(super) async fn outbox_page(
     ctx: web::Data<Context>,
-    flash: Option<Flash>,
+    chrome: Chrome,
+    caller: Caller,
 ) -> Result<OutboxPage, Error> {
     require_outbox(&ctx)?;
     Ok(OutboxPage {
-        emails: store::outbox::latest(&ctx.pool, 100).await?,
-        chrome: Chrome::new(&ctx, flash),
+        emails: services::mail::outbox(&ctx, &caller).await?,
+        chrome,
         to: String::new(),
         errors: Vec::new(),
     })
@@ -57,13 +59,12 @@ pub(super) async fn outbox_page(
 #[get("/dev/outbox/{id}/html")]
 pub(super) async fn message_html(
     ctx: web::Data<Context>,
+    caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
     require_outbox(&ctx)?;
     let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound("that message".into()))?;
-    let email = store::outbox::find(&ctx.pool, id)
-        .await?
-        .ok_or_else(|| Error::NotFound("that message".into()))?;
+    let email = services::mail::outbox_message(&ctx, &caller, id).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((
@@ -77,10 +78,12 @@ pub(super) async fn message_html(
 pub(super) async fn send_test_email(
     req: HttpRequest,
     ctx: web::Data<Context>,
+    chrome: Chrome,
+    caller: Caller,
     form: web::Form<TestEmailForm>,
 ) -> Result<HttpResponse, Error> {
     require_outbox(&ctx)?;
-    match services::mail::send_test_email(&ctx, &form.to).await {
+    match services::mail::send_test_email(&ctx, &caller, &form.to).await {
         Ok(email) => Ok(Flash::success(format!(
             "Queued a test email to {}. A worker delivers it in a moment.",
             email.to
@@ -89,8 +92,8 @@ pub(super) async fn send_test_email(
         Err(Error::Invalid(errors)) if !super::errors::wants_json(&req) => {
             // Show the form again with the reason, and change nothing.
             let page = OutboxPage {
-                emails: store::outbox::latest(&ctx.pool, 100).await?,
-                chrome: Chrome::new(&ctx, None),
+                emails: services::mail::outbox(&ctx, &caller).await?,
+                chrome,
                 to: form.to.clone(),
                 errors,
             };

@@ -114,6 +114,70 @@ async fn a_newcomer_reads_the_landing_page_and_sends_a_test_email_from_the_outbo
     assert_eq!(htmx, json!("object"));
     browser.screenshot("landing").await;
 
+    // Sign in with the development sign-in (no identity provider here), as an admin.
+    c.find(Locator::LinkText("Sign in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the development sign-in page",
+        || async {
+            let h1 = c.find(Locator::Css("h1")).await.ok()?.text().await.ok()?;
+            (h1 == "Development sign-in").then_some(())
+        },
+    )
+    .await;
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("ada@example.test")
+        .await
+        .unwrap();
+    c.find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys("Ada Admin")
+        .await
+        .unwrap();
+    c.find(Locator::Id("team"))
+        .await
+        .unwrap()
+        .send_keys("network")
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name=admin]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.stack button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(10), "the profile page", || async {
+        let h1 = c.find(Locator::Css("h1")).await.ok()?.text().await.ok()?;
+        (h1 == "Ada Admin").then_some(())
+    })
+    .await;
+    let teams = c
+        .find(Locator::Css("main table"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        teams.contains("network") && teams.contains("member"),
+        "{teams}"
+    );
+    browser.screenshot("me").await;
+
     // Follow the banner to the outbox and send a test email with the form.
     c.find(Locator::LinkText("Outbox"))
         .await
@@ -130,12 +194,14 @@ async fn a_newcomer_reads_the_landing_page_and_sends_a_test_email_from_the_outbo
     // A mistake first: the reason is shown next to the field.
     let input = c.find(Locator::Id("to")).await.unwrap();
     input.send_keys("not-an-address").await.unwrap();
-    c.find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    c.find(Locator::Css(
+        "form[action='/dev/outbox/test-email'] button[type=submit]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
     let error = eventually(Duration::from_secs(10), "the field error", || async {
         c.find(Locator::Css(".field-error"))
             .await
@@ -151,12 +217,14 @@ async fn a_newcomer_reads_the_landing_page_and_sends_a_test_email_from_the_outbo
     let input = c.find(Locator::Id("to")).await.unwrap();
     input.clear().await.unwrap();
     input.send_keys(&to).await.unwrap();
-    c.find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    c.find(Locator::Css(
+        "form[action='/dev/outbox/test-email'] button[type=submit]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
     let flash = eventually(Duration::from_secs(10), "the confirmation", || async {
         c.find(Locator::Css(".flash")).await.ok()?.text().await.ok()
     })

@@ -16,7 +16,7 @@ async fn a_queued_email_travels_through_postgres_and_a_worker_to_the_smtp_server
     })
     .await;
     let to = unique_recipient();
-    let email = services::mail::send_test_email(&app.ctx, &to)
+    let email = services::mail::send_test_email(&app.ctx, &app.admin_caller().await, &to)
         .await
         .unwrap();
 
@@ -63,6 +63,7 @@ async fn a_queued_email_travels_through_postgres_and_a_worker_to_the_smtp_server
 #[tokio::test]
 async fn without_smtp_the_email_lands_in_the_outbox_page() {
     let app = spawn_app().await;
+    app.sign_in_admin().await;
     let to = unique_recipient();
     let res = app
         .post_form("/dev/outbox/test-email", &[("to", &to)])
@@ -98,6 +99,7 @@ async fn without_smtp_the_email_lands_in_the_outbox_page() {
 #[tokio::test]
 async fn a_bad_address_is_refused_with_the_reason_and_queues_nothing() {
     let app = spawn_app().await;
+    app.sign_in_admin().await;
     for (input, reason) in [
         ("", "to: is empty"),
         ("not-an-address", "to: has no @"),
@@ -121,6 +123,7 @@ async fn the_outbox_does_not_exist_when_smtp_is_configured() {
         ..Options::default()
     })
     .await;
+    app.sign_in_admin().await;
     assert_eq!(app.get("/dev/outbox").await.status(), 404);
     let res = app
         .post_form("/dev/outbox/test-email", &[("to", "a@example.test")])
@@ -134,9 +137,11 @@ async fn the_outbox_does_not_exist_when_smtp_is_configured() {
 #[tokio::test]
 async fn the_html_part_is_served_sandboxed() {
     let app = spawn_app().await;
-    let email = services::mail::send_test_email(&app.ctx, &unique_recipient())
-        .await
-        .unwrap();
+    app.sign_in_admin().await;
+    let email =
+        services::mail::send_test_email(&app.ctx, &app.admin_caller().await, &unique_recipient())
+            .await
+            .unwrap();
     let path = format!("/dev/outbox/{}/html", email.id);
     let res = eventually(
         Duration::from_secs(15),
@@ -165,7 +170,7 @@ async fn workers_keep_delivering_after_their_database_connections_are_cut() {
     })
     .await;
     let first = unique_recipient();
-    services::mail::send_test_email(&app.ctx, &first)
+    services::mail::send_test_email(&app.ctx, &app.admin_caller().await, &first)
         .await
         .unwrap();
     eventually(Duration::from_secs(15), "the first email", || async {
@@ -189,7 +194,7 @@ async fn workers_keep_delivering_after_their_database_connections_are_cut() {
         Duration::from_secs(10),
         "queueing after the cut",
         || async {
-            services::mail::send_test_email(&app.ctx, &second)
+            services::mail::send_test_email(&app.ctx, &app.admin_caller().await, &second)
                 .await
                 .ok()
         },
@@ -206,9 +211,10 @@ async fn workers_keep_delivering_after_their_database_connections_are_cut() {
 #[tokio::test]
 async fn a_retried_delivery_to_the_outbox_stores_the_message_once() {
     let app = spawn_app().await;
-    let email = services::mail::send_test_email(&app.ctx, &unique_recipient())
-        .await
-        .unwrap();
+    let email =
+        services::mail::send_test_email(&app.ctx, &app.admin_caller().await, &unique_recipient())
+            .await
+            .unwrap();
     app.stop_workers();
     let mailer = switchboard::notify::Mailer::from_settings(&app.ctx.settings, &app.pool).unwrap();
     // Two deliveries of the same message, as after a worker crash mid-job.

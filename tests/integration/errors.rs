@@ -30,6 +30,7 @@ async fn every_kind_of_response_carries_the_security_headers() {
         let res = app.get(path).await;
         assert_secure(&res);
     }
+    app.sign_in_admin().await;
     let res = app
         .post_form("/dev/outbox/test-email", &[("to", "bad")])
         .await;
@@ -78,11 +79,13 @@ async fn api_errors_are_problem_json_with_the_request_id() {
 #[tokio::test]
 async fn programs_asking_for_json_get_problem_json_on_pages_too() {
     let app = spawn_app().await;
+    app.sign_in_admin().await;
+    let csrf = app.csrf.lock().unwrap().clone();
     let res = app
         .client
         .post(app.url("/dev/outbox/test-email"))
         .header("accept", "application/json")
-        .form(&[("to", "nobody")])
+        .form(&[("to", "nobody"), ("csrf_token", &csrf)])
         .send()
         .await
         .unwrap();
@@ -95,9 +98,12 @@ async fn programs_asking_for_json_get_problem_json_on_pages_too() {
 #[tokio::test]
 async fn a_body_that_is_not_a_form_is_a_400_not_a_500() {
     let app = spawn_app().await;
+    app.sign_in_admin().await;
+    let csrf = app.csrf.lock().unwrap().clone();
     let res = app
         .client
         .post(app.url("/dev/outbox/test-email"))
+        .header("x-csrf-token", csrf)
         .header("content-type", "application/json")
         .body("{\"to\": 1}")
         .send()
@@ -111,6 +117,7 @@ async fn a_body_that_is_not_a_form_is_a_400_not_a_500() {
 #[tokio::test]
 async fn a_malformed_id_in_the_path_is_a_404() {
     let app = spawn_app().await;
+    app.sign_in_admin().await;
     assert_eq!(app.get("/dev/outbox/not-a-uuid/html").await.status(), 404);
 }
 

@@ -60,6 +60,7 @@ async fn readyz_follows_the_database() {
 #[tokio::test]
 async fn metrics_count_requests_by_route_and_jobs_by_state() {
     let app = spawn_app().await;
+    app.sign_in_admin().await;
     app.get("/healthz").await;
     app.get("/no/such/page").await;
     app.get("/dev/outbox/4b0c1c8a-0000-4000-8000-000000000000/html")

@@ -151,6 +151,8 @@ pub struct Options {
 }
 
 pub struct TestApp {
+    /// The CSRF token of the client's current session (after a sign-in).
+    pub csrf: std::sync::Mutex<String>,
     pub address: String,
     pub pool: PgPool,
     pub ctx: Context,
@@ -190,10 +192,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let settings = Arc::new(Settings::from_lookup(|k| env.get(k).cloned()).expect("test settings"));
 
     let pool = switchboard::store::pool(db.url.parse().unwrap(), 10);
-    let ctx = Context {
-        pool: pool.clone(),
-        settings: settings.clone(),
-    };
+    let ctx = Context::new(pool.clone(), settings.clone()).unwrap();
     let app = Application::build(listener, ctx.clone(), Arc::new(Metrics::new())).unwrap();
     tokio::spawn(app.into_server());
 
@@ -209,6 +208,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .build()
         .unwrap();
     TestApp {
+        csrf: std::sync::Mutex::new(String::new()),
         address,
         pool,
         ctx,
@@ -227,13 +227,73 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.unwrap()
     }
 
+    /// Posts a form as the browser would: with the session's CSRF token.
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let csrf = self.csrf.lock().unwrap().clone();
+        let mut fields: Vec<(&str, &str)> = form.to_vec();
+        fields.push(("csrf_token", &csrf));
         self.client
             .post(self.url(path))
-            .form(form)
+            .form(&fields)
             .send()
             .await
             .unwrap()
+    }
+
+    /// Signs the test client in through the development sign-in page.
+    pub async fn sign_in_dev(&self, email: &str, team: &str, role: &str, admin: bool) {
+        let page = self.get("/auth/dev").await.text().await.unwrap();
+        *self.csrf.lock().unwrap() = csrf_in(&page).expect("the sign-in page has a CSRF token");
+        let name = email.split('@').next().unwrap().to_owned();
+        let mut form = vec![
+            ("email", email),
+            ("name", name.as_str()),
+            ("team", team),
+            ("role", role),
+        ];
+        if admin {
+            form.push(("admin", "on"));
+        }
+        let res = self.post_form("/auth/dev", &form).await;
+        assert_eq!(
+            res.status(),
+            303,
+            "dev sign-in of {email}: {}",
+            res.text().await.unwrap()
+        );
+        let me = self.get("/me").await.text().await.unwrap();
+        *self.csrf.lock().unwrap() = csrf_in(&me).expect("/me has a CSRF token");
+    }
+
+    /// Signs in as an administrator.
+    pub async fn sign_in_admin(&self) {
+        self.sign_in_dev("admin@example.test", "", "member", true)
+            .await;
+    }
+
+    /// A caller for using services directly: a real admin user in the database.
+    pub async fn admin_caller(&self) -> switchboard::services::Caller {
+        let mut conn = self.pool.acquire().await.unwrap();
+        let (user, _) = switchboard::store::users::upsert(
+            &mut conn,
+            "dev",
+            "svc-admin@example.test",
+            "svc-admin@example.test",
+            "Service Admin",
+        )
+        .await
+        .unwrap();
+        switchboard::store::users::set_admin(&mut *conn, user.id, true)
+            .await
+            .unwrap();
+        let actor = switchboard::store::users::actor(&mut conn, user.id)
+            .await
+            .unwrap()
+            .unwrap();
+        switchboard::services::Caller {
+            actor,
+            request_id: None,
+        }
     }
 
     pub async fn job_count(&self, queue: &str) -> i64 {
@@ -287,4 +347,12 @@ pub async fn maildev_messages(to: &str) -> Vec<serde_json::Value> {
                 .is_some_and(|to_list| to_list.iter().any(|t| t["address"] == to))
         })
         .collect()
+}
+
+/// The value of the first `csrf_token` hidden field in a page.
+pub fn csrf_in(html: &str) -> Option<String> {
+    let at = html.find("name=\"csrf_token\" value=\"")?;
+    let rest = &html[at + "name=\"csrf_token\" value=\"".len()..];
+    let value = &rest[..rest.find('"')?];
+    (!value.is_empty()).then(|| value.to_owned())
 }

@@ -146,12 +146,32 @@ async fn serve_and_work_share_one_database_and_stop_cleanly_on_sigterm() {
     })
     .unwrap();
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    let ctx = switchboard::services::Context {
-        pool: pool.clone(),
-        settings: std::sync::Arc::new(settings),
+    let ctx =
+        switchboard::services::Context::new(pool.clone(), std::sync::Arc::new(settings)).unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let (user, _) = switchboard::store::users::upsert(
+        &mut conn,
+        "dev",
+        "ops@example.test",
+        "ops@example.test",
+        "Ops",
+    )
+    .await
+    .unwrap();
+    switchboard::store::users::set_admin(&mut *conn, user.id, true)
+        .await
+        .unwrap();
+    let actor = switchboard::store::users::actor(&mut conn, user.id)
+        .await
+        .unwrap()
+        .unwrap();
+    drop(conn);
+    let caller = switchboard::services::Caller {
+        actor,
+        request_id: None,
     };
     let to = unique_recipient();
-    switchboard::services::mail::send_test_email(&ctx, &to)
+    switchboard::services::mail::send_test_email(&ctx, &caller, &to)
         .await
         .unwrap();
     eventually(
@@ -165,6 +185,37 @@ async fn serve_and_work_share_one_database_and_stop_cleanly_on_sigterm() {
     assert!(terminate(&mut web).success(), "serve exits 0 on SIGTERM");
     assert!(terminate(&mut worker).success(), "work exits 0 on SIGTERM");
     drop_database(&name).await;
+}
+
+/// Signs a client in through the development sign-in; returns its CSRF token.
+async fn dev_sign_in(client: &reqwest::Client, base: &str, form: &[(&str, &str)]) -> String {
+    let page = client
+        .get(format!("{base}/auth/dev"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = crate::helpers::csrf_in(&page).unwrap();
+    let mut fields = form.to_vec();
+    fields.push(("csrf_token", &csrf));
+    let res = client
+        .post(format!("{base}/auth/dev"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let me = client
+        .get(format!("{base}/me"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    crate::helpers::csrf_in(&me).unwrap()
 }
 
 /// The embedded default: no configuration at all.
@@ -184,14 +235,28 @@ async fn up_with_no_configuration_runs_its_own_database_and_outbox() {
     assert!(landing.contains("Network connectivity, without the ticket queue"));
     assert!(landing.contains("Development defaults"));
 
+    // A newcomer signs in with the development sign-in, as an admin.
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
         .build()
         .unwrap();
+    let csrf = dev_sign_in(
+        &client,
+        &base,
+        &[
+            ("email", "newcomer@example.test"),
+            ("name", "Newcomer"),
+            ("team", "net"),
+            ("role", "lead"),
+            ("admin", "on"),
+        ],
+    )
+    .await;
     let to = unique_recipient();
     let res = client
         .post(format!("{base}/dev/outbox/test-email"))
-        .form(&[("to", &to)])
+        .form(&[("to", to.as_str()), ("csrf_token", &csrf)])
         .send()
         .await
         .unwrap();
@@ -200,7 +265,9 @@ async fn up_with_no_configuration_runs_its_own_database_and_outbox() {
         Duration::from_secs(20),
         "the email in /dev/outbox",
         || async {
-            let page = reqwest::get(format!("{base}/dev/outbox"))
+            let page = client
+                .get(format!("{base}/dev/outbox"))
+                .send()
                 .await
                 .ok()?
                 .text()
@@ -218,14 +285,38 @@ async fn up_with_no_configuration_runs_its_own_database_and_outbox() {
         "the embedded cluster is stopped on exit"
     );
 
-    // Reused on the next start: the message is still there.
+    // Reused on the next start: the user and the message are still there.
     let mut again = start(
         &["up"],
         &[("SWITCHBOARD_BIND", format!("127.0.0.1:{port}"))],
         &dir,
     );
     wait_ready(&base).await;
-    let page = reqwest::get(format!("{base}/dev/outbox"))
+    let page = client
+        .get(format!("{base}/auth/dev"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("newcomer@example.test"),
+        "the user is still known"
+    );
+    dev_sign_in(
+        &client,
+        &base,
+        &[
+            ("email", "newcomer@example.test"),
+            ("name", "Newcomer"),
+            ("keep_teams", "on"),
+        ],
+    )
+    .await;
+    let page = client
+        .get(format!("{base}/dev/outbox"))
+        .send()
         .await
         .unwrap()
         .text()

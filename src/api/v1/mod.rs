@@ -1,0 +1,81 @@
+//! `/api/v1`: JSON over the same services as the pages. Errors are
+//! `application/problem+json` (see `web::errors`). The OpenAPI document at
+//! `/api/v1/openapi.json` is generated from these handlers.
+
+mod me;
+mod teams;
+mod tokens;
+
+use actix_web::web::ServiceConfig;
+use actix_web::{HttpResponse, get};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Switchboard API", version = "1", description = "Self-service network connectivity. Authenticate with a personal API token: `Authorization: Bearer sbp_…`."),
+    paths(me::me, teams::list, teams::get, tokens::list, tokens::create, tokens::revoke),
+    components(schemas(
+        me::Me, me::MyTeam, teams::TeamOut, teams::TeamDetailOut, teams::MemberOut,
+        tokens::TokenOut, tokens::NewTokenIn, tokens::NewTokenOut, Problem, FieldProblem
+    )),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}
+
+/// An error, as RFC 9457 problem details.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Problem {
+    #[schema(example = "about:blank")]
+    r#type: String,
+    #[schema(example = "Unprocessable Entity")]
+    title: String,
+    #[schema(example = 422)]
+    status: u16,
+    #[schema(example = "name: must be 1 to 100 characters")]
+    detail: String,
+    instance: String,
+    /// Quote it when reporting a problem: it is in the server's logs too.
+    request_id: String,
+    errors: Option<Vec<FieldProblem>>,
+}
+
+/// One field that failed validation.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct FieldProblem {
+    #[schema(example = "name")]
+    field: String,
+    #[schema(example = "must be 1 to 100 characters")]
+    reason: String,
+}
+
+#[get("/api/v1/openapi.json")]
+async fn openapi_document() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(openapi_document)
+        .service(me::me)
+        .service(teams::list)
+        .service(teams::get)
+        .service(tokens::list)
+        .service(tokens::create)
+        .service(tokens::revoke);
+}

@@ -1,0 +1,153 @@
+//! `/me`: who I am, my teams and roles, my API tokens.
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use askama::Template;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{Chrome, Flash};
+use crate::auth::policy::TeamRole;
+use crate::error::{Error, FieldError};
+use crate::services::{self, Caller, Context};
+use crate::store::tokens::ApiToken;
+
+#[derive(Template)]
+#[template(path = "pages/me.html")]
+struct ProfilePage {
+    chrome: Chrome,
+    name: String,
+    email: String,
+    is_admin: bool,
+    teams: Vec<TeamRole>,
+    tokens: Vec<ApiToken>,
+    /// A token just created: its secret is shown this once.
+    new_token: Option<String>,
+    form_name: String,
+    form_days: String,
+    errors: Vec<FieldError>,
+}
+
+async fn render(
+    ctx: &Context,
+    chrome: Chrome,
+    caller: &Caller,
+    new_token: Option<String>,
+    form: Option<&TokenForm>,
+    errors: Vec<FieldError>,
+    status: actix_web::http::StatusCode,
+) -> Result<HttpResponse, Error> {
+    let page = ProfilePage {
+        chrome,
+        name: caller.actor.name.clone(),
+        email: caller.actor.email.clone(),
+        is_admin: caller.actor.is_admin,
+        teams: caller.actor.teams.clone(),
+        tokens: services::tokens::list(ctx, caller).await?,
+        new_token,
+        form_name: form.map(|f| f.name.clone()).unwrap_or_default(),
+        form_days: form.map(|f| f.expires_in_days.clone()).unwrap_or_default(),
+        errors,
+    };
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        // The page may hold a new token's secret: never cache it.
+        .insert_header(("Cache-Control", "no-store"))
+        .body(page.render().map_err(Error::internal)?))
+}
+
+#[get("/me")]
+pub(super) async fn profile(
+    ctx: web::Data<Context>,
+    chrome: Chrome,
+    caller: Caller,
+) -> Result<HttpResponse, Error> {
+    render(
+        &ctx,
+        chrome,
+        &caller,
+        None,
+        None,
+        Vec::new(),
+        actix_web::http::StatusCode::OK,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    expires_in_days: String,
+}
+
+/// Parses the optional expiry field of a form.
+pub(super) fn parse_days(text: &str) -> Result<Option<i64>, Error> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<i64>().map(Some).map_err(|_| {
+        Error::invalid(
+            "expires_in_days",
+            "must be a whole number of days, or empty for no expiry",
+        )
+    })
+}
+
+#[post("/me/tokens")]
+pub(super) async fn create_token(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    chrome: Chrome,
+    caller: Caller,
+    form: web::Form<TokenForm>,
+) -> Result<HttpResponse, Error> {
+    let result = match parse_days(&form.expires_in_days) {
+        Ok(days) => services::tokens::create(&ctx, &caller, &form.name, days).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(created) => {
+            let mut chrome = chrome;
+            chrome.flash = Some(Flash::success(format!(
+                "Token {:?} created. Copy it now: it is not shown again.",
+                created.token.name
+            )));
+            render(
+                &ctx,
+                chrome,
+                &caller,
+                Some(created.secret),
+                None,
+                Vec::new(),
+                actix_web::http::StatusCode::CREATED,
+            )
+            .await
+        }
+        Err(Error::Invalid(errors)) if !super::errors::wants_json(&req) => {
+            render(
+                &ctx,
+                chrome,
+                &caller,
+                None,
+                Some(&form),
+                errors,
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[post("/me/tokens/{id}/revoke")]
+pub(super) async fn revoke_token(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound("that token".into()))?;
+    let token = services::tokens::revoke(&ctx, &caller, id).await?;
+    Ok(Flash::success(format!("Token {:?} revoked.", token.name)).redirect("/me"))
+}

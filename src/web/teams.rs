@@ -1,0 +1,200 @@
+//! `/teams`: the team directory; leads and admins manage members.
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use askama::Template;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{Chrome, Flash};
+use crate::error::{Error, FieldError};
+use crate::services::{self, Caller, Context};
+use crate::store::teams::{Member, Team, TeamSummary};
+
+#[derive(Template)]
+#[template(path = "pages/teams.html")]
+struct TeamsPage {
+    chrome: Chrome,
+    teams: Vec<TeamSummary>,
+    can_create: bool,
+    form_slug: String,
+    form_name: String,
+    errors: Vec<FieldError>,
+}
+
+#[derive(Deserialize)]
+struct NewTeamForm {
+    #[serde(default)]
+    slug: String,
+    #[serde(default)]
+    name: String,
+}
+
+async fn teams_page(
+    ctx: &Context,
+    chrome: Chrome,
+    caller: &Caller,
+    form: Option<&NewTeamForm>,
+    errors: Vec<FieldError>,
+    status: actix_web::http::StatusCode,
+) -> Result<HttpResponse, Error> {
+    let page = TeamsPage {
+        chrome,
+        teams: services::teams::list(ctx, caller).await?,
+        can_create: caller.actor.can(crate::auth::policy::Action::ManageTeams),
+        form_slug: form.map(|f| f.slug.clone()).unwrap_or_default(),
+        form_name: form.map(|f| f.name.clone()).unwrap_or_default(),
+        errors,
+    };
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(page.render().map_err(Error::internal)?))
+}
+
+#[get("/teams")]
+pub(super) async fn list(
+    ctx: web::Data<Context>,
+    chrome: Chrome,
+    caller: Caller,
+) -> Result<HttpResponse, Error> {
+    teams_page(
+        &ctx,
+        chrome,
+        &caller,
+        None,
+        Vec::new(),
+        actix_web::http::StatusCode::OK,
+    )
+    .await
+}
+
+#[post("/teams")]
+pub(super) async fn create(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    chrome: Chrome,
+    caller: Caller,
+    form: web::Form<NewTeamForm>,
+) -> Result<HttpResponse, Error> {
+    match services::teams::create(&ctx, &caller, &form.slug, &form.name).await {
+        Ok(team) => Ok(Flash::success(format!("Team {} created.", team.slug))
+            .redirect(&format!("/teams/{}", team.slug))),
+        Err(Error::Invalid(errors)) if !super::errors::wants_json(&req) => {
+            teams_page(
+                &ctx,
+                chrome,
+                &caller,
+                Some(&form),
+                errors,
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/team.html")]
+struct TeamPage {
+    chrome: Chrome,
+    team: Team,
+    members: Vec<Member>,
+    can_manage: bool,
+    form_email: String,
+    errors: Vec<FieldError>,
+}
+
+async fn team_page(
+    ctx: &Context,
+    chrome: Chrome,
+    caller: &Caller,
+    slug: &str,
+    form_email: String,
+    errors: Vec<FieldError>,
+    status: actix_web::http::StatusCode,
+) -> Result<HttpResponse, Error> {
+    let detail = services::teams::get(ctx, caller, slug).await?;
+    let page = TeamPage {
+        chrome,
+        team: detail.team,
+        members: detail.members,
+        can_manage: detail.can_manage,
+        form_email,
+        errors,
+    };
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(page.render().map_err(Error::internal)?))
+}
+
+#[get("/teams/{slug}")]
+pub(super) async fn show(
+    ctx: web::Data<Context>,
+    chrome: Chrome,
+    caller: Caller,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    team_page(
+        &ctx,
+        chrome,
+        &caller,
+        &slug,
+        String::new(),
+        Vec::new(),
+        actix_web::http::StatusCode::OK,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct MemberForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+#[post("/teams/{slug}/members")]
+pub(super) async fn set_member(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    chrome: Chrome,
+    caller: Caller,
+    slug: web::Path<String>,
+    form: web::Form<MemberForm>,
+) -> Result<HttpResponse, Error> {
+    match services::teams::set_member(&ctx, &caller, &slug, &form.email, &form.role).await {
+        Ok(()) => Ok(Flash::success(format!(
+            "{} is now a {} of {}.",
+            form.email.trim(),
+            form.role,
+            slug
+        ))
+        .redirect(&format!("/teams/{slug}"))),
+        Err(Error::Invalid(errors)) if !super::errors::wants_json(&req) => {
+            team_page(
+                &ctx,
+                chrome,
+                &caller,
+                &slug,
+                form.email.clone(),
+                errors,
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[post("/teams/{slug}/members/{user_id}/remove")]
+pub(super) async fn remove_member(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, Error> {
+    let (slug, user_id) = path.into_inner();
+    let user_id = Uuid::parse_str(&user_id).map_err(|_| Error::NotFound("that member".into()))?;
+    services::teams::remove_member(&ctx, &caller, &slug, user_id).await?;
+    Ok(Flash::success("Member removed.").redirect(&format!("/teams/{slug}")))
+}
