@@ -1,6 +1,6 @@
 # Sourced by tests/run: makes sure every program the tests talk to is installed
 # and running on 127.0.0.1, starting (and if need be installing) what is missing.
-# Exports TEST_DATABASE_URL, MAILDEV_SMTP_URL, MAILDEV_API_URL.
+# Exports TEST_DATABASE_URL, MAILDEV_SMTP_URL, MAILDEV_API_URL, OIDC_ISSUER_URL.
 # Whatever this script starts, it stops on exit (see stop_peers).
 
 PEERS_DIR="$PWD/target/peers"
@@ -89,6 +89,21 @@ ensure_maildev() {
     --mail-directory "$PEERS_DIR/maildev-mail" >"$PEERS_DIR/maildev.log" 2>&1 &
   STARTED_PIDS+=($!)
   wait_port 1080 20 maildev && wait_port 1025 5 maildev
+}
+
+ensure_oidc_provider() {
+  export OIDC_ISSUER_URL="http://127.0.0.1:3000"
+  if port_open 3000; then return 0; fi
+  command -v npm >/dev/null || apt_install nodejs npm
+  if [ ! -d "$PEERS_DIR/node_modules/oidc-provider" ]; then
+    say "installing oidc-provider (npm)"
+    npm install --prefix "$PEERS_DIR" --no-audit --no-fund --silent oidc-provider@9 >/dev/null
+  fi
+  # ES modules resolve packages next to the script: run a copy from there.
+  cp tests/peers/oidc-provider.mjs "$PEERS_DIR/oidc-provider.mjs"
+  PORT=3000 node "$PEERS_DIR/oidc-provider.mjs" >"$PEERS_DIR/oidc-provider.log" 2>&1 &
+  STARTED_PIDS+=($!)
+  wait_port 3000 20 oidc-provider
 }
 
 ensure_chromium() {

@@ -131,9 +131,10 @@ impl Oidc {
             .await
         {
             Ok(res) => res
-                .json::<EndSession>()
+                .bytes()
                 .await
                 .ok()
+                .and_then(|body| serde_json::from_slice::<EndSession>(&body).ok())
                 .and_then(|e| e.end_session_endpoint),
             Err(_) => None,
         };

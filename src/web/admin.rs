@@ -1,6 +1,6 @@
 //! Admin pages: users and their sessions, the audit log.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use askama_web::WebTemplate;
 use uuid::Uuid;
@@ -12,12 +12,11 @@ use crate::store::audit::AuditEvent;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "pages/admin_users.html")]
-struct UsersPage {
+pub(super) struct UsersPage {
     chrome: Chrome,
     users: Vec<UserRow>,
 }
 
-#[get("/admin/users")]
 pub(super) async fn users(
     ctx: web::Data<Context>,
     chrome: Chrome,
@@ -29,7 +28,6 @@ pub(super) async fn users(
     })
 }
 
-#[post("/admin/users/{id}/revoke-sessions")]
 pub(super) async fn revoke_sessions(
     ctx: web::Data<Context>,
     caller: Caller,
@@ -42,12 +40,11 @@ pub(super) async fn revoke_sessions(
 
 #[derive(Template, WebTemplate)]
 #[template(path = "pages/audit.html")]
-struct AuditPage {
+pub(super) struct AuditPage {
     chrome: Chrome,
     events: Vec<AuditEvent>,
 }
 
-#[get("/admin/audit")]
 pub(super) async fn audit(
     ctx: web::Data<Context>,
     chrome: Chrome,

@@ -1,7 +1,7 @@
 //! Static files, compiled into the binary so one file is the whole portal.
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, web};
 
 use crate::error::Error;
 
@@ -23,7 +23,6 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
-#[get("/static/{name}")]
 pub(super) async fn asset(name: web::Path<String>) -> Result<HttpResponse, Error> {
     let (_, content_type, body) = ASSETS
         .iter()

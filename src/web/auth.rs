@@ -1,7 +1,7 @@
 //! Sign-in (OIDC or the development sign-in) and sign-out.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
@@ -35,12 +35,11 @@ fn rate_limited(req: &HttpRequest, limits: &Limits) -> Result<(), Error> {
 }
 
 #[derive(Deserialize)]
-struct NextQuery {
+pub(super) struct NextQuery {
     next: Option<String>,
 }
 
 /// Starts a sign-in: a fresh anonymous session carries `state` and `nonce`.
-#[get("/auth/login")]
 pub(super) async fn login(
     req: HttpRequest,
     ctx: web::Data<Context>,
@@ -73,7 +72,7 @@ pub(super) async fn login(
 }
 
 #[derive(Deserialize)]
-struct CallbackQuery {
+pub(super) struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,
     error: Option<String>,
@@ -81,7 +80,6 @@ struct CallbackQuery {
 }
 
 /// The identity provider sends the browser back here with a code.
-#[get("/auth/callback")]
 pub(super) async fn callback(
     req: HttpRequest,
     ctx: web::Data<Context>,
@@ -143,7 +141,6 @@ pub(super) async fn callback(
 }
 
 /// Ends this session, and the provider's too when it offers an end-session endpoint.
-#[post("/auth/logout")]
 pub(super) async fn logout(
     ctx: web::Data<Context>,
     caller: Caller,
@@ -170,7 +167,7 @@ pub(super) async fn logout(
 
 #[derive(Template)]
 #[template(path = "pages/dev_sign_in.html")]
-struct DevSignInPage {
+pub(super) struct DevSignInPage {
     chrome: Chrome,
     next: String,
     form: DevForm,
@@ -179,7 +176,7 @@ struct DevSignInPage {
 }
 
 #[derive(Deserialize, Default)]
-struct DevForm {
+pub(super) struct DevForm {
     #[serde(default)]
     email: String,
     #[serde(default)]
@@ -236,7 +233,6 @@ async fn dev_page_response(
 }
 
 /// The development sign-in: only when no identity provider is configured.
-#[get("/auth/dev")]
 pub(super) async fn dev_page(
     req: HttpRequest,
     ctx: web::Data<Context>,
@@ -276,7 +272,6 @@ pub(super) async fn dev_page(
     .await
 }
 
-#[post("/auth/dev")]
 pub(super) async fn dev_submit(
     req: HttpRequest,
     ctx: web::Data<Context>,

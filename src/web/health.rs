@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use crate::services::Context;
@@ -11,13 +11,11 @@ use crate::store;
 use crate::telemetry::Metrics;
 
 /// The process is up and serving HTTP.
-#[get("/healthz")]
 pub(super) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
 /// The process can do useful work: the database answers within two seconds.
-#[get("/readyz")]
 pub(super) async fn readyz(ctx: web::Data<Context>) -> HttpResponse {
     match tokio::time::timeout(Duration::from_secs(2), store::ping(&ctx.pool)).await {
         Ok(Ok(())) => HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })),
@@ -38,7 +36,6 @@ fn not_ready() -> HttpResponse {
 }
 
 /// Prometheus scrape endpoint (OpenMetrics text).
-#[get("/metrics")]
 pub(super) async fn metrics(
     ctx: web::Data<Context>,
     metrics: web::Data<Arc<Metrics>>,

@@ -1,4 +1,3 @@
-use actix_web::get;
 use askama::Template;
 use askama_web::WebTemplate;
 
@@ -6,11 +5,10 @@ use super::Chrome;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "pages/home.html")]
-struct Landing {
+pub(super) struct Landing {
     chrome: Chrome,
 }
 
-#[get("/")]
 pub(super) async fn landing(chrome: Chrome) -> Landing {
     Landing { chrome }
 }

@@ -1,6 +1,6 @@
 //! `/me`: who I am, my teams and roles, my API tokens.
 
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -13,7 +13,7 @@ use crate::store::tokens::ApiToken;
 
 #[derive(Template)]
 #[template(path = "pages/me.html")]
-struct ProfilePage {
+pub(super) struct ProfilePage {
     chrome: Chrome,
     name: String,
     email: String,
@@ -55,7 +55,6 @@ async fn render(
         .body(page.render().map_err(Error::internal)?))
 }
 
-#[get("/me")]
 pub(super) async fn profile(
     ctx: web::Data<Context>,
     chrome: Chrome,
@@ -74,7 +73,7 @@ pub(super) async fn profile(
 }
 
 #[derive(Deserialize)]
-struct TokenForm {
+pub(super) struct TokenForm {
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -95,7 +94,6 @@ pub(super) fn parse_days(text: &str) -> Result<Option<i64>, Error> {
     })
 }
 
-#[post("/me/tokens")]
 pub(super) async fn create_token(
     req: HttpRequest,
     ctx: web::Data<Context>,
@@ -141,7 +139,6 @@ pub(super) async fn create_token(
     }
 }
 
-#[post("/me/tokens/{id}/revoke")]
 pub(super) async fn revoke_token(
     ctx: web::Data<Context>,
     caller: Caller,

@@ -16,7 +16,6 @@ mod teams;
 use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
-use actix_web::web::ServiceConfig;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 pub use flash::{Flash, carry_flash as flash_middleware};
@@ -78,29 +77,44 @@ impl Chrome {
     }
 }
 
-pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(home::landing)
-        .service(health::healthz)
-        .service(health::readyz)
-        .service(health::metrics)
-        .service(assets::asset)
-        .service(auth::login)
-        .service(auth::callback)
-        .service(auth::logout)
-        .service(auth::dev_page)
-        .service(auth::dev_submit)
-        .service(me::profile)
-        .service(me::create_token)
-        .service(me::revoke_token)
-        .service(teams::list)
-        .service(teams::create)
-        .service(teams::show)
-        .service(teams::set_member)
-        .service(teams::remove_member)
-        .service(admin::users)
-        .service(admin::revoke_sessions)
-        .service(admin::audit)
-        .service(outbox::outbox_page)
-        .service(outbox::message_html)
-        .service(outbox::send_test_email);
+/// Declares every route once: the registration and the list tests check
+/// (`ROUTES`) come from the same lines, so no route can escape the
+/// authorization test.
+macro_rules! route_table {
+    ($( $method:ident $path:literal => $handler:path ),* $(,)?) => {
+        /// Every route here: (method, path pattern).
+        pub const ROUTES: &[(&str, &str)] = &[$( (stringify!($method), $path) ),*];
+
+        pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+            $( cfg.route($path, actix_web::web::$method().to($handler)); )*
+        }
+    };
+}
+pub(crate) use route_table;
+
+route_table! {
+    get "/" => home::landing,
+    get "/healthz" => health::healthz,
+    get "/readyz" => health::readyz,
+    get "/metrics" => health::metrics,
+    get "/static/{name}" => assets::asset,
+    get "/auth/login" => auth::login,
+    get "/auth/callback" => auth::callback,
+    post "/auth/logout" => auth::logout,
+    get "/auth/dev" => auth::dev_page,
+    post "/auth/dev" => auth::dev_submit,
+    get "/me" => me::profile,
+    post "/me/tokens" => me::create_token,
+    post "/me/tokens/{id}/revoke" => me::revoke_token,
+    get "/teams" => teams::list,
+    post "/teams" => teams::create,
+    get "/teams/{slug}" => teams::show,
+    post "/teams/{slug}/members" => teams::set_member,
+    post "/teams/{slug}/members/{user_id}/remove" => teams::remove_member,
+    get "/admin/users" => admin::users,
+    post "/admin/users/{id}/revoke-sessions" => admin::revoke_sessions,
+    get "/admin/audit" => admin::audit,
+    get "/dev/outbox" => outbox::outbox_page,
+    get "/dev/outbox/{id}/html" => outbox::message_html,
+    post "/dev/outbox/test-email" => outbox::send_test_email,
 }

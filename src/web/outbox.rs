@@ -1,7 +1,7 @@
 //! `/dev/outbox`: where mail goes when no SMTP server is configured.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use crate::store::outbox::OutboxEmail;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "pages/outbox.html")]
-struct OutboxPage {
+pub(super) struct OutboxPage {
     chrome: Chrome,
     emails: Vec<OutboxEmail>,
     to: String,
@@ -23,7 +23,7 @@ struct OutboxPage {
 }
 
 #[derive(Deserialize)]
-struct TestEmailForm {
+pub(super) struct TestEmailForm {
     #[serde(default)]
     to: String,
 }
@@ -39,7 +39,6 @@ fn require_outbox(ctx: &Context) -> Result<(), Error> {
     }
 }
 
-#[get("/dev/outbox")]
 pub(super) async fn outbox_page(
     ctx: web::Data<Context>,
     chrome: Chrome,
@@ -56,7 +55,6 @@ pub(super) async fn outbox_page(
 
 /// The HTML part of one message, sandboxed: it is shown as sent, so it must not
 /// run script or reach anything.
-#[get("/dev/outbox/{id}/html")]
 pub(super) async fn message_html(
     ctx: web::Data<Context>,
     caller: Caller,
@@ -74,7 +72,6 @@ pub(super) async fn message_html(
         .body(email.html_body))
 }
 
-#[post("/dev/outbox/test-email")]
 pub(super) async fn send_test_email(
     req: HttpRequest,
     ctx: web::Data<Context>,

@@ -74,7 +74,11 @@ pub async fn authenticate(
             Ok(next.call(req).await?.map_into_boxed_body())
         }
         // Answered here, with the error attached, so `errors` renders it as usual.
-        Err(e) => Ok(req.into_response(HttpResponse::from_error(e))),
+        Err(e) => {
+            // `ServiceResponse::new` keeps the error attached; `into_response` would drop it.
+            let (http_req, _) = req.into_parts();
+            Ok(ServiceResponse::new(http_req, HttpResponse::from_error(e)))
+        }
     }
 }
 

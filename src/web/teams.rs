@@ -1,6 +1,6 @@
 //! `/teams`: the team directory; leads and admins manage members.
 
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -12,7 +12,7 @@ use crate::store::teams::{Member, Team, TeamSummary};
 
 #[derive(Template)]
 #[template(path = "pages/teams.html")]
-struct TeamsPage {
+pub(super) struct TeamsPage {
     chrome: Chrome,
     teams: Vec<TeamSummary>,
     can_create: bool,
@@ -22,7 +22,7 @@ struct TeamsPage {
 }
 
 #[derive(Deserialize)]
-struct NewTeamForm {
+pub(super) struct NewTeamForm {
     #[serde(default)]
     slug: String,
     #[serde(default)]
@@ -50,7 +50,6 @@ async fn teams_page(
         .body(page.render().map_err(Error::internal)?))
 }
 
-#[get("/teams")]
 pub(super) async fn list(
     ctx: web::Data<Context>,
     chrome: Chrome,
@@ -67,7 +66,6 @@ pub(super) async fn list(
     .await
 }
 
-#[post("/teams")]
 pub(super) async fn create(
     req: HttpRequest,
     ctx: web::Data<Context>,
@@ -95,7 +93,7 @@ pub(super) async fn create(
 
 #[derive(Template)]
 #[template(path = "pages/team.html")]
-struct TeamPage {
+pub(super) struct TeamPage {
     chrome: Chrome,
     team: Team,
     members: Vec<Member>,
@@ -127,7 +125,6 @@ async fn team_page(
         .body(page.render().map_err(Error::internal)?))
 }
 
-#[get("/teams/{slug}")]
 pub(super) async fn show(
     ctx: web::Data<Context>,
     chrome: Chrome,
@@ -147,14 +144,13 @@ pub(super) async fn show(
 }
 
 #[derive(Deserialize)]
-struct MemberForm {
+pub(super) struct MemberForm {
     #[serde(default)]
     email: String,
     #[serde(default)]
     role: String,
 }
 
-#[post("/teams/{slug}/members")]
 pub(super) async fn set_member(
     req: HttpRequest,
     ctx: web::Data<Context>,
@@ -187,7 +183,6 @@ pub(super) async fn set_member(
     }
 }
 
-#[post("/teams/{slug}/members/{user_id}/remove")]
 pub(super) async fn remove_member(
     ctx: web::Data<Context>,
     caller: Caller,

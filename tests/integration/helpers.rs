@@ -142,8 +142,51 @@ impl Drop for TestDatabase {
     }
 }
 
+pub fn oidc_issuer() -> String {
+    std::env::var("OIDC_ISSUER_URL").unwrap_or_else(|_| "http://127.0.0.1:3000".into())
+}
+
+/// Registers a client for this app with the identity provider (dynamic registration).
+pub async fn register_oidc_client(address: &str) -> (String, String) {
+    let res: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/reg", oidc_issuer()))
+        .json(&serde_json::json!({
+            "redirect_uris": [format!("{address}/auth/callback")],
+            "post_logout_redirect_uris": [format!("{address}/")],
+            "grant_types": ["authorization_code"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "client_secret_basic",
+        }))
+        .send()
+        .await
+        .expect("the OIDC provider answers (run tests/run, which starts it)")
+        .json()
+        .await
+        .unwrap();
+    (
+        res["client_id"].as_str().expect("a client id").to_owned(),
+        res["client_secret"]
+            .as_str()
+            .expect("a client secret")
+            .to_owned(),
+    )
+}
+
+/// Sets the groups the identity provider puts in `sub`'s claims.
+pub async fn set_idp_groups(sub: &str, groups: &[&str]) {
+    let res = reqwest::Client::new()
+        .put(format!("{}/test/groups/{sub}", oidc_issuer()))
+        .json(&groups)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+}
+
 #[derive(Default)]
 pub struct Options {
+    /// Sign in through the real OIDC provider instead of the development sign-in.
+    pub oidc: bool,
     /// Send mail over SMTP to maildev instead of the outbox.
     pub smtp: bool,
     /// Extra environment variables for the settings.
@@ -185,6 +228,17 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             "SWITCHBOARD_MAIL_FROM",
             "Switchboard Test <portal@switchboard.test>".into(),
         );
+    }
+    if options.oidc {
+        let (client_id, secret) = register_oidc_client(&address).await;
+        env.insert("SWITCHBOARD_OIDC_ISSUER", oidc_issuer());
+        env.insert("SWITCHBOARD_OIDC_CLIENT_ID", client_id);
+        env.insert("SWITCHBOARD_OIDC_CLIENT_SECRET", secret);
+        env.insert(
+            "SWITCHBOARD_OIDC_SCOPES",
+            "openid email profile groups".into(),
+        );
+        env.insert("SWITCHBOARD_SESSION_KEY", "k".repeat(64));
     }
     for (k, v) in options.env {
         env.insert(k, v);
@@ -261,6 +315,56 @@ impl TestApp {
             "dev sign-in of {email}: {}",
             res.text().await.unwrap()
         );
+        let me = self.get("/me").await.text().await.unwrap();
+        *self.csrf.lock().unwrap() = csrf_in(&me).expect("/me has a CSRF token");
+    }
+
+    /// Walks the identity provider's pages as a browser would (login form, then
+    /// consent) and returns the callback URL it sends the browser back to.
+    pub async fn oidc_until_callback(&self, login: &str) -> String {
+        let res = self.get("/auth/login").await;
+        assert_eq!(res.status(), 303, "sign-in starts with a redirect");
+        let mut url = res.headers()["location"].to_str().unwrap().to_owned();
+        assert!(url.starts_with(&oidc_issuer()), "{url}");
+        for _ in 0..20 {
+            if url.starts_with(&self.url("/auth/callback")) {
+                return url;
+            }
+            let res = self.client.get(&url).send().await.unwrap();
+            if res.status().is_redirection() {
+                url = resolve(&url, res.headers()["location"].to_str().unwrap());
+                continue;
+            }
+            let page = res.text().await.unwrap();
+            let (action, mut fields) =
+                form_in(&page).unwrap_or_else(|| panic!("no form at {url}: {page}"));
+            if fields.iter().any(|(k, _)| k == "login") || page.contains("name=\"login\"") {
+                fields.retain(|(k, _)| k != "login" && k != "password");
+                fields.push(("login".into(), login.into()));
+                fields.push(("password".into(), "any".into()));
+            }
+            let res = self
+                .client
+                .post(resolve(&url, &action))
+                .form(&fields)
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                res.status().is_redirection(),
+                "the provider accepted the form"
+            );
+            url = resolve(&url, res.headers()["location"].to_str().unwrap());
+        }
+        panic!("the identity provider never sent the browser back");
+    }
+
+    /// Signs in through the real identity provider and lands on `/me`.
+    pub async fn sign_in_oidc(&self, login: &str) {
+        let callback = self.oidc_until_callback(login).await;
+        let res = self.client.get(&callback).send().await.unwrap();
+        assert_eq!(res.status(), 303, "callback: {:?}", res.text().await);
+        assert_eq!(res.headers()["location"], "/me");
         let me = self.get("/me").await.text().await.unwrap();
         *self.csrf.lock().unwrap() = csrf_in(&me).expect("/me has a CSRF token");
     }
@@ -355,4 +459,34 @@ pub fn csrf_in(html: &str) -> Option<String> {
     let rest = &html[at + "name=\"csrf_token\" value=\"".len()..];
     let value = &rest[..rest.find('"')?];
     (!value.is_empty()).then(|| value.to_owned())
+}
+
+fn resolve(base: &str, location: &str) -> String {
+    url::Url::parse(base)
+        .unwrap()
+        .join(location)
+        .unwrap()
+        .to_string()
+}
+
+/// The action and the hidden (and text) fields of the first form in a page.
+fn form_in(html: &str) -> Option<(String, Vec<(String, String)>)> {
+    let form = &html[html.find("<form")?..];
+    let action = attr(&form[..form.find('>')?], "action")?;
+    let body = &form[..form.find("</form>")?];
+    let mut fields = Vec::new();
+    for chunk in body.split("<input").skip(1) {
+        let tag = &chunk[..chunk.find('>').unwrap_or(chunk.len())];
+        if let Some(name) = attr(tag, "name") {
+            fields.push((name, attr(tag, "value").unwrap_or_default()));
+        }
+    }
+    Some((action.replace("&amp;", "&"), fields))
+}
+
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let key = format!("{name}=\"");
+    let at = tag.find(&key)? + key.len();
+    let end = tag[at..].find('"')?;
+    Some(tag[at..at + end].to_owned())
 }

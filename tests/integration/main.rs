@@ -1,6 +1,7 @@
 //! One integration-test binary (each extra one costs a link): real PostgreSQL,
 //! real HTTP, real SMTP sink, real browser.
 
+mod access;
 mod browser;
 mod config;
 mod email;
@@ -8,3 +9,4 @@ mod errors;
 mod health;
 mod helpers;
 mod processes;
+mod signin;

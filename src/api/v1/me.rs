@@ -1,4 +1,4 @@
-use actix_web::{get, web};
+use actix_web::web;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -27,7 +27,6 @@ pub struct MyTeam {
 /// Who am I?
 #[utoipa::path(get, path = "/api/v1/me", tag = "accounts",
     responses((status = 200, body = Me), (status = 401, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
-#[get("/api/v1/me")]
 pub(super) async fn me(caller: Caller) -> Result<web::Json<Me>, Error> {
     let a = caller.actor;
     Ok(web::Json(Me {

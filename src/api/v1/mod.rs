@@ -6,8 +6,7 @@ mod me;
 mod teams;
 mod tokens;
 
-use actix_web::web::ServiceConfig;
-use actix_web::{HttpResponse, get};
+use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -65,17 +64,16 @@ pub struct FieldProblem {
     reason: String,
 }
 
-#[get("/api/v1/openapi.json")]
-async fn openapi_document() -> HttpResponse {
+pub(super) async fn openapi_document() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }
 
-pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(openapi_document)
-        .service(me::me)
-        .service(teams::list)
-        .service(teams::get)
-        .service(tokens::list)
-        .service(tokens::create)
-        .service(tokens::revoke);
+crate::web::route_table! {
+    get "/api/v1/openapi.json" => openapi_document,
+    get "/api/v1/me" => me::me,
+    get "/api/v1/teams" => teams::list,
+    get "/api/v1/teams/{slug}" => teams::get,
+    get "/api/v1/tokens" => tokens::list,
+    post "/api/v1/tokens" => tokens::create,
+    delete "/api/v1/tokens/{id}" => tokens::revoke,
 }

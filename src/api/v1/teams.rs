@@ -1,4 +1,4 @@
-use actix_web::{get, web};
+use actix_web::web;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -37,7 +37,6 @@ pub struct MemberOut {
 /// All teams.
 #[utoipa::path(get, path = "/api/v1/teams", tag = "teams",
     responses((status = 200, body = [TeamOut]), (status = 401, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
-#[get("/api/v1/teams")]
 pub(super) async fn list(
     ctx: web::Data<Context>,
     caller: Caller,
@@ -60,7 +59,6 @@ pub(super) async fn list(
 #[utoipa::path(get, path = "/api/v1/teams/{slug}", tag = "teams",
     params(("slug" = String, Path, description = "The team's short name")),
     responses((status = 200, body = TeamDetailOut), (status = 404, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
-#[get("/api/v1/teams/{slug}")]
 pub(super) async fn get(
     ctx: web::Data<Context>,
     caller: Caller,

@@ -1,4 +1,4 @@
-use actix_web::{HttpResponse, delete, get, post, web};
+use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -57,7 +57,6 @@ pub struct NewTokenOut {
 
 /// My tokens, live first.
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "accounts", responses((status = 200, body = [TokenOut])))]
-#[get("/api/v1/tokens")]
 pub(super) async fn list(
     ctx: web::Data<Context>,
     caller: Caller,
@@ -69,7 +68,6 @@ pub(super) async fn list(
 /// Create a token that acts as me.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "accounts", request_body = NewTokenIn,
     responses((status = 201, body = NewTokenOut), (status = 422, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
-#[post("/api/v1/tokens")]
 pub(super) async fn create(
     ctx: web::Data<Context>,
     caller: Caller,
@@ -88,7 +86,6 @@ pub(super) async fn create(
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "accounts",
     params(("id" = Uuid, Path)),
     responses((status = 204), (status = 404, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
-#[delete("/api/v1/tokens/{id}")]
 pub(super) async fn revoke(
     ctx: web::Data<Context>,
     caller: Caller,
