@@ -10,7 +10,7 @@ use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
 use crate::services::Context;
-use crate::telemetry::{Metrics, record_metrics};
+use crate::telemetry::{Metrics, RequestSpan, record_metrics};
 use crate::web::ratelimit::Limits;
 use crate::web::{self as pages, errors, session};
 
@@ -73,7 +73,7 @@ impl Application {
                 .wrap(from_fn(crate::web::flash_middleware))
                 .wrap(security_headers(https, &csp))
                 .wrap(from_fn(record_metrics))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<RequestSpan>::new())
                 .app_data(ctx.clone())
                 .app_data(metrics.clone())
                 .app_data(limits.clone())

@@ -225,6 +225,7 @@ async fn dev_page_response(
         known,
     };
     let mut res = HttpResponse::build(status);
+    res.insert_header(("HX-Push-Url", "/auth/dev"));
     res.content_type("text/html; charset=utf-8");
     if let Some(cookie) = cookie {
         res.cookie(cookie);

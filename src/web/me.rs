@@ -49,6 +49,8 @@ async fn render(
         errors,
     };
     Ok(HttpResponse::build(status)
+        // A form posted with htmx shows this page: keep the address bar on /me.
+        .insert_header(("HX-Push-Url", "/me"))
         .content_type("text/html; charset=utf-8")
         // The page may hold a new token's secret: never cache it.
         .insert_header(("Cache-Control", "no-store"))

@@ -96,6 +96,7 @@ pub(super) async fn send_test_email(
             };
             let body = page.render().map_err(Error::internal)?;
             Ok(HttpResponse::UnprocessableEntity()
+                .insert_header(("HX-Push-Url", "/dev/outbox"))
                 .content_type("text/html; charset=utf-8")
                 .body(body))
         }

@@ -46,6 +46,7 @@ async fn teams_page(
         errors,
     };
     Ok(HttpResponse::build(status)
+        .insert_header(("HX-Push-Url", "/teams"))
         .content_type("text/html; charset=utf-8")
         .body(page.render().map_err(Error::internal)?))
 }
@@ -121,6 +122,7 @@ async fn team_page(
         errors,
     };
     Ok(HttpResponse::build(status)
+        .insert_header(("HX-Push-Url", format!("/teams/{slug}")))
         .content_type("text/html; charset=utf-8")
         .body(page.render().map_err(Error::internal)?))
 }

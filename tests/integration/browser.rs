@@ -251,3 +251,146 @@ async fn a_newcomer_reads_the_landing_page_and_sends_a_test_email_from_the_outbo
     browser.screenshot("outbox").await;
     c.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_person_signs_in_through_the_identity_provider_creates_a_token_and_signs_out() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        oidc: true,
+        ..Default::default()
+    })
+    .await;
+    let login = format!("grace-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    crate::helpers::set_idp_groups(&login, &["payments:lead"]).await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+
+    c.goto(&app.url("/")).await.unwrap();
+    c.find(Locator::LinkText("Sign in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // The identity provider's own login page, then its consent page.
+    let login_field = eventually(
+        Duration::from_secs(10),
+        "the provider's login form",
+        || async { c.find(Locator::Css("input[name=login]")).await.ok() },
+    )
+    .await;
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .starts_with(&crate::helpers::oidc_issuer())
+    );
+    login_field.send_keys(&login).await.unwrap();
+    c.find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys("secret")
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let h1 = eventually(
+        Duration::from_secs(10),
+        "consent, then the profile",
+        || async {
+            let url = c.current_url().await.ok()?;
+            if url.as_str().starts_with(&app.address) {
+                return c.find(Locator::Css("h1")).await.ok()?.text().await.ok();
+            }
+            if let Ok(button) = c.find(Locator::Css("form button[type=submit]")).await {
+                let _ = button.click().await;
+            }
+            None
+        },
+    )
+    .await;
+    assert_eq!(h1, login[..1].to_uppercase() + &login[1..]);
+    assert!(c.current_url().await.unwrap().path() == "/me");
+    let teams = c
+        .find(Locator::Css("main table"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        teams.contains("payments") && teams.contains("lead"),
+        "{teams}"
+    );
+
+    // Create a token: shown once, in full.
+    c.find(Locator::Id("token-name"))
+        .await
+        .unwrap()
+        .send_keys("laptop")
+        .await
+        .unwrap();
+    c.find(Locator::Css(
+        "form[action='/me/tokens'] button[type=submit]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    let secret = eventually(Duration::from_secs(10), "the new token", || async {
+        c.find(Locator::Id("new-token-secret"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()
+    })
+    .await;
+    assert!(secret.starts_with("sbp_"), "{secret}");
+    browser.screenshot("me-token").await;
+    let me = reqwest::Client::new()
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+
+    // Sign out: here, then at the provider, and back to the start page.
+    c.find(Locator::Css("form[action='/auth/logout'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(15),
+        "signed out, back on the start page",
+        || async {
+            let url = c.current_url().await.ok()?;
+            if url.as_str().starts_with(&app.address) {
+                let header = c
+                    .find(Locator::Css(".account"))
+                    .await
+                    .ok()?
+                    .text()
+                    .await
+                    .ok()?;
+                return header.contains("Sign in").then_some(());
+            }
+            // The provider asks to confirm the sign-out.
+            if let Ok(button) = c.find(Locator::Css("button[type=submit]")).await {
+                let _ = button.click().await;
+            }
+            None
+        },
+    )
+    .await;
+    browser.screenshot("signed-out").await;
+    c.clone().close().await.unwrap();
+}
