@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod embedded_postgres;
 pub mod error;
+pub mod ipam;
 pub mod jobs;
 pub mod notify;
 pub mod run;

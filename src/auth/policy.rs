@@ -44,6 +44,14 @@ pub enum Action {
     ViewOutbox,
     /// Create, list and revoke one's own API tokens.
     ManageOwnTokens,
+    /// See the address plan: pools, allocations, free space.
+    ViewAddressPlan,
+    /// Create and change pools (the plan's structure).
+    ManageAddressPlan,
+    /// Take a prefix from a pool.
+    Allocate,
+    /// Give back a prefix someone took.
+    Release { allocated_by: Option<Uuid> },
 }
 
 impl Actor {
@@ -59,13 +67,19 @@ impl Actor {
             return true;
         }
         match action {
-            Action::ViewTeams | Action::ManageOwnTokens => true,
+            Action::ViewTeams
+            | Action::ManageOwnTokens
+            | Action::ViewAddressPlan
+            | Action::Allocate => true,
+            Action::Release { allocated_by } => allocated_by == Some(self.user_id),
             Action::ManageMembers { team_id } => self.role_in(team_id) == Some(Role::Lead),
             // People may end their own sessions; only admins end other people's.
             Action::RevokeSessions { user_id } => user_id == self.user_id,
-            Action::ManageTeams | Action::ViewUsers | Action::ViewAudit | Action::ViewOutbox => {
-                false
-            }
+            Action::ManageTeams
+            | Action::ViewUsers
+            | Action::ViewAudit
+            | Action::ViewOutbox
+            | Action::ManageAddressPlan => false,
         }
     }
 
@@ -138,6 +152,18 @@ mod tests {
             ),
             (Action::ViewAudit, false, false, true, false),
             (Action::ViewOutbox, false, false, true, false),
+            (Action::ViewAddressPlan, true, true, true, true),
+            (Action::Allocate, true, true, true, true),
+            (Action::ManageAddressPlan, false, false, true, false),
+            (
+                Action::Release {
+                    allocated_by: Some(someone),
+                },
+                false,
+                false,
+                true,
+                false,
+            ),
         ];
         for (action, m, l, a, o) in table {
             assert_eq!(member.can(action), m, "member {action:?}");

@@ -4,6 +4,7 @@
 //! event in one transaction.
 
 pub mod accounts;
+pub mod address_plan;
 pub mod audit;
 pub mod mail;
 pub mod teams;

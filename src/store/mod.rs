@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod outbox;
+pub mod pools;
 pub mod queue;
 pub mod sessions;
 pub mod teams;

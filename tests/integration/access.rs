@@ -301,6 +301,48 @@ async fn every_route_for_every_role() {
             Body::None,
             signed_in,
         ),
+        (
+            "get",
+            "/api/v1/pools",
+            "/api/v1/pools".into(),
+            Body::None,
+            signed_in,
+        ),
+        (
+            "post",
+            "/api/v1/pools",
+            "/api/v1/pools".into(),
+            Body::Json(json!({"name": "", "cidr": ""})),
+            admins,
+        ),
+        (
+            "get",
+            "/api/v1/pools/{id}",
+            format!("/api/v1/pools/{nobody}"),
+            Body::None,
+            signed_in,
+        ),
+        (
+            "get",
+            "/api/v1/pools/{id}/available",
+            format!("/api/v1/pools/{nobody}/available?prefix_length=24"),
+            Body::None,
+            signed_in,
+        ),
+        (
+            "post",
+            "/api/v1/pools/{id}/allocations",
+            format!("/api/v1/pools/{nobody}/allocations"),
+            Body::Json(json!({})),
+            signed_in,
+        ),
+        (
+            "delete",
+            "/api/v1/allocations/{id}",
+            format!("/api/v1/allocations/{nobody}"),
+            Body::None,
+            signed_in,
+        ),
         // Last: it ends the sessions it is run with.
         (
             "post",

@@ -92,6 +92,8 @@ async fn template() -> String {
 pub struct TestDatabase {
     pub name: String,
     pub url: String,
+    /// Dropped at the end of the test only by the app that created it.
+    owned: bool,
 }
 
 impl TestDatabase {
@@ -113,12 +115,19 @@ impl TestDatabase {
             }
         }
         let url = database_url(&name);
-        Self { name, url }
+        Self {
+            name,
+            url,
+            owned: true,
+        }
     }
 }
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         let name = self.name.clone();
         // Best effort, on its own thread: Drop cannot await.
         let _ = std::thread::spawn(move || {
@@ -189,6 +198,8 @@ pub struct Options {
     pub oidc: bool,
     /// Send mail over SMTP to maildev instead of the outbox.
     pub smtp: bool,
+    /// Share this database (another process of the same deployment) instead of a new one.
+    pub share_database_of: Option<(String, String)>,
     /// Extra environment variables for the settings.
     pub env: Vec<(&'static str, String)>,
 }
@@ -213,7 +224,14 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         &std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()),
         switchboard::config::LogFormat::Pretty,
     );
-    let db = TestDatabase::new().await;
+    let db = match options.share_database_of {
+        Some((name, url)) => TestDatabase {
+            name,
+            url,
+            owned: false,
+        },
+        None => TestDatabase::new().await,
+    };
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let address = format!("http://127.0.0.1:{port}");
@@ -373,6 +391,14 @@ impl TestApp {
     pub async fn sign_in_admin(&self) {
         self.sign_in_dev("admin@example.test", "", "member", true)
             .await;
+    }
+
+    /// An API token of a new user (`--admin` or not), as `switchboard admin create-token` makes.
+    pub async fn token(&self, email: &str, admin: bool) -> String {
+        switchboard::services::tokens::create_bootstrap_token(&self.ctx, email, "test", admin, None)
+            .await
+            .unwrap()
+            .secret
     }
 
     /// A caller for using services directly: a real admin user in the database.

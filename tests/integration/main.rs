@@ -2,6 +2,7 @@
 //! real HTTP, real SMTP sink, real browser.
 
 mod access;
+mod address_plan;
 mod browser;
 mod config;
 mod email;

@@ -3,6 +3,7 @@
 //! `/api/v1/openapi.json` is generated from these handlers.
 
 mod me;
+mod pools;
 mod teams;
 mod tokens;
 
@@ -13,10 +14,12 @@ use utoipa::{Modify, OpenApi};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Switchboard API", version = "1", description = "Self-service network connectivity. Authenticate with a personal API token: `Authorization: Bearer sbp_…`."),
-    paths(me::me, teams::list, teams::get, tokens::list, tokens::create, tokens::revoke),
+    paths(me::me, teams::list, teams::get, tokens::list, tokens::create, tokens::revoke,
+        pools::list, pools::create, pools::get, pools::available, pools::allocate, pools::release),
     components(schemas(
         me::Me, me::MyTeam, teams::TeamOut, teams::TeamDetailOut, teams::MemberOut,
-        tokens::TokenOut, tokens::NewTokenIn, tokens::NewTokenOut, Problem, FieldProblem
+        tokens::TokenOut, tokens::NewTokenIn, tokens::NewTokenOut, Problem, FieldProblem,
+        pools::PoolOut, pools::NewPoolIn, pools::AllocationOut, pools::NewAllocationIn, pools::PoolDetailOut, pools::AvailableOut
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -76,4 +79,10 @@ crate::web::route_table! {
     get "/api/v1/tokens" => tokens::list,
     post "/api/v1/tokens" => tokens::create,
     delete "/api/v1/tokens/{id}" => tokens::revoke,
+    get "/api/v1/pools" => pools::list,
+    post "/api/v1/pools" => pools::create,
+    get "/api/v1/pools/{id}" => pools::get,
+    get "/api/v1/pools/{id}/available" => pools::available,
+    post "/api/v1/pools/{id}/allocations" => pools::allocate,
+    delete "/api/v1/allocations/{id}" => pools::release,
 }

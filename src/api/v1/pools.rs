@@ -1,0 +1,261 @@
+//! The address plan over HTTP: pools (a top-level pool is an address space),
+//! allocations, and what is still free.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::services::{self, Caller, Context, address_plan};
+use crate::store::pools::{Allocation, Pool};
+
+/// A pool of the address plan. Top-level pools (`parent_id` null) are address spaces.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PoolOut {
+    id: Uuid,
+    name: String,
+    #[schema(example = "10.0.0.0/8")]
+    cidr: String,
+    parent_id: Option<Uuid>,
+    space_id: Uuid,
+    #[schema(value_type = Object, example = json!({"region": "eu-west"}))]
+    labels: serde_json::Value,
+    default_prefix_length: i32,
+    created_at: DateTime<Utc>,
+}
+
+impl From<Pool> for PoolOut {
+    fn from(p: Pool) -> Self {
+        Self {
+            id: p.id,
+            name: p.name,
+            cidr: p.cidr.to_string(),
+            parent_id: p.parent_id,
+            space_id: p.space_id,
+            labels: p.labels,
+            default_prefix_length: p.default_prefix_length,
+            created_at: p.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPoolIn {
+    #[schema(example = "eu-west")]
+    name: String,
+    #[schema(example = "10.16.0.0/12")]
+    cidr: String,
+    /// The enclosing pool; null (or absent) for a new address space.
+    parent_id: Option<Uuid>,
+    #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
+    labels: serde_json::Value,
+    /// The size handed out when an allocation names none (default /24, or /64 for IPv6).
+    default_prefix_length: Option<i64>,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::json!({})
+}
+
+/// A prefix taken from a pool.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AllocationOut {
+    id: Uuid,
+    #[schema(example = "10.16.4.0/24")]
+    cidr: String,
+    pool_id: Uuid,
+    /// Set for a reservation: it lapses at this time unless made lasting.
+    reserved_until: Option<DateTime<Utc>>,
+    idempotency_key: Option<String>,
+    description: String,
+    created_by: Option<Uuid>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<Allocation> for AllocationOut {
+    fn from(a: Allocation) -> Self {
+        Self {
+            id: a.id,
+            cidr: a.cidr.to_string(),
+            pool_id: a.pool_id,
+            reserved_until: a.reserved_until,
+            idempotency_key: a.idempotency_key,
+            description: a.description,
+            created_by: a.created_by,
+            created_at: a.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAllocationIn {
+    /// The size of the block, e.g. 24 for a /24; the pool's default when absent.
+    #[schema(example = 24)]
+    prefix_length: Option<i64>,
+    /// The same key again returns the same allocation instead of a new one.
+    idempotency_key: Option<String>,
+    /// Seconds to hold the block as a reservation that lapses by itself.
+    reservation_ttl: Option<i64>,
+    #[serde(default)]
+    description: String,
+}
+
+/// A pool with its contents and free space.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PoolDetailOut {
+    #[serde(flatten)]
+    #[schema(inline)]
+    pool: PoolOut,
+    children: Vec<PoolOut>,
+    allocations: Vec<AllocationOut>,
+    /// The free space as the fewest CIDR blocks.
+    free: Vec<String>,
+    /// Addresses in the pool, and how many are in child pools or allocated (as text: IPv6 counts exceed JSON numbers).
+    size: String,
+    used: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AvailableOut {
+    pool_id: Uuid,
+    prefix_length: i64,
+    /// How many more blocks of this size fit (text: IPv6 counts exceed JSON numbers).
+    #[schema(example = "243")]
+    count: String,
+    /// The block the next allocation of this size would get.
+    next: Option<String>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct AvailableQuery {
+    /// The block size asked about, e.g. 24.
+    prefix_length: i64,
+}
+
+fn pool_id(text: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(text).map_err(|_| Error::NotFound("that pool".into()))
+}
+
+/// All pools, address spaces first.
+#[utoipa::path(get, path = "/api/v1/pools", tag = "address plan", responses((status = 200, body = [PoolOut])))]
+pub(super) async fn list(
+    ctx: web::Data<Context>,
+    caller: Caller,
+) -> Result<web::Json<Vec<PoolOut>>, Error> {
+    let pools = services::address_plan::list_pools(&ctx, &caller).await?;
+    Ok(web::Json(pools.into_iter().map(PoolOut::from).collect()))
+}
+
+/// Create an address space (no parent) or a pool inside another (admins).
+#[utoipa::path(post, path = "/api/v1/pools", tag = "address plan", request_body = NewPoolIn,
+    responses((status = 201, body = PoolOut), (status = 409, body = crate::api::v1::Problem, content_type = "application/problem+json"),
+              (status = 422, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
+pub(super) async fn create(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    body: web::Json<NewPoolIn>,
+) -> Result<HttpResponse, Error> {
+    let body = body.into_inner();
+    let pool = address_plan::create_pool(
+        &ctx,
+        &caller,
+        address_plan::PoolRequest {
+            name: body.name,
+            cidr: body.cidr,
+            parent_id: body.parent_id,
+            labels: body.labels,
+            default_prefix_length: body.default_prefix_length,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(PoolOut::from(pool)))
+}
+
+/// One pool: child pools, allocations and free blocks.
+#[utoipa::path(get, path = "/api/v1/pools/{id}", tag = "address plan", params(("id" = Uuid, Path)),
+    responses((status = 200, body = PoolDetailOut), (status = 404, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
+pub(super) async fn get(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<web::Json<PoolDetailOut>, Error> {
+    let d = address_plan::pool_detail(&ctx, &caller, pool_id(&id)?).await?;
+    let size = crate::ipam::size(&d.pool.cidr);
+    Ok(web::Json(PoolDetailOut {
+        pool: d.pool.into(),
+        children: d.children.into_iter().map(PoolOut::from).collect(),
+        allocations: d.allocations.into_iter().map(AllocationOut::from).collect(),
+        free: d.free.iter().map(ToString::to_string).collect(),
+        size: size.to_string(),
+        used: d.used.to_string(),
+    }))
+}
+
+/// How many blocks of a size are left, and which comes next.
+#[utoipa::path(get, path = "/api/v1/pools/{id}/available", tag = "address plan", params(("id" = Uuid, Path), AvailableQuery),
+    responses((status = 200, body = AvailableOut), (status = 422, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
+pub(super) async fn available(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    id: web::Path<String>,
+    query: web::Query<AvailableQuery>,
+) -> Result<web::Json<AvailableOut>, Error> {
+    let id = pool_id(&id)?;
+    let (count, next) = address_plan::available(&ctx, &caller, id, query.prefix_length).await?;
+    Ok(web::Json(AvailableOut {
+        pool_id: id,
+        prefix_length: query.prefix_length,
+        count: count.to_string(),
+        next: next.map(|n| n.to_string()),
+    }))
+}
+
+/// Take the lowest free block of a size from a pool.
+#[utoipa::path(post, path = "/api/v1/pools/{id}/allocations", tag = "address plan", params(("id" = Uuid, Path)), request_body = NewAllocationIn,
+    responses((status = 201, description = "allocated now", body = AllocationOut),
+              (status = 200, description = "the idempotency key was used before: that allocation", body = AllocationOut),
+              (status = 409, description = "the pool has no block of that size left", body = crate::api::v1::Problem, content_type = "application/problem+json"),
+              (status = 422, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
+pub(super) async fn allocate(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<NewAllocationIn>,
+) -> Result<HttpResponse, Error> {
+    let body = body.into_inner();
+    let done = address_plan::allocate(
+        &ctx,
+        &caller,
+        pool_id(&id)?,
+        address_plan::AllocationRequest {
+            prefix_length: body.prefix_length,
+            idempotency_key: body.idempotency_key,
+            reservation_ttl: body.reservation_ttl,
+            description: body.description,
+        },
+    )
+    .await?;
+    let out = AllocationOut::from(done.allocation);
+    Ok(if done.created {
+        HttpResponse::Created().json(out)
+    } else {
+        HttpResponse::Ok().json(out)
+    })
+}
+
+/// Give a prefix back to its pool.
+#[utoipa::path(delete, path = "/api/v1/allocations/{id}", tag = "address plan", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
+pub(super) async fn release(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound("that allocation".into()))?;
+    address_plan::release(&ctx, &caller, id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,379 @@
+//! The address plan: pools and race-safe, idempotent allocation of prefixes.
+
+use chrono::{Duration, Utc};
+use ipnet::IpNet;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Caller, Context, audit};
+use crate::auth::policy::Action;
+use crate::error::{Error, FieldError, Result};
+use crate::ipam;
+use crate::store::{
+    self,
+    pools::{Allocation, NewAllocation, NewPool, Pool},
+};
+
+/// Longest reservation one can ask for.
+pub const MAX_RESERVATION_SECONDS: i64 = 7 * 24 * 3600;
+
+/// What a request for a new pool says (API and form alike).
+pub struct PoolRequest {
+    pub name: String,
+    pub cidr: String,
+    pub parent_id: Option<Uuid>,
+    pub labels: serde_json::Value,
+    pub default_prefix_length: Option<i64>,
+}
+
+fn is_code(e: &sqlx::Error, code: &str) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some(code))
+}
+const EXCLUSION_VIOLATION: &str = "23P01";
+const UNIQUE_VIOLATION: &str = "23505";
+
+pub async fn create_pool(ctx: &Context, caller: &Caller, req: PoolRequest) -> Result<Pool> {
+    caller.actor.require(Action::ManageAddressPlan)?;
+    let mut errors = Vec::new();
+    let name = req.name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.contains('/') {
+        errors.push(FieldError::new(
+            "name",
+            "must be 1 to 100 characters, without /",
+        ));
+    }
+    let cidr = ipam::parse_cidr(&req.cidr)
+        .map_err(|reason| errors.push(FieldError::new("cidr", reason)))
+        .ok();
+    if !req.labels.is_object()
+        || req
+            .labels
+            .as_object()
+            .is_some_and(|m| m.values().any(|v| !v.is_string()))
+    {
+        errors.push(FieldError::new(
+            "labels",
+            "must be an object of text values, e.g. {\"region\": \"eu-west\"}",
+        ));
+    }
+    let mut tx = ctx.pool.begin().await?;
+    let parent = match req.parent_id {
+        Some(id) => match store::pools::lock(&mut tx, id).await? {
+            Some(parent) => Some(parent),
+            None => {
+                errors.push(FieldError::new("parent_id", "no pool has this id"));
+                None
+            }
+        },
+        None => None,
+    };
+    let default_len = match (cidr, req.default_prefix_length) {
+        (Some(cidr), Some(len)) => ipam::check_prefix_length(&cidr, len)
+            .map_err(|reason| errors.push(FieldError::new("default_prefix_length", reason)))
+            .ok(),
+        (Some(cidr), None) => Some(match cidr {
+            IpNet::V4(_) => cidr.prefix_len().max(24),
+            IpNet::V6(_) => cidr.prefix_len().max(64),
+        }),
+        (None, _) => None,
+    };
+    if let (Some(cidr), Some(parent)) = (cidr, &parent)
+        && !(parent.cidr.contains(&cidr) && cidr != parent.cidr)
+    {
+        errors.push(FieldError::new(
+            "cidr",
+            format!(
+                "must lie inside the parent pool {} and be smaller",
+                parent.cidr
+            ),
+        ));
+    }
+    let (Some(cidr), Some(default_len), true) = (cidr, default_len, errors.is_empty()) else {
+        return Err(Error::Invalid(errors));
+    };
+    if let Some(parent) = &parent {
+        if let Some(sibling) = store::pools::overlapping_siblings(&mut *tx, Some(parent.id), cidr)
+            .await?
+            .first()
+        {
+            return Err(Error::Conflict(format!(
+                "{cidr} overlaps the pool {} ({}) in {}",
+                sibling.name, sibling.cidr, parent.name
+            )));
+        }
+        let inside = store::pools::allocations_within(&mut *tx, parent.space_id, cidr).await?;
+        if let Some(a) = inside.first() {
+            return Err(Error::Conflict(format!(
+                "{cidr} overlaps the allocation {} already made",
+                a.cidr
+            )));
+        }
+    }
+    let id = Uuid::new_v4();
+    let pool = store::pools::insert(
+        &mut *tx,
+        NewPool {
+            id,
+            space_id: parent.as_ref().map_or(id, |p| p.space_id),
+            parent_id: parent.as_ref().map(|p| p.id),
+            name,
+            cidr,
+            labels: &req.labels,
+            default_prefix_length: i32::from(default_len),
+        },
+    )
+    .await
+    .map_err(|e| {
+        if is_code(&e, UNIQUE_VIOLATION) {
+            Error::Conflict(format!(
+                "a pool named {name:?} already exists at this level"
+            ))
+        } else if is_code(&e, EXCLUSION_VIOLATION) {
+            Error::Conflict(format!("{cidr} overlaps a pool created at the same moment"))
+        } else {
+            e.into()
+        }
+    })?;
+    audit::by(&mut tx, caller, "pool.created", "pool", &pool.id.to_string(), json!({ "after": { "name": pool.name, "cidr": pool.cidr.to_string(), "parent_id": pool.parent_id } })).await?;
+    tx.commit().await?;
+    Ok(pool)
+}
+
+pub async fn list_pools(ctx: &Context, caller: &Caller) -> Result<Vec<Pool>> {
+    caller.actor.require(Action::ViewAddressPlan)?;
+    Ok(store::pools::list(&ctx.pool).await?)
+}
+
+/// A pool with what is in it.
+pub struct PoolDetail {
+    pub pool: Pool,
+    pub children: Vec<Pool>,
+    pub allocations: Vec<Allocation>,
+    pub free: Vec<IpNet>,
+    /// Addresses in child pools and allocations.
+    pub used: u128,
+}
+
+pub async fn pool_detail(ctx: &Context, caller: &Caller, id: Uuid) -> Result<PoolDetail> {
+    caller.actor.require(Action::ViewAddressPlan)?;
+    let pool = store::pools::find(&ctx.pool, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("that pool".into()))?;
+    let children = store::pools::children(&ctx.pool, id).await?;
+    let allocations = store::pools::allocations_within(&ctx.pool, pool.space_id, pool.cidr).await?;
+    let taken = taken_blocks(&children, &allocations);
+    let free = ipam::free_blocks(&pool.cidr, &taken);
+    let used = ipam::size(&pool.cidr) - free.iter().map(ipam::size).sum::<u128>();
+    Ok(PoolDetail {
+        pool,
+        children,
+        allocations,
+        free,
+        used,
+    })
+}
+
+fn taken_blocks(children: &[Pool], allocations: &[Allocation]) -> Vec<IpNet> {
+    children
+        .iter()
+        .map(|c| c.cidr)
+        .chain(allocations.iter().map(|a| a.cidr))
+        .collect()
+}
+
+/// How many blocks of `prefix_length` are left, and which one comes next.
+pub async fn available(
+    ctx: &Context,
+    caller: &Caller,
+    id: Uuid,
+    prefix_length: i64,
+) -> Result<(u128, Option<IpNet>)> {
+    let detail = pool_detail(ctx, caller, id).await?;
+    let len = ipam::check_prefix_length(&detail.pool.cidr, prefix_length)
+        .map_err(|reason| Error::invalid("prefix_length", reason))?;
+    let taken = taken_blocks(&detail.children, &detail.allocations);
+    Ok((
+        ipam::available(&detail.pool.cidr, &taken, len),
+        ipam::next_free(&detail.pool.cidr, &taken, len),
+    ))
+}
+
+pub struct AllocationRequest {
+    pub prefix_length: Option<i64>,
+    pub idempotency_key: Option<String>,
+    pub reservation_ttl: Option<i64>,
+    pub description: String,
+}
+
+/// The outcome: the allocation, and whether it was made now (`false` = the same
+/// idempotency key was seen before and this is that allocation).
+pub struct Allocated {
+    pub allocation: Allocation,
+    pub created: bool,
+}
+
+/// Takes the lowest free block of the asked size. Race-safe: the pool row is
+/// locked (one allocation per pool at a time, other pools proceed), and the
+/// exclusion constraint refuses any overlap across pools, which is retried.
+pub async fn allocate(
+    ctx: &Context,
+    caller: &Caller,
+    pool_id: Uuid,
+    req: AllocationRequest,
+) -> Result<Allocated> {
+    caller.actor.require(Action::Allocate)?;
+    let mut errors = Vec::new();
+    let key = req
+        .idempotency_key
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
+    if key.is_some_and(|k| k.len() > 200) {
+        errors.push(FieldError::new(
+            "idempotency_key",
+            "must be at most 200 characters",
+        ));
+    }
+    if let Some(ttl) = req.reservation_ttl
+        && !(1..=MAX_RESERVATION_SECONDS).contains(&ttl)
+    {
+        errors.push(FieldError::new(
+            "reservation_ttl",
+            format!("must be from 1 to {MAX_RESERVATION_SECONDS} seconds"),
+        ));
+    }
+    if req.description.chars().count() > 500 {
+        errors.push(FieldError::new(
+            "description",
+            "must be at most 500 characters",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors));
+    }
+    for attempt in 0.. {
+        match try_allocate(ctx, caller, pool_id, &req, key).await {
+            Err(AllocateError::Race) if attempt < 8 => {
+                tokio::time::sleep(std::time::Duration::from_millis(5 * (attempt + 1))).await;
+            }
+            Err(AllocateError::Race) => {
+                return Err(Error::Conflict("the pool is very busy; try again".into()));
+            }
+            Err(AllocateError::Other(e)) => return Err(e),
+            Ok(done) => return Ok(done),
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+enum AllocateError {
+    Race,
+    Other(Error),
+}
+
+impl<E: Into<Error>> From<E> for AllocateError {
+    fn from(e: E) -> Self {
+        AllocateError::Other(e.into())
+    }
+}
+
+async fn try_allocate(
+    ctx: &Context,
+    caller: &Caller,
+    pool_id: Uuid,
+    req: &AllocationRequest,
+    key: Option<&str>,
+) -> std::result::Result<Allocated, AllocateError> {
+    let mut tx = ctx.pool.begin().await?;
+    let pool = store::pools::lock(&mut tx, pool_id)
+        .await?
+        .ok_or_else(|| Error::NotFound("that pool".into()))?;
+    if let Some(key) = key
+        && let Some(existing) = store::pools::find_by_key(&mut *tx, pool_id, key).await?
+    {
+        return Ok(Allocated {
+            allocation: existing,
+            created: false,
+        });
+    }
+    let len = ipam::check_prefix_length(
+        &pool.cidr,
+        req.prefix_length
+            .unwrap_or(i64::from(pool.default_prefix_length)),
+    )
+    .map_err(|reason| Error::invalid("prefix_length", reason))?;
+    store::pools::delete_lapsed(&mut *tx, pool.space_id, pool.cidr).await?;
+    let children = store::pools::children(&mut *tx, pool.id).await?;
+    let allocations = store::pools::allocations_within(&mut *tx, pool.space_id, pool.cidr).await?;
+    let taken = taken_blocks(&children, &allocations);
+    let Some(cidr) = ipam::next_free(&pool.cidr, &taken, len) else {
+        let free = ipam::free_blocks(&pool.cidr, &taken);
+        let free_addresses: u128 = free.iter().map(ipam::size).sum();
+        let largest = free.iter().map(|b| b.prefix_len()).min();
+        return Err(Error::Conflict(format!(
+            "the pool {} ({}) has no free /{len} left: {}",
+            pool.name,
+            pool.cidr,
+            match largest {
+                Some(l) => format!(
+                    "the largest free block is a /{l}, {free_addresses} addresses are free in all"
+                ),
+                None => "it is full".into(),
+            }
+        ))
+        .into());
+    };
+    let reserved_until = req
+        .reservation_ttl
+        .map(|s| Utc::now() + Duration::seconds(s));
+    let inserted = store::pools::insert_allocation(
+        &mut *tx,
+        NewAllocation {
+            pool: &pool,
+            cidr,
+            idempotency_key: key,
+            reserved_until,
+            description: req.description.trim(),
+            created_by: caller.actor.user_id,
+        },
+    )
+    .await;
+    let allocation = match inserted {
+        Ok(a) => a,
+        // Someone allocating from another pool of this space took an overlapping block.
+        Err(e) if is_code(&e, EXCLUSION_VIOLATION) || is_code(&e, UNIQUE_VIOLATION) => {
+            return Err(AllocateError::Race);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    audit::by(&mut tx, caller, if reserved_until.is_some() { "allocation.reserved" } else { "allocation.created" }, "allocation", &allocation.id.to_string(), json!({ "after": { "cidr": cidr.to_string(), "pool": pool.name, "reserved_until": reserved_until } })).await?;
+    tx.commit().await?;
+    Ok(Allocated {
+        allocation,
+        created: true,
+    })
+}
+
+pub async fn release(ctx: &Context, caller: &Caller, id: Uuid) -> Result<Allocation> {
+    let mut tx = ctx.pool.begin().await?;
+    let existing = store::pools::lock_allocation(&mut tx, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("that allocation".into()))?;
+    caller.actor.require(Action::Release {
+        allocated_by: existing.created_by,
+    })?;
+    let removed = store::pools::delete_allocation(&mut *tx, id)
+        .await?
+        .ok_or_else(|| Error::NotFound("that allocation".into()))?;
+    audit::by(
+        &mut tx,
+        caller,
+        "allocation.released",
+        "allocation",
+        &id.to_string(),
+        json!({ "before": { "cidr": removed.cidr.to_string(), "pool_id": removed.pool_id } }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(removed)
+}

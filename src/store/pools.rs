@@ -1,0 +1,195 @@
+//! Pools (the address plan's tree) and the prefixes allocated from them.
+
+use chrono::{DateTime, Utc};
+use ipnet::IpNet;
+use sqlx::{FromRow, PgConnection, PgExecutor};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Pool {
+    pub id: Uuid,
+    pub space_id: Uuid,
+    pub parent_id: Option<Uuid>,
+    pub name: String,
+    pub cidr: IpNet,
+    pub labels: serde_json::Value,
+    pub default_prefix_length: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Allocation {
+    pub id: Uuid,
+    pub pool_id: Uuid,
+    pub space_id: Uuid,
+    pub cidr: IpNet,
+    pub idempotency_key: Option<String>,
+    pub reserved_until: Option<DateTime<Utc>>,
+    pub description: String,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub struct NewPool<'a> {
+    pub id: Uuid,
+    pub space_id: Uuid,
+    pub parent_id: Option<Uuid>,
+    pub name: &'a str,
+    pub cidr: IpNet,
+    pub labels: &'a serde_json::Value,
+    pub default_prefix_length: i32,
+}
+
+pub async fn insert(db: impl PgExecutor<'_>, p: NewPool<'_>) -> Result<Pool, sqlx::Error> {
+    sqlx::query_as(
+        "INSERT INTO pools (id, space_id, parent_id, name, cidr, labels, default_prefix_length)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
+    )
+    .bind(p.id)
+    .bind(p.space_id)
+    .bind(p.parent_id)
+    .bind(p.name)
+    .bind(p.cidr)
+    .bind(p.labels)
+    .bind(p.default_prefix_length)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Pool>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM pools WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Locks the pool: allocations from one pool run one at a time (other pools are
+/// not held up), and the exclusion constraint settles races across pools.
+pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Pool>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM pools WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Pool>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM pools ORDER BY space_id, family(cidr), cidr, name")
+        .fetch_all(db)
+        .await
+}
+
+pub async fn children(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<Pool>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM pools WHERE parent_id = $1 ORDER BY cidr")
+        .bind(id)
+        .fetch_all(db)
+        .await
+}
+
+/// Sibling pools (same parent) overlapping `cidr`.
+pub async fn overlapping_siblings(
+    db: impl PgExecutor<'_>,
+    parent_id: Option<Uuid>,
+    cidr: IpNet,
+) -> Result<Vec<Pool>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT * FROM pools WHERE parent_id IS NOT DISTINCT FROM $1 AND cidr && $2 AND $1 IS NOT NULL",
+    )
+    .bind(parent_id)
+    .bind(cidr)
+    .fetch_all(db)
+    .await
+}
+
+/// Live allocations of a space inside `cidr` (lapsed reservations excluded).
+pub async fn allocations_within(
+    db: impl PgExecutor<'_>,
+    space_id: Uuid,
+    cidr: IpNet,
+) -> Result<Vec<Allocation>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT * FROM allocations WHERE space_id = $1 AND cidr && $2
+           AND (reserved_until IS NULL OR reserved_until > now())
+         ORDER BY cidr",
+    )
+    .bind(space_id)
+    .bind(cidr)
+    .fetch_all(db)
+    .await
+}
+
+/// Frees reservations that lapsed inside `cidr`, so they can be handed out again.
+pub async fn delete_lapsed(
+    db: impl PgExecutor<'_>,
+    space_id: Uuid,
+    cidr: IpNet,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM allocations WHERE space_id = $1 AND cidr && $2 AND reserved_until <= now()",
+    )
+    .bind(space_id)
+    .bind(cidr)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+pub async fn find_by_key(
+    db: impl PgExecutor<'_>,
+    pool_id: Uuid,
+    key: &str,
+) -> Result<Option<Allocation>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM allocations WHERE pool_id = $1 AND idempotency_key = $2")
+        .bind(pool_id)
+        .bind(key)
+        .fetch_optional(db)
+        .await
+}
+
+pub struct NewAllocation<'a> {
+    pub pool: &'a Pool,
+    pub cidr: IpNet,
+    pub idempotency_key: Option<&'a str>,
+    pub reserved_until: Option<DateTime<Utc>>,
+    pub description: &'a str,
+    pub created_by: Uuid,
+}
+
+pub async fn insert_allocation(
+    db: impl PgExecutor<'_>,
+    a: NewAllocation<'_>,
+) -> Result<Allocation, sqlx::Error> {
+    sqlx::query_as(
+        "INSERT INTO allocations (id, pool_id, space_id, cidr, idempotency_key, reserved_until, description, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
+    )
+    .bind(Uuid::new_v4())
+    .bind(a.pool.id)
+    .bind(a.pool.space_id)
+    .bind(a.cidr)
+    .bind(a.idempotency_key)
+    .bind(a.reserved_until)
+    .bind(a.description)
+    .bind(a.created_by)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn lock_allocation(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<Allocation>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM allocations WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn delete_allocation(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<Allocation>, sqlx::Error> {
+    sqlx::query_as("DELETE FROM allocations WHERE id = $1 RETURNING *")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
