@@ -7,16 +7,17 @@
 //! Uses `BENCH_DATABASE_URL` (else `TEST_DATABASE_URL`, else the local server)
 //! to create a scratch database, which it drops at the end.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sqlx::{Connection, Executor, PgConnection, PgPool};
+use sqlx::PgPool;
 use switchboard::domain::jobs::{Job, Noop};
 use switchboard::jobs::{self, WorkerSettings};
 use switchboard::notify::Mailer;
 use switchboard::store;
 use tokio::sync::watch;
+
+#[path = "common/mod.rs"]
+mod common;
 
 struct Args {
     jobs: u64,
@@ -37,12 +38,6 @@ fn args() -> Args {
         }
     }
     out
-}
-
-fn admin_url() -> String {
-    std::env::var("BENCH_DATABASE_URL")
-        .or_else(|_| std::env::var("TEST_DATABASE_URL"))
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 async fn done_count(pool: &PgPool) -> i64 {
@@ -82,45 +77,11 @@ fn start_workers(pool: &PgPool) -> (watch::Sender<bool>, tokio::task::JoinHandle
     )
 }
 
-/// Single-row INSERT commits per second from `connections` clients.
-async fn commit_ceiling(url: &str, connections: usize, seconds: u64) -> f64 {
-    let count = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let (url, count) = (url.to_owned(), count.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut conn = PgConnection::connect(&url).await.unwrap();
-            while Instant::now() < deadline {
-                sqlx::query("INSERT INTO bench_commits (payload) VALUES ($1)")
-                    .bind("{\"n\":1}")
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                count.fetch_add(1, Ordering::Relaxed);
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    count.load(Ordering::Relaxed) as f64 / seconds as f64
-}
-
 #[tokio::main]
 async fn main() {
     let args = args();
-    let name = format!("sb_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&admin_url())
-        .await
-        .expect("connect to the database server");
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&admin_url()).unwrap();
-    url.set_path(&name);
-    let url = url.to_string();
+    let db = common::ScratchDatabase::create().await;
+    let url = db.url.clone();
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(20)
         .connect(&url)
@@ -157,11 +118,8 @@ async fn main() {
     let _ = workers.await;
 
     // 3. The ceiling: what this database commits, one row per transaction.
-    pool.execute("CREATE TABLE bench_commits (id bigserial PRIMARY KEY, payload text)")
-        .await
-        .unwrap();
-    let ceiling_8 = commit_ceiling(&url, 8, args.seconds).await;
-    let ceiling_1 = commit_ceiling(&url, 1, args.seconds).await;
+    let ceiling_8 = common::commit_ceiling(&url, 8, args.seconds).await;
+    let ceiling_1 = common::commit_ceiling(&url, 1, args.seconds).await;
     pool.close().await;
 
     println!("  push, 1000 jobs per transaction      {push_rate:>9.0} jobs/s");
@@ -174,10 +132,5 @@ async fn main() {
         drain_rate / ceiling_8
     );
 
-    admin
-        .execute(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE {name} WITH (FORCE)"
-        )))
-        .await
-        .unwrap();
+    db.drop().await;
 }

@@ -43,6 +43,11 @@ fn block(v6: bool, start: u128, prefix_len: u8) -> IpNet {
     }
 }
 
+/// The block's first address as an integer (for ordering and drawing).
+pub fn first_address(net: &IpNet) -> u128 {
+    to_int(net.network())
+}
+
 /// How many addresses a block holds (`2^(bits - prefix)`); saturates for a whole /0 IPv6.
 pub fn size(net: &IpNet) -> u128 {
     let host_bits = u32::from(bits(net) - net.prefix_len());

@@ -377,3 +377,109 @@ pub async fn release(ctx: &Context, caller: &Caller, id: Uuid) -> Result<Allocat
     tx.commit().await?;
     Ok(removed)
 }
+
+/// One pool in the overview: where it sits in the tree and how full it is.
+pub struct PoolSummary {
+    pub pool: Pool,
+    pub depth: usize,
+    pub size: u128,
+    pub used: u128,
+}
+
+impl PoolSummary {
+    /// Percent used, for the picture (0–100, one decimal).
+    pub fn percent(&self) -> f64 {
+        if self.size == 0 {
+            return 0.0;
+        }
+        ((self.used as f64 / self.size as f64) * 1000.0).round() / 10.0
+    }
+}
+
+/// Every pool, in tree order, with its utilization (two queries in all).
+pub async fn overview(ctx: &Context, caller: &Caller) -> Result<Vec<PoolSummary>> {
+    caller.actor.require(Action::ViewAddressPlan)?;
+    let pools = store::pools::list(&ctx.pool).await?;
+    let allocations = store::pools::all_live_allocations(&ctx.pool).await?;
+    let mut out = Vec::new();
+    fn walk(
+        pools: &[Pool],
+        allocations: &[Allocation],
+        parent: Option<Uuid>,
+        depth: usize,
+        out: &mut Vec<PoolSummary>,
+    ) {
+        for pool in pools.iter().filter(|p| p.parent_id == parent) {
+            let mut taken: Vec<IpNet> = pools
+                .iter()
+                .filter(|c| c.parent_id == Some(pool.id))
+                .map(|c| c.cidr)
+                .collect();
+            taken.extend(
+                allocations
+                    .iter()
+                    .filter(|a| a.space_id == pool.space_id)
+                    .map(|a| a.cidr),
+            );
+            let size = ipam::size(&pool.cidr);
+            let free: u128 = ipam::free_blocks(&pool.cidr, &taken)
+                .iter()
+                .map(ipam::size)
+                .sum();
+            out.push(PoolSummary {
+                pool: pool.clone(),
+                depth,
+                size,
+                used: size - free,
+            });
+            walk(pools, allocations, Some(pool.id), depth + 1, out);
+        }
+    }
+    walk(&pools, &allocations, None, 0, &mut out);
+    Ok(out)
+}
+
+/// One stretch of a pool's picture.
+pub struct Segment {
+    /// `pool` (a child pool), `allocated`, `reserved` or `free`.
+    pub kind: &'static str,
+    pub cidr: IpNet,
+    /// Position and width in percent of the pool.
+    pub x: f64,
+    pub width: f64,
+}
+
+/// The pool drawn as a strip: child pools, allocations and free blocks in address order.
+pub fn segments(detail: &PoolDetail) -> Vec<Segment> {
+    let size = ipam::size(&detail.pool.cidr) as f64;
+    let start = ipam::first_address(&detail.pool.cidr) as f64;
+    let mut parts: Vec<(&'static str, IpNet)> =
+        detail.children.iter().map(|c| ("pool", c.cidr)).collect();
+    parts.extend(
+        detail
+            .allocations
+            .iter()
+            .filter(|a| detail.pool.cidr.contains(&a.cidr))
+            .map(|a| {
+                (
+                    if a.reserved_until.is_some() {
+                        "reserved"
+                    } else {
+                        "allocated"
+                    },
+                    a.cidr,
+                )
+            }),
+    );
+    parts.extend(detail.free.iter().map(|f| ("free", *f)));
+    parts.sort_by_key(|(_, c)| ipam::first_address(c));
+    parts
+        .into_iter()
+        .map(|(kind, cidr)| Segment {
+            kind,
+            cidr,
+            x: (ipam::first_address(&cidr) as f64 - start) / size * 100.0,
+            width: (ipam::size(&cidr) as f64 / size * 100.0).max(0.05),
+        })
+        .collect()
+}

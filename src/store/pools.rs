@@ -133,6 +133,13 @@ pub async fn delete_lapsed(
     Ok(done.rows_affected())
 }
 
+/// Every live allocation (lapsed reservations excluded), for the overview.
+pub async fn all_live_allocations(db: impl PgExecutor<'_>) -> Result<Vec<Allocation>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM allocations WHERE reserved_until IS NULL OR reserved_until > now() ORDER BY cidr")
+        .fetch_all(db)
+        .await
+}
+
 pub async fn find_by_key(
     db: impl PgExecutor<'_>,
     pool_id: Uuid,

@@ -1,5 +1,6 @@
 //! HTML pages (askama + htmx) and the plumbing every response goes through.
 
+mod address_plan;
 mod admin;
 mod assets;
 mod auth;
@@ -114,6 +115,12 @@ route_table! {
     get "/admin/users" => admin::users,
     post "/admin/users/{id}/revoke-sessions" => admin::revoke_sessions,
     get "/admin/audit" => admin::audit,
+    get "/address-plan" => address_plan::overview,
+    post "/address-plan/pools" => address_plan::create_pool,
+    get "/address-plan/check-cidr" => address_plan::check_cidr,
+    get "/address-plan/pools/{id}" => address_plan::pool,
+    post "/address-plan/pools/{id}/allocations" => address_plan::allocate,
+    post "/address-plan/allocations/{id}/release" => address_plan::release,
     get "/dev/outbox" => outbox::outbox_page,
     get "/dev/outbox/{id}/html" => outbox::message_html,
     post "/dev/outbox/test-email" => outbox::send_test_email,

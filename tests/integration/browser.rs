@@ -394,3 +394,152 @@ async fn a_person_signs_in_through_the_identity_provider_creates_a_token_and_sig
     browser.screenshot("signed-out").await;
     c.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_admin_draws_the_address_plan_and_allocates_from_it() {
+    let app = spawn_app().await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    c.goto(&app.url("/auth/dev")).await.unwrap();
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("nina@example.test")
+        .await
+        .unwrap();
+    c.find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys("Nina")
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name=admin]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.stack button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(10), "signed in", || async {
+        (c.current_url().await.ok()?.path() == "/me").then_some(())
+    })
+    .await;
+
+    c.find(Locator::LinkText("Address plan"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let cidr = eventually(Duration::from_secs(10), "the new-pool form", || async {
+        c.find(Locator::Id("pool-cidr")).await.ok()
+    })
+    .await;
+    // Live validation while typing.
+    cidr.send_keys("10.0.0.1/8").await.unwrap();
+    let verdict = eventually(Duration::from_secs(10), "the live CIDR check", || async {
+        let text = c
+            .find(Locator::Id("cidr-check"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (!text.is_empty()).then_some(text)
+    })
+    .await;
+    assert_eq!(
+        verdict,
+        "cidr: 10.0.0.1/8 has host bits set; did you mean 10.0.0.0/8?"
+    );
+    cidr.clear().await.unwrap();
+    cidr.send_keys("10.0.0.0/8").await.unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the check to accept it",
+        || async {
+            let text = c
+                .find(Locator::Id("cidr-check"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            text.contains("16777216 addresses").then_some(())
+        },
+    )
+    .await;
+    c.find(Locator::Id("pool-name"))
+        .await
+        .unwrap()
+        .send_keys("corp")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action='/address-plan/pools'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let h1 = eventually(Duration::from_secs(10), "the pool page", || async {
+        let h1 = c.find(Locator::Css("h1")).await.ok()?.text().await.ok()?;
+        h1.starts_with("corp").then_some(h1)
+    })
+    .await;
+    assert_eq!(h1, "corp 10.0.0.0/8");
+
+    c.find(Locator::Id("alloc-len"))
+        .await
+        .unwrap()
+        .send_keys("16")
+        .await
+        .unwrap();
+    c.find(Locator::Id("alloc-desc"))
+        .await
+        .unwrap()
+        .send_keys("staging")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action$='/allocations'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let flash = eventually(Duration::from_secs(10), "the allocation", || async {
+        let text = c
+            .find(Locator::Css(".flash"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.starts_with("Allocated").then_some(text)
+    })
+    .await;
+    assert_eq!(flash, "Allocated 10.0.0.0/16.");
+    // On the picture: one allocated stretch, titled with its CIDR.
+    let rect = c
+        .find(Locator::Css("rect.seg-allocated title"))
+        .await
+        .unwrap();
+    assert_eq!(rect.html(true).await.unwrap(), "allocated 10.0.0.0/16");
+    let table = c
+        .find(Locator::Id("allocations"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        table.contains("10.0.0.0/16") && table.contains("staging"),
+        "{table}"
+    );
+    browser.screenshot("pool").await;
+    c.clone().close().await.unwrap();
+}

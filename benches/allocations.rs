@@ -1,0 +1,141 @@
+//! Allocation throughput through the HTTP API: 32 concurrent clients carve a /16
+//! into /28s (4,096 allocations) until the pool is full; then a check that
+//! nothing overlaps; then the database's commit ceiling measured in the same run.
+//!
+//!     cargo bench --bench allocations -- [--clients N] [--seconds S]
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Instant;
+
+use switchboard::app::Application;
+use switchboard::config::Settings;
+use switchboard::services::{Context, tokens};
+use switchboard::telemetry::Metrics;
+
+#[path = "common/mod.rs"]
+mod common;
+
+fn arg(name: &str, default: u64) -> u64 {
+    let argv: Vec<String> = std::env::args().collect();
+    argv.windows(2)
+        .find(|w| w[0] == name)
+        .and_then(|w| w[1].parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    let clients = arg("--clients", 32) as usize;
+    let seconds = arg("--seconds", 5);
+    let db = common::ScratchDatabase::create().await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(40)
+        .connect(&db.url)
+        .await
+        .unwrap();
+    switchboard::store::migrate(&pool).await.unwrap();
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let settings = Settings::from_lookup(|k| match k {
+        "DATABASE_URL" => Some(db.url.clone()),
+        "SWITCHBOARD_BASE_URL" => Some(format!("http://127.0.0.1:{port}")),
+        _ => None,
+    })
+    .unwrap();
+    let ctx = Context::new(pool.clone(), Arc::new(settings)).unwrap();
+    let token = tokens::create_bootstrap_token(&ctx, "bench@example.test", "bench", true, None)
+        .await
+        .unwrap()
+        .secret;
+    let app = Application::build(listener, ctx, Arc::new(Metrics::new())).unwrap();
+    tokio::spawn(app.into_server());
+
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .build()
+        .unwrap();
+    let post = move |path: String, body: serde_json::Value| {
+        let (http, token, base) = (http.clone(), token.clone(), base.clone());
+        async move {
+            http.post(format!("{base}{path}"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let space: serde_json::Value = post(
+        "/api/v1/pools".into(),
+        serde_json::json!({"name": "bench", "cidr": "10.0.0.0/8"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let target: serde_json::Value = post(
+        "/api/v1/pools".into(),
+        serde_json::json!({"name": "carve", "cidr": "10.99.0.0/16", "parent_id": space["id"], "default_prefix_length": 28}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let path = format!(
+        "/api/v1/pools/{}/allocations",
+        target["id"].as_str().unwrap()
+    );
+
+    println!(
+        "allocation benchmark: {clients} concurrent API clients carve 10.99.0.0/16 into /28s (4,096 allocations)"
+    );
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..clients {
+        let (post, path) = (post.clone(), path.clone());
+        workers.push(tokio::spawn(async move {
+            let mut made = 0u64;
+            loop {
+                let res = post(path.clone(), serde_json::json!({"prefix_length": 28})).await;
+                match res.status().as_u16() {
+                    201 => made += 1,
+                    409 => return made, // the pool is full
+                    other => panic!(
+                        "unexpected {other}: {}",
+                        res.text().await.unwrap_or_default()
+                    ),
+                }
+            }
+        }));
+    }
+    let mut total = 0;
+    for w in workers {
+        total += w.await.unwrap();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let rate = total as f64 / elapsed;
+
+    let overlaps: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM allocations a JOIN allocations b ON a.id < b.id AND a.cidr && b.cidr",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let ceiling = common::commit_ceiling(&db.url, clients.min(32), seconds).await;
+    pool.close().await;
+
+    println!("  allocations made                 {total:>9}");
+    println!("  allocations per second           {rate:>9.0} /s ({elapsed:.1} s)");
+    println!("  overlapping pairs                {overlaps:>9}");
+    println!(
+        "  ceiling: single-row commits      {ceiling:>9.0} /s ({} connections)",
+        clients.min(32)
+    );
+    println!("  allocations / ceiling            {:>9.2}", rate / ceiling);
+    assert_eq!(total, 4096, "the /16 is carved completely");
+    assert_eq!(overlaps, 0, "no two allocations overlap");
+    db.drop().await;
+}

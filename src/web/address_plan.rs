@@ -1,0 +1,319 @@
+//! `/address-plan`: the plan as a picture, pools drilled down, allocation by hand.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{Chrome, Flash};
+use crate::auth::policy::Action;
+use crate::error::{Error, FieldError};
+use crate::ipam;
+use crate::services::address_plan::{self, PoolDetail, PoolSummary, Segment};
+use crate::services::{Caller, Context};
+
+#[derive(Template)]
+#[template(path = "pages/address_plan.html")]
+pub(super) struct PlanPage {
+    chrome: Chrome,
+    pools: Vec<PoolSummary>,
+    can_manage: bool,
+    form: PoolForm,
+    errors: Vec<FieldError>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub(super) struct PoolForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    cidr: String,
+    #[serde(default)]
+    parent_id: String,
+    #[serde(default)]
+    default_prefix_length: String,
+    /// `region=eu-west, environment=prod`
+    #[serde(default)]
+    labels: String,
+}
+
+fn labels_text(labels: &serde_json::Value) -> String {
+    labels
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+async fn plan_page(
+    ctx: &Context,
+    chrome: Chrome,
+    caller: &Caller,
+    form: PoolForm,
+    errors: Vec<FieldError>,
+    status: actix_web::http::StatusCode,
+) -> Result<HttpResponse, Error> {
+    let page = PlanPage {
+        chrome,
+        pools: address_plan::overview(ctx, caller).await?,
+        can_manage: caller.actor.can(Action::ManageAddressPlan),
+        form,
+        errors,
+    };
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("HX-Push-Url", "/address-plan"))
+        .body(page.render().map_err(Error::internal)?))
+}
+
+pub(super) async fn overview(
+    ctx: web::Data<Context>,
+    chrome: Chrome,
+    caller: Caller,
+) -> Result<HttpResponse, Error> {
+    plan_page(
+        &ctx,
+        chrome,
+        &caller,
+        PoolForm::default(),
+        Vec::new(),
+        actix_web::http::StatusCode::OK,
+    )
+    .await
+}
+
+fn parse_labels(text: &str) -> Result<serde_json::Value, Error> {
+    let mut map = serde_json::Map::new();
+    for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| Error::invalid("labels", format!("{pair:?} is not key=value")))?;
+        map.insert(
+            k.trim().to_owned(),
+            serde_json::Value::String(v.trim().to_owned()),
+        );
+    }
+    Ok(serde_json::Value::Object(map))
+}
+
+pub(super) async fn create_pool(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    chrome: Chrome,
+    caller: Caller,
+    form: web::Form<PoolForm>,
+) -> Result<HttpResponse, Error> {
+    let form = form.into_inner();
+    let result = async {
+        let parent_id = match form.parent_id.trim() {
+            "" => None,
+            id => Some(
+                Uuid::parse_str(id)
+                    .map_err(|_| Error::invalid("parent_id", "no pool has this id"))?,
+            ),
+        };
+        let default_prefix_length = match form.default_prefix_length.trim() {
+            "" => None,
+            n => Some(n.trim_start_matches('/').parse::<i64>().map_err(|_| {
+                Error::invalid("default_prefix_length", "must be a number such as 24")
+            })?),
+        };
+        address_plan::create_pool(
+            &ctx,
+            &caller,
+            address_plan::PoolRequest {
+                name: form.name.clone(),
+                cidr: form.cidr.clone(),
+                parent_id,
+                labels: parse_labels(&form.labels)?,
+                default_prefix_length,
+            },
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(pool) => Ok(
+            Flash::success(format!("Pool {} ({}) created.", pool.name, pool.cidr))
+                .redirect(&format!("/address-plan/pools/{}", pool.id)),
+        ),
+        Err(Error::Invalid(errors)) if !super::errors::wants_json(&req) => {
+            plan_page(
+                &ctx,
+                chrome,
+                &caller,
+                form,
+                errors,
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct CidrQuery {
+    #[serde(default)]
+    cidr: String,
+}
+
+/// Live validation while typing a CIDR (htmx): a short verdict.
+pub(super) async fn check_cidr(_caller: Caller, query: web::Query<CidrQuery>) -> HttpResponse {
+    let (class, text) = match ipam::parse_cidr(&query.cidr) {
+        _ if query.cidr.trim().is_empty() => ("muted", String::new()),
+        Ok(net) => ("ok", format!("✓ {net}: {} addresses", ipam::size(&net))),
+        Err(reason) => ("field-error", format!("cidr: {reason}")),
+    };
+    let page = CidrCheck { class, text };
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(page.render().unwrap_or_default())
+}
+
+#[derive(Template)]
+#[template(
+    source = r#"<span id="cidr-check" class="{{ class }}" role="status">{{ text }}</span>"#,
+    ext = "html"
+)]
+struct CidrCheck {
+    class: &'static str,
+    text: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/pool.html")]
+pub(super) struct PoolPage {
+    chrome: Chrome,
+    detail: PoolDetail,
+    segments: Vec<Segment>,
+    size: u128,
+    percent: f64,
+    labels: String,
+    caller_id: Uuid,
+    is_admin: bool,
+    errors: Vec<FieldError>,
+}
+
+async fn pool_page(
+    ctx: &Context,
+    chrome: Chrome,
+    caller: &Caller,
+    id: Uuid,
+    errors: Vec<FieldError>,
+    status: actix_web::http::StatusCode,
+) -> Result<HttpResponse, Error> {
+    let detail = address_plan::pool_detail(ctx, caller, id).await?;
+    let size = ipam::size(&detail.pool.cidr);
+    let percent = ((detail.used as f64 / size as f64) * 1000.0).round() / 10.0;
+    let page = PoolPage {
+        chrome,
+        segments: address_plan::segments(&detail),
+        labels: labels_text(&detail.pool.labels),
+        size,
+        percent,
+        detail,
+        caller_id: caller.actor.user_id,
+        is_admin: caller.actor.is_admin,
+        errors,
+    };
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("HX-Push-Url", format!("/address-plan/pools/{id}")))
+        .body(page.render().map_err(Error::internal)?))
+}
+
+fn pool_id(text: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(text).map_err(|_| Error::NotFound("that pool".into()))
+}
+
+pub(super) async fn pool(
+    ctx: web::Data<Context>,
+    chrome: Chrome,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    pool_page(
+        &ctx,
+        chrome,
+        &caller,
+        pool_id(&id)?,
+        Vec::new(),
+        actix_web::http::StatusCode::OK,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub(super) struct AllocateForm {
+    #[serde(default)]
+    prefix_length: String,
+    #[serde(default)]
+    description: String,
+}
+
+pub(super) async fn allocate(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    chrome: Chrome,
+    caller: Caller,
+    id: web::Path<String>,
+    form: web::Form<AllocateForm>,
+) -> Result<HttpResponse, Error> {
+    let id = pool_id(&id)?;
+    let result = async {
+        let prefix_length = match form.prefix_length.trim().trim_start_matches('/') {
+            "" => None,
+            n => Some(
+                n.parse::<i64>()
+                    .map_err(|_| Error::invalid("prefix_length", "must be a number such as 24"))?,
+            ),
+        };
+        address_plan::allocate(
+            &ctx,
+            &caller,
+            id,
+            address_plan::AllocationRequest {
+                prefix_length,
+                idempotency_key: None,
+                reservation_ttl: None,
+                description: form.description.clone(),
+            },
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(done) => Ok(
+            Flash::success(format!("Allocated {}.", done.allocation.cidr))
+                .redirect(&format!("/address-plan/pools/{id}")),
+        ),
+        Err(Error::Invalid(errors)) if !super::errors::wants_json(&req) => {
+            pool_page(
+                &ctx,
+                chrome,
+                &caller,
+                id,
+                errors,
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub(super) async fn release(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound("that allocation".into()))?;
+    let released = address_plan::release(&ctx, &caller, id).await?;
+    Ok(Flash::success(format!("Released {}.", released.cidr))
+        .redirect(&format!("/address-plan/pools/{}", released.pool_id)))
+}
