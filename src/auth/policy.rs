@@ -52,6 +52,12 @@ pub enum Action {
     Allocate,
     /// Give back a prefix someone took.
     Release { allocated_by: Option<Uuid> },
+    /// Register and change provider accounts.
+    ManageProviderAccounts,
+    /// See networks and provider accounts.
+    ViewNetworks,
+    /// Create, change or delete a network of this team.
+    ManageNetworks { team_id: Uuid },
 }
 
 impl Actor {
@@ -70,7 +76,9 @@ impl Actor {
             Action::ViewTeams
             | Action::ManageOwnTokens
             | Action::ViewAddressPlan
+            | Action::ViewNetworks
             | Action::Allocate => true,
+            Action::ManageNetworks { team_id } => self.role_in(team_id).is_some(),
             Action::Release { allocated_by } => allocated_by == Some(self.user_id),
             Action::ManageMembers { team_id } => self.role_in(team_id) == Some(Role::Lead),
             // People may end their own sessions; only admins end other people's.
@@ -79,7 +87,8 @@ impl Actor {
             | Action::ViewUsers
             | Action::ViewAudit
             | Action::ViewOutbox
-            | Action::ManageAddressPlan => false,
+            | Action::ManageAddressPlan
+            | Action::ManageProviderAccounts => false,
         }
     }
 
@@ -155,6 +164,22 @@ mod tests {
             (Action::ViewAddressPlan, true, true, true, true),
             (Action::Allocate, true, true, true, true),
             (Action::ManageAddressPlan, false, false, true, false),
+            (Action::ManageProviderAccounts, false, false, true, false),
+            (Action::ViewNetworks, true, true, true, true),
+            (
+                Action::ManageNetworks { team_id: team },
+                true,
+                true,
+                true,
+                false,
+            ),
+            (
+                Action::ManageNetworks { team_id: other },
+                false,
+                false,
+                true,
+                false,
+            ),
             (
                 Action::Release {
                     allocated_by: Some(someone),

@@ -26,11 +26,11 @@ pub struct PoolRequest {
     pub default_prefix_length: Option<i64>,
 }
 
-fn is_code(e: &sqlx::Error, code: &str) -> bool {
+pub(super) fn is_code(e: &sqlx::Error, code: &str) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some(code))
 }
-const EXCLUSION_VIOLATION: &str = "23P01";
-const UNIQUE_VIOLATION: &str = "23505";
+pub(super) const EXCLUSION_VIOLATION: &str = "23P01";
+pub(super) const UNIQUE_VIOLATION: &str = "23505";
 
 pub async fn create_pool(ctx: &Context, caller: &Caller, req: PoolRequest) -> Result<Pool> {
     caller.actor.require(Action::ManageAddressPlan)?;
@@ -266,7 +266,7 @@ pub async fn allocate(
     unreachable!("the loop returns")
 }
 
-enum AllocateError {
+pub(super) enum AllocateError {
     Race,
     Other(Error),
 }
@@ -285,7 +285,30 @@ async fn try_allocate(
     key: Option<&str>,
 ) -> std::result::Result<Allocated, AllocateError> {
     let mut tx = ctx.pool.begin().await?;
-    let pool = store::pools::lock(&mut tx, pool_id)
+    let done = allocate_in(&mut tx, caller, pool_id, req, key, None).await?;
+    if done.created {
+        let a = &done.allocation;
+        let action = if a.reserved_until.is_some() {
+            "allocation.reserved"
+        } else {
+            "allocation.created"
+        };
+        audit::by(&mut tx, caller, action, "allocation", &a.id.to_string(), json!({ "after": { "cidr": a.cidr.to_string(), "pool_id": a.pool_id, "reserved_until": a.reserved_until } })).await?;
+        tx.commit().await?;
+    }
+    Ok(done)
+}
+
+/// Allocates on the caller's transaction (a network and its prefix commit together).
+pub(super) async fn allocate_in(
+    tx: &mut sqlx::PgConnection,
+    caller: &Caller,
+    pool_id: Uuid,
+    req: &AllocationRequest,
+    key: Option<&str>,
+    network_id: Option<Uuid>,
+) -> std::result::Result<Allocated, AllocateError> {
+    let pool = store::pools::lock(&mut *tx, pool_id)
         .await?
         .ok_or_else(|| Error::NotFound("that pool".into()))?;
     if let Some(key) = key
@@ -335,23 +358,21 @@ async fn try_allocate(
             reserved_until,
             description: req.description.trim(),
             created_by: caller.actor.user_id,
+            network_id,
         },
     )
     .await;
-    let allocation = match inserted {
-        Ok(a) => a,
+    match inserted {
+        Ok(allocation) => Ok(Allocated {
+            allocation,
+            created: true,
+        }),
         // Someone allocating from another pool of this space took an overlapping block.
         Err(e) if is_code(&e, EXCLUSION_VIOLATION) || is_code(&e, UNIQUE_VIOLATION) => {
-            return Err(AllocateError::Race);
+            Err(AllocateError::Race)
         }
-        Err(e) => return Err(e.into()),
-    };
-    audit::by(&mut tx, caller, if reserved_until.is_some() { "allocation.reserved" } else { "allocation.created" }, "allocation", &allocation.id.to_string(), json!({ "after": { "cidr": cidr.to_string(), "pool": pool.name, "reserved_until": reserved_until } })).await?;
-    tx.commit().await?;
-    Ok(Allocated {
-        allocation,
-        created: true,
-    })
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn release(ctx: &Context, caller: &Caller, id: Uuid) -> Result<Allocation> {

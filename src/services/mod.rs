@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod address_plan;
 pub mod audit;
 pub mod mail;
+pub mod networks;
 pub mod teams;
 pub mod tokens;
 

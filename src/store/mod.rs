@@ -1,8 +1,10 @@
 //! sqlx queries, one file per aggregate. No pages, no job handlers here.
 
 pub mod audit;
+pub mod networks;
 pub mod outbox;
 pub mod pools;
+pub mod provider_accounts;
 pub mod queue;
 pub mod sessions;
 pub mod teams;

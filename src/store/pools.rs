@@ -28,6 +28,8 @@ pub struct Allocation {
     pub description: String,
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
+    /// The network this prefix belongs to, if any.
+    pub network_id: Option<Uuid>,
 }
 
 pub struct NewPool<'a> {
@@ -159,6 +161,7 @@ pub struct NewAllocation<'a> {
     pub reserved_until: Option<DateTime<Utc>>,
     pub description: &'a str,
     pub created_by: Uuid,
+    pub network_id: Option<Uuid>,
 }
 
 pub async fn insert_allocation(
@@ -166,8 +169,8 @@ pub async fn insert_allocation(
     a: NewAllocation<'_>,
 ) -> Result<Allocation, sqlx::Error> {
     sqlx::query_as(
-        "INSERT INTO allocations (id, pool_id, space_id, cidr, idempotency_key, reserved_until, description, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
+        "INSERT INTO allocations (id, pool_id, space_id, cidr, idempotency_key, reserved_until, description, created_by, network_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
     )
     .bind(Uuid::new_v4())
     .bind(a.pool.id)
@@ -177,6 +180,7 @@ pub async fn insert_allocation(
     .bind(a.reserved_until)
     .bind(a.description)
     .bind(a.created_by)
+    .bind(a.network_id)
     .fetch_one(db)
     .await
 }
@@ -198,5 +202,57 @@ pub async fn delete_allocation(
     sqlx::query_as("DELETE FROM allocations WHERE id = $1 RETURNING *")
         .bind(id)
         .fetch_optional(db)
+        .await
+}
+
+/// The deepest pools containing `cidr` (for registering an existing prefix).
+pub async fn containing(db: impl PgExecutor<'_>, cidr: IpNet) -> Result<Vec<Pool>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM pools WHERE cidr >>= $1 ORDER BY masklen(cidr) DESC, name")
+        .bind(cidr)
+        .fetch_all(db)
+        .await
+}
+
+/// Pools labelled with this region (and environment, when given), deepest first.
+pub async fn labelled(
+    db: impl PgExecutor<'_>,
+    region: &str,
+    environment: Option<&str>,
+) -> Result<Vec<Pool>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT * FROM pools WHERE labels->>'region' = $1
+           AND ($2::text IS NULL OR labels->>'environment' = $2)
+         ORDER BY masklen(cidr) DESC, name",
+    )
+    .bind(region)
+    .bind(environment)
+    .fetch_all(db)
+    .await
+}
+
+/// Who holds an allocation overlapping `cidr` in a space (to say what a new prefix clashes with).
+pub async fn overlapping_allocation(
+    db: impl PgExecutor<'_>,
+    space_id: Uuid,
+    cidr: IpNet,
+) -> Result<Option<(IpNet, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.cidr, n.name FROM allocations a LEFT JOIN networks n ON n.id = a.network_id
+         WHERE a.space_id = $1 AND a.cidr && $2 AND (a.reserved_until IS NULL OR a.reserved_until > now())
+         ORDER BY a.cidr LIMIT 1",
+    )
+    .bind(space_id)
+    .bind(cidr)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn for_network(
+    db: impl PgExecutor<'_>,
+    network_id: Uuid,
+) -> Result<Vec<Allocation>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM allocations WHERE network_id = $1 ORDER BY cidr")
+        .bind(network_id)
+        .fetch_all(db)
         .await
 }

@@ -9,5 +9,6 @@ mod email;
 mod errors;
 mod health;
 mod helpers;
+mod networks;
 mod processes;
 mod signin;
