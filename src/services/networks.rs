@@ -307,7 +307,7 @@ async fn register_prefix(
             cidr,
             idempotency_key: None,
             reserved_until: None,
-            description: "registered network".into(),
+            description: "registered network",
             created_by: caller.actor.user_id,
             network_id: Some(network_id),
         },
