@@ -9,6 +9,7 @@ mod flash;
 mod health;
 mod home;
 mod me;
+mod networks;
 mod outbox;
 pub mod ratelimit;
 pub mod session;
@@ -121,6 +122,10 @@ route_table! {
     get "/address-plan/pools/{id}" => address_plan::pool,
     post "/address-plan/pools/{id}/allocations" => address_plan::allocate,
     post "/address-plan/allocations/{id}/release" => address_plan::release,
+    get "/networks" => networks::list,
+    post "/networks" => networks::create,
+    get "/networks/{id}" => networks::show,
+    post "/networks/{id}/delete" => networks::delete,
     get "/dev/outbox" => outbox::outbox_page,
     get "/dev/outbox/{id}/html" => outbox::message_html,
     post "/dev/outbox/test-email" => outbox::send_test_email,

@@ -543,3 +543,161 @@ async fn an_admin_draws_the_address_plan_and_allocates_from_it() {
     browser.screenshot("pool").await;
     c.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_team_member_creates_a_network_and_finds_it_on_the_plan() {
+    let app = spawn_app().await;
+    // The admin's part, through the API: a provider account and a labelled pool.
+    let admin = app.token("admin@example.test", true).await;
+    let api = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        api.post(app.url(path))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+    };
+    post(
+        "/api/v1/provider-accounts",
+        json!({"kind": "sandbox", "name": "lab", "regions": ["eu-west-1"]}),
+    )
+    .await
+    .unwrap();
+    let space: serde_json::Value = post(
+        "/api/v1/pools",
+        json!({"name": "corp", "cidr": "10.0.0.0/8"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    post("/api/v1/pools", json!({"name": "eu-prod", "cidr": "10.16.0.0/12", "parent_id": space["id"], "labels": {"region": "eu-west-1", "environment": "prod"}}))
+        .await
+        .unwrap();
+
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    c.goto(&app.url("/auth/dev")).await.unwrap();
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys("mia@example.test")
+        .await
+        .unwrap();
+    c.find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys("Mia")
+        .await
+        .unwrap();
+    c.find(Locator::Id("team"))
+        .await
+        .unwrap()
+        .send_keys("payments")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.stack button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(10), "signed in", || async {
+        (c.current_url().await.ok()?.path() == "/me").then_some(())
+    })
+    .await;
+    c.find(Locator::LinkText("Networks"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let cidr = eventually(Duration::from_secs(10), "the network form", || async {
+        c.find(Locator::Id("n-cidr")).await.ok()
+    })
+    .await;
+    // Live validation of the optional CIDR field, then left empty to get a new prefix.
+    cidr.send_keys("10.300.0.0/16").await.unwrap();
+    let verdict = eventually(Duration::from_secs(10), "the live CIDR check", || async {
+        let text = c
+            .find(Locator::Id("cidr-check"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (!text.is_empty()).then_some(text)
+    })
+    .await;
+    assert!(
+        verdict.starts_with("cidr: \"10.300.0.0/16\" is not a CIDR block"),
+        "{verdict}"
+    );
+    cidr.clear().await.unwrap();
+    c.find(Locator::Id("n-name"))
+        .await
+        .unwrap()
+        .send_keys("checkout")
+        .await
+        .unwrap();
+    c.find(Locator::Id("n-team"))
+        .await
+        .unwrap()
+        .send_keys("payments")
+        .await
+        .unwrap();
+    c.find(Locator::Id("n-region"))
+        .await
+        .unwrap()
+        .send_keys("eu-west-1")
+        .await
+        .unwrap();
+    c.find(Locator::Id("n-env"))
+        .await
+        .unwrap()
+        .send_keys("prod")
+        .await
+        .unwrap();
+    c.find(Locator::Css(
+        "form[method='post'][action='/networks'] button",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    let flash = eventually(Duration::from_secs(10), "the new network", || async {
+        let text = c
+            .find(Locator::Css(".flash"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.starts_with("Network").then_some(text)
+    })
+    .await;
+    assert_eq!(flash, "Network checkout created with 10.16.0.0/24.");
+    c.find(Locator::LinkText("view in the plan"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let title = eventually(
+        Duration::from_secs(10),
+        "the allocation on the pool map",
+        || async {
+            c.find(Locator::Css("rect.seg-allocated title"))
+                .await
+                .ok()?
+                .html(true)
+                .await
+                .ok()
+        },
+    )
+    .await;
+    assert_eq!(title, "allocated 10.16.0.0/24");
+    browser.screenshot("network-on-plan").await;
+    c.clone().close().await.unwrap();
+}

@@ -1,0 +1,219 @@
+//! `/networks`: the networks teams own, and a form to get a new one.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{Chrome, Flash};
+use crate::auth::policy::TeamRole;
+use crate::error::{Error, FieldError};
+use crate::services::networks::{self, NetworkDetail, NetworkRequest};
+use crate::services::{Caller, Context};
+use crate::store::networks::Network;
+use crate::store::provider_accounts::ProviderAccount;
+
+#[derive(Deserialize, Default)]
+pub(super) struct Filter {
+    #[serde(default)]
+    team: String,
+    #[serde(default)]
+    provider_account: String,
+    #[serde(default)]
+    region: String,
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct NetworkForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    team: String,
+    #[serde(default)]
+    provider_account_id: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    environment: String,
+    #[serde(default)]
+    prefix_length: String,
+    /// Filled to register an existing prefix instead of allocating one.
+    #[serde(default)]
+    cidr: String,
+    #[serde(default)]
+    external_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/networks.html")]
+pub(super) struct NetworksPage {
+    chrome: Chrome,
+    networks: Vec<Network>,
+    filter: Filter,
+    accounts: Vec<ProviderAccount>,
+    my_teams: Vec<TeamRole>,
+    is_admin: bool,
+    form: NetworkForm,
+    errors: Vec<FieldError>,
+}
+
+async fn page(
+    ctx: &Context,
+    chrome: Chrome,
+    caller: &Caller,
+    filter: Filter,
+    form: NetworkForm,
+    errors: Vec<FieldError>,
+    status: actix_web::http::StatusCode,
+) -> Result<HttpResponse, Error> {
+    let some = |s: &str| Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_owned);
+    let (team, account, region) = (
+        some(&filter.team),
+        some(&filter.provider_account),
+        some(&filter.region),
+    );
+    let page = NetworksPage {
+        networks: networks::list_networks(
+            ctx,
+            caller,
+            team.as_deref(),
+            account.as_deref(),
+            region.as_deref(),
+        )
+        .await?,
+        accounts: networks::list_accounts(ctx, caller).await?,
+        my_teams: caller.actor.teams.clone(),
+        is_admin: caller.actor.is_admin,
+        chrome,
+        filter,
+        form,
+        errors,
+    };
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(page.render().map_err(Error::internal)?))
+}
+
+pub(super) async fn list(
+    ctx: web::Data<Context>,
+    chrome: Chrome,
+    caller: Caller,
+    filter: web::Query<Filter>,
+) -> Result<HttpResponse, Error> {
+    page(
+        &ctx,
+        chrome,
+        &caller,
+        filter.into_inner(),
+        NetworkForm::default(),
+        Vec::new(),
+        actix_web::http::StatusCode::OK,
+    )
+    .await
+}
+
+pub(super) async fn create(
+    req: HttpRequest,
+    ctx: web::Data<Context>,
+    chrome: Chrome,
+    caller: Caller,
+    form: web::Form<NetworkForm>,
+) -> Result<HttpResponse, Error> {
+    let form = form.into_inner();
+    let some = |s: &str| Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_owned);
+    let result = async {
+        let prefix_length = match form.prefix_length.trim().trim_start_matches('/') {
+            "" => None,
+            n => Some(
+                n.parse::<i64>()
+                    .map_err(|_| Error::invalid("prefix_length", "must be a number such as 24"))?,
+            ),
+        };
+        networks::create_network(
+            &ctx,
+            &caller,
+            NetworkRequest {
+                name: form.name.clone(),
+                team: form.team.clone(),
+                provider_account_id: Uuid::parse_str(form.provider_account_id.trim()).ok(),
+                region: form.region.clone(),
+                environment: some(&form.environment),
+                pool_id: None,
+                prefix_length,
+                cidr: some(&form.cidr),
+                external_id: some(&form.external_id),
+                tags: serde_json::json!({}),
+            },
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(detail) => {
+            let cidrs: Vec<String> = detail.prefixes.iter().map(|p| p.cidr.to_string()).collect();
+            Ok(Flash::success(format!(
+                "Network {} created with {}.",
+                detail.network.name,
+                cidrs.join(", ")
+            ))
+            .redirect(&format!("/networks/{}", detail.network.id)))
+        }
+        Err(Error::Invalid(errors)) if !super::errors::wants_json(&req) => {
+            page(
+                &ctx,
+                chrome,
+                &caller,
+                Filter::default(),
+                form,
+                errors,
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/network.html")]
+pub(super) struct NetworkPage {
+    chrome: Chrome,
+    detail: NetworkDetail,
+    can_manage: bool,
+}
+
+pub(super) async fn show(
+    ctx: web::Data<Context>,
+    chrome: Chrome,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound("that network".into()))?;
+    let detail = networks::get_network(&ctx, &caller, id).await?;
+    let can_manage = caller
+        .actor
+        .can(crate::auth::policy::Action::ManageNetworks {
+            team_id: detail.network.team_id,
+        });
+    let page = NetworkPage {
+        chrome,
+        detail,
+        can_manage,
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(page.render().map_err(Error::internal)?))
+}
+
+pub(super) async fn delete(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound("that network".into()))?;
+    networks::delete_network(&ctx, &caller, id).await?;
+    Ok(
+        Flash::success("Network deleted; its prefixes went back to the address plan.")
+            .redirect("/networks"),
+    )
+}
