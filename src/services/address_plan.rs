@@ -306,8 +306,9 @@ pub(super) async fn allocate_in(
     pool_id: Uuid,
     req: &AllocationRequest,
     key: Option<&str>,
-    network_id: Option<Uuid>,
+    network: Option<(Uuid, Uuid, &str)>,
 ) -> std::result::Result<Allocated, AllocateError> {
+    let network_id = network.map(|(id, _, _)| id);
     let pool = store::pools::lock(&mut *tx, pool_id)
         .await?
         .ok_or_else(|| Error::NotFound("that pool".into()))?;
@@ -346,6 +347,9 @@ pub(super) async fn allocate_in(
         ))
         .into());
     };
+    if let Some((_, team_id, team)) = network {
+        check_quota(&mut *tx, &pool, team_id, team, cidr).await?;
+    }
     let reserved_until = req
         .reservation_ttl
         .map(|s| Utc::now() + Duration::seconds(s));
@@ -373,6 +377,85 @@ pub(super) async fn allocate_in(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Sets how many addresses a team's networks may hold in a pool (admins).
+pub async fn set_quota(
+    ctx: &Context,
+    caller: &Caller,
+    pool_id: Uuid,
+    team: &str,
+    max_addresses: &str,
+) -> Result<()> {
+    caller.actor.require(Action::ManageAddressPlan)?;
+    let mut errors = Vec::new();
+    let max = max_addresses
+        .trim()
+        .parse::<u128>()
+        .map_err(|_| {
+            errors.push(FieldError::new(
+                "max_addresses",
+                "must be a whole number of addresses, e.g. 4096",
+            ))
+        })
+        .ok();
+    let team_row = store::teams::find_by_slug(&ctx.pool, team).await?;
+    if team_row.is_none() {
+        errors.push(FieldError::new(
+            "team",
+            format!("no team is called {team:?}"),
+        ));
+    }
+    let (Some(max), Some(team_row)) = (max, team_row) else {
+        return Err(Error::Invalid(errors));
+    };
+    let mut tx = ctx.pool.begin().await?;
+    let pool = store::pools::find(&mut *tx, pool_id)
+        .await?
+        .ok_or_else(|| Error::NotFound("that pool".into()))?;
+    store::pools::set_quota(&mut *tx, pool.id, team_row.id, max).await?;
+    audit::by(
+        &mut tx,
+        caller,
+        "quota.set",
+        "pool",
+        &pool.id.to_string(),
+        json!({ "after": { "team": team_row.slug, "max_addresses": max.to_string() } }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Refuses a prefix that would take the team past its quota in this pool.
+pub(super) async fn check_quota(
+    tx: &mut sqlx::PgConnection,
+    pool: &Pool,
+    team_id: Uuid,
+    team: &str,
+    cidr: IpNet,
+) -> Result<()> {
+    let Some(max) = store::pools::quota(&mut *tx, pool.id, team_id).await? else {
+        return Ok(());
+    };
+    let held: u128 =
+        store::pools::team_prefixes_within(&mut *tx, team_id, pool.space_id, pool.cidr)
+            .await?
+            .iter()
+            .map(ipam::size)
+            .sum();
+    let wanted = ipam::size(&cidr);
+    if held.saturating_add(wanted) > max {
+        return Err(Error::Invalid(vec![FieldError::new(
+            "prefix_length",
+            format!(
+                "the team {team} may hold {max} addresses in the pool {} and holds {held}: a /{} ({wanted} addresses) would exceed the quota",
+                pool.name,
+                cidr.prefix_len()
+            ),
+        )]));
+    }
+    Ok(())
 }
 
 pub async fn release(ctx: &Context, caller: &Caller, id: Uuid) -> Result<Allocation> {

@@ -243,7 +243,9 @@ pub async fn create_network(
             )));
         }
         let prefix = match cidr {
-            Some(cidr) => register_prefix(&mut tx, caller, pool_id, cidr, id).await,
+            Some(cidr) => {
+                register_prefix(&mut tx, caller, pool_id, cidr, id, (team.id, &team.slug)).await
+            }
             None => {
                 let request = AllocationRequest {
                     prefix_length: req.prefix_length,
@@ -251,9 +253,16 @@ pub async fn create_network(
                     reservation_ttl: None,
                     description: format!("network {name} of {}", team.slug),
                 };
-                address_plan::allocate_in(&mut tx, caller, pool_id, &request, None, Some(id))
-                    .await
-                    .map(|a| a.allocation)
+                address_plan::allocate_in(
+                    &mut tx,
+                    caller,
+                    pool_id,
+                    &request,
+                    None,
+                    Some((id, team.id, &team.slug)),
+                )
+                .await
+                .map(|a| a.allocation)
             }
         };
         let prefix = match prefix {
@@ -278,6 +287,7 @@ async fn register_prefix(
     pool_id: Uuid,
     cidr: IpNet,
     network_id: Uuid,
+    (team_id, team): (Uuid, &str),
 ) -> std::result::Result<Allocation, AllocateError> {
     let pool = store::pools::lock(&mut *tx, pool_id)
         .await?
@@ -300,6 +310,7 @@ async fn register_prefix(
             Error::Conflict(format!("{cidr} overlaps {other}{whose}, already allocated")).into(),
         );
     }
+    address_plan::check_quota(&mut *tx, &pool, team_id, team, cidr).await?;
     let inserted = store::pools::insert_allocation(
         &mut *tx,
         NewAllocation {

@@ -256,3 +256,55 @@ pub async fn for_network(
         .fetch_all(db)
         .await
 }
+
+pub async fn set_quota(
+    db: impl PgExecutor<'_>,
+    pool_id: Uuid,
+    team_id: Uuid,
+    max_addresses: u128,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO pool_quotas (pool_id, team_id, max_addresses) VALUES ($1, $2, $3::numeric)
+         ON CONFLICT (pool_id, team_id) DO UPDATE SET max_addresses = EXCLUDED.max_addresses",
+    )
+    .bind(pool_id)
+    .bind(team_id)
+    .bind(max_addresses.to_string())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The team's quota in a pool, if one is set.
+pub async fn quota(
+    db: impl PgExecutor<'_>,
+    pool_id: Uuid,
+    team_id: Uuid,
+) -> Result<Option<u128>, sqlx::Error> {
+    let text: Option<String> = sqlx::query_scalar(
+        "SELECT max_addresses::text FROM pool_quotas WHERE pool_id = $1 AND team_id = $2",
+    )
+    .bind(pool_id)
+    .bind(team_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(text.and_then(|t| t.parse().ok()))
+}
+
+/// Prefixes the team's networks hold inside `cidr` of a space.
+pub async fn team_prefixes_within(
+    db: impl PgExecutor<'_>,
+    team_id: Uuid,
+    space_id: Uuid,
+    cidr: IpNet,
+) -> Result<Vec<IpNet>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT a.cidr FROM allocations a JOIN networks n ON n.id = a.network_id
+         WHERE n.team_id = $1 AND a.space_id = $2 AND a.cidr <<= $3",
+    )
+    .bind(team_id)
+    .bind(space_id)
+    .bind(cidr)
+    .fetch_all(db)
+    .await
+}

@@ -232,6 +232,13 @@ async fn every_route_for_every_role() {
             admins,
         ),
         (
+            "put",
+            "/api/v1/pools/{id}/quotas/{team}",
+            format!("/api/v1/pools/{nobody}/quotas/payments"),
+            Body::Json(json!({"max_addresses": 256})),
+            admins,
+        ),
+        (
             "get",
             "/networks",
             "/networks".into(),

@@ -246,6 +246,73 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
     assert_eq!(details["before"]["external_id"], Value::Null);
     assert_eq!(details["after"]["external_id"], "vpc-123");
 
+    // Quotas: a team may hold only so many addresses in a pool.
+    let pool_id = api["prefixes"][0]["pool_id"].as_str().unwrap().to_owned();
+    let quota_path = format!("/api/v1/pools/{pool_id}/quotas/payments");
+    assert_eq!(
+        call(
+            &app,
+            &payments,
+            M::PUT,
+            &quota_path,
+            Some(json!({"max_addresses": 512}))
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        call(
+            &app,
+            &admin,
+            M::PUT,
+            &quota_path,
+            Some(json!({"max_addresses": "nope"}))
+        )
+        .await
+        .0,
+        422
+    );
+    assert_eq!(
+        call(
+            &app,
+            &admin,
+            M::PUT,
+            &quota_path,
+            Some(json!({"max_addresses": 66100}))
+        )
+        .await
+        .0,
+        204
+    );
+    let (status, problem) = call(&app, &payments, M::POST, "/api/v1/networks", Some(json!({"name": "big", "team": "payments",
+        "provider_account_id": account["id"], "region": "eu-west-1", "environment": "prod", "prefix_length": 23}))).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "prefix_length");
+    assert!(
+        problem["errors"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("may hold 66100 addresses in the pool eu-prod and holds 65792"),
+        "{problem}"
+    );
+    let (status, small) = call(&app, &payments, M::POST, "/api/v1/networks", Some(json!({"name": "small", "team": "payments",
+        "provider_account_id": account["id"], "region": "eu-west-1", "environment": "prod", "prefix_length": 24}))).await;
+    assert_eq!(status, 201, "within the quota");
+    let small_id = small["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        call(
+            &app,
+            &payments,
+            M::DELETE,
+            &format!("/api/v1/networks/{small_id}"),
+            None
+        )
+        .await
+        .0,
+        204
+    );
+
     // Deleting gives the prefix back.
     let allocations = count(&app, "allocations").await;
     assert_eq!(

@@ -16,12 +16,12 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "Switchboard API", version = "1", description = "Self-service network connectivity. Authenticate with a personal API token: `Authorization: Bearer sbp_…`."),
     paths(me::me, teams::list, teams::get, tokens::list, tokens::create, tokens::revoke,
-        pools::list, pools::create, pools::get, pools::available, pools::allocate, pools::release,
+        pools::list, pools::create, pools::get, pools::available, pools::allocate, pools::release, pools::set_quota,
         networks::list_accounts, networks::create_account, networks::list, networks::create, networks::get, networks::update, networks::delete),
     components(schemas(
         me::Me, me::MyTeam, teams::TeamOut, teams::TeamDetailOut, teams::MemberOut,
         tokens::TokenOut, tokens::NewTokenIn, tokens::NewTokenOut, Problem, FieldProblem,
-        pools::PoolOut, pools::NewPoolIn, pools::AllocationOut, pools::NewAllocationIn, pools::PoolDetailOut, pools::AvailableOut,
+        pools::PoolOut, pools::NewPoolIn, pools::AllocationOut, pools::NewAllocationIn, pools::PoolDetailOut, pools::AvailableOut, pools::QuotaIn,
         networks::AccountOut, networks::NewAccountIn, networks::NetworkOut, networks::NewNetworkIn, networks::NetworkChangeIn
     )),
     modifiers(&BearerAuth),
@@ -88,6 +88,7 @@ crate::web::route_table! {
     get "/api/v1/pools/{id}/available" => pools::available,
     post "/api/v1/pools/{id}/allocations" => pools::allocate,
     delete "/api/v1/allocations/{id}" => pools::release,
+    put "/api/v1/pools/{id}/quotas/{team}" => pools::set_quota,
     get "/api/v1/provider-accounts" => networks::list_accounts,
     post "/api/v1/provider-accounts" => networks::create_account,
     get "/api/v1/networks" => networks::list,

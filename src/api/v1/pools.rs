@@ -259,3 +259,30 @@ pub(super) async fn release(
     address_plan::release(&ctx, &caller, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaIn {
+    /// Addresses the team's networks may hold in this pool (a number, or text for IPv6-sized counts).
+    #[schema(value_type = String, example = "4096")]
+    max_addresses: serde_json::Value,
+}
+
+/// Set a team's quota in a pool (admins).
+#[utoipa::path(put, path = "/api/v1/pools/{id}/quotas/{team}", tag = "address plan",
+    params(("id" = Uuid, Path), ("team" = String, Path, description = "The team's slug")), request_body = QuotaIn,
+    responses((status = 204), (status = 422, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
+pub(super) async fn set_quota(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+    body: web::Json<QuotaIn>,
+) -> Result<HttpResponse, Error> {
+    let (id, team) = path.into_inner();
+    let max = match &body.max_addresses {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    address_plan::set_quota(&ctx, &caller, pool_id(&id)?, &team, &max).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
