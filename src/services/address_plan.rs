@@ -328,8 +328,8 @@ pub(super) async fn allocate_in(
     .map_err(|reason| Error::invalid("prefix_length", reason))?;
     store::pools::delete_lapsed(&mut *tx, pool.space_id, pool.cidr).await?;
     let children = store::pools::children(&mut *tx, pool.id).await?;
-    let allocations = store::pools::allocations_within(&mut *tx, pool.space_id, pool.cidr).await?;
-    let taken = taken_blocks(&children, &allocations);
+    let mut taken = store::pools::taken_within(&mut *tx, pool.space_id, pool.cidr).await?;
+    taken.extend(children.iter().map(|c| c.cidr));
     let Some(cidr) = ipam::next_free(&pool.cidr, &taken, len) else {
         let free = ipam::free_blocks(&pool.cidr, &taken);
         let free_addresses: u128 = free.iter().map(ipam::size).sum();

@@ -308,3 +308,19 @@ pub async fn team_prefixes_within(
     .fetch_all(db)
     .await
 }
+
+/// Only the blocks taken inside `cidr` (live allocations): what the allocator needs.
+pub async fn taken_within(
+    db: impl PgExecutor<'_>,
+    space_id: Uuid,
+    cidr: IpNet,
+) -> Result<Vec<IpNet>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT cidr FROM allocations WHERE space_id = $1 AND cidr && $2
+           AND (reserved_until IS NULL OR reserved_until > now())",
+    )
+    .bind(space_id)
+    .bind(cidr)
+    .fetch_all(db)
+    .await
+}

@@ -55,19 +55,29 @@ pub async fn list_for_user(
     .await
 }
 
-/// The owner of a usable token (not revoked, not expired); records the use.
+/// The owner of a usable token (not revoked, not expired); records the use at
+/// most once a minute, so scripts hammering the API do not queue on one row.
 pub async fn authenticate(
-    db: impl PgExecutor<'_>,
+    db: &sqlx::PgPool,
     secret_hash: &[u8],
 ) -> Result<Option<(Uuid, Uuid)>, sqlx::Error> {
-    sqlx::query_as(
-        "UPDATE api_tokens SET last_used_at = now()
-         WHERE secret_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
-         RETURNING id, user_id",
+    let found: Option<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT id, user_id FROM api_tokens
+         WHERE secret_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
     )
     .bind(secret_hash)
     .fetch_optional(db)
-    .await
+    .await?;
+    if let Some((id, _)) = found {
+        sqlx::query(
+            "UPDATE api_tokens SET last_used_at = now()
+             WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
+        )
+        .bind(id)
+        .execute(db)
+        .await?;
+    }
+    Ok(found)
 }
 
 /// Revokes one of `user_id`'s tokens; `None` when no such token is theirs.
