@@ -5,31 +5,14 @@ use std::collections::HashSet;
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, TestApp, spawn_app, spawn_app_with};
-
-async fn call(
-    app: &TestApp,
-    token: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = app.client.request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
+use crate::helpers::{Options, TestApp, api_call, spawn_app, spawn_app_with};
 
 async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> (u16, Value) {
-    call(app, token, reqwest::Method::POST, path, Some(body)).await
+    api_call(app, token, reqwest::Method::POST, path, Some(body)).await
 }
 
 async fn get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
-    call(app, token, reqwest::Method::GET, path, None).await
+    api_call(app, token, reqwest::Method::GET, path, None).await
 }
 
 /// An address space with one pool in it; returns the pool's id.
@@ -357,7 +340,7 @@ async fn reservations_lapse_and_released_prefixes_are_handed_out_again() {
     // Only whoever allocated (or an admin) may release.
     let someone_else = app.token("x@example.test", false).await;
     let id = next["id"].as_str().unwrap();
-    let (status, _) = call(
+    let (status, _) = api_call(
         &app,
         &someone_else,
         reqwest::Method::DELETE,
@@ -366,7 +349,7 @@ async fn reservations_lapse_and_released_prefixes_are_handed_out_again() {
     )
     .await;
     assert_eq!(status, 403);
-    let (status, _) = call(
+    let (status, _) = api_call(
         &app,
         &member,
         reqwest::Method::DELETE,

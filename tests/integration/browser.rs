@@ -82,6 +82,56 @@ impl Drop for Browser {
     }
 }
 
+/// Signs in through the development sign-in page and waits for the profile.
+async fn dev_sign_in(
+    app: &crate::helpers::TestApp,
+    c: &Client,
+    email: &str,
+    name: &str,
+    team: &str,
+    admin: bool,
+) {
+    c.goto(&app.url("/auth/dev")).await.unwrap();
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys(email)
+        .await
+        .unwrap();
+    c.find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys(name)
+        .await
+        .unwrap();
+    if !team.is_empty() {
+        c.find(Locator::Id("team"))
+            .await
+            .unwrap()
+            .send_keys(team)
+            .await
+            .unwrap();
+    }
+    if admin {
+        c.find(Locator::Css("input[name=admin]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+    c.find(Locator::Css("form.stack button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(10), "signed in", || async {
+        (c.current_url().await.ok()?.path() == "/me").then_some(())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_newcomer_reads_the_landing_page_and_sends_a_test_email_from_the_outbox() {
     let app = spawn_app().await;
@@ -400,35 +450,7 @@ async fn an_admin_draws_the_address_plan_and_allocates_from_it() {
     let app = spawn_app().await;
     let browser = Browser::start().await;
     let c = &browser.client;
-    c.goto(&app.url("/auth/dev")).await.unwrap();
-    c.find(Locator::Id("email"))
-        .await
-        .unwrap()
-        .send_keys("nina@example.test")
-        .await
-        .unwrap();
-    c.find(Locator::Id("name"))
-        .await
-        .unwrap()
-        .send_keys("Nina")
-        .await
-        .unwrap();
-    c.find(Locator::Css("input[name=admin]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.find(Locator::Css("form.stack button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    eventually(Duration::from_secs(10), "signed in", || async {
-        (c.current_url().await.ok()?.path() == "/me").then_some(())
-    })
-    .await;
+    dev_sign_in(&app, c, "nina@example.test", "Nina", "", true).await;
 
     c.find(Locator::LinkText("Address plan"))
         .await
@@ -577,35 +599,7 @@ async fn a_team_member_creates_a_network_and_finds_it_on_the_plan() {
 
     let browser = Browser::start().await;
     let c = &browser.client;
-    c.goto(&app.url("/auth/dev")).await.unwrap();
-    c.find(Locator::Id("email"))
-        .await
-        .unwrap()
-        .send_keys("mia@example.test")
-        .await
-        .unwrap();
-    c.find(Locator::Id("name"))
-        .await
-        .unwrap()
-        .send_keys("Mia")
-        .await
-        .unwrap();
-    c.find(Locator::Id("team"))
-        .await
-        .unwrap()
-        .send_keys("payments")
-        .await
-        .unwrap();
-    c.find(Locator::Css("form.stack button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    eventually(Duration::from_secs(10), "signed in", || async {
-        (c.current_url().await.ok()?.path() == "/me").then_some(())
-    })
-    .await;
+    dev_sign_in(&app, c, "mia@example.test", "Mia", "payments", false).await;
     c.find(Locator::LinkText("Networks"))
         .await
         .unwrap()

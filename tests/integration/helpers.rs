@@ -516,3 +516,24 @@ fn attr(tag: &str, name: &str) -> Option<String> {
     let end = tag[at..].find('"')?;
     Some(tag[at..at + end].to_owned())
 }
+
+/// Calls the API with a bearer token; returns the status and the JSON body (null if none).
+pub async fn api_call(
+    app: &TestApp,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = app.client.request(method, app.url(path)).bearer_auth(token);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}

@@ -3,23 +3,7 @@
 use serde_json::{Value, json};
 use switchboard::domain::team::{Role, TeamSlug};
 
-use crate::helpers::{TestApp, spawn_app};
-
-async fn call(
-    app: &TestApp,
-    token: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = app.client.request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
+use crate::helpers::{TestApp, api_call, spawn_app};
 
 /// A token for a new member of `team`.
 async fn member_of(app: &TestApp, email: &str, team: &str) -> String {
@@ -65,7 +49,7 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
             "credentials_ref",
         ),
     ] {
-        let (status, problem) = call(
+        let (status, problem) = api_call(
             &app,
             &admin,
             M::POST,
@@ -76,11 +60,11 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
         assert_eq!(status, 422, "{body}");
         assert_eq!(problem["errors"][0]["field"], field, "{problem}");
     }
-    let (status, account) = call(&app, &admin, M::POST, "/api/v1/provider-accounts",
+    let (status, account) = api_call(&app, &admin, M::POST, "/api/v1/provider-accounts",
         Some(json!({"kind": "aws", "name": "aws-prod", "regions": ["eu-west-1"], "settings": {"account": "123456789012"}, "credentials_ref": "env:AWS_PROD"}))).await;
     assert_eq!(status, 201, "{account}");
     assert_eq!(
-        call(
+        api_call(
             &app,
             &payments,
             M::POST,
@@ -93,7 +77,7 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
     );
 
     // The plan: a space and a pool labelled for eu-west-1 / prod.
-    let (_, space) = call(
+    let (_, space) = api_call(
         &app,
         &admin,
         M::POST,
@@ -101,7 +85,7 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
         Some(json!({"name": "corp", "cidr": "10.0.0.0/8"})),
     )
     .await;
-    let (status, _) = call(
+    let (status, _) = api_call(
         &app,
         &admin,
         M::POST,
@@ -115,7 +99,7 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
     assert_eq!(status, 201);
 
     // A member creates a network: the prefix comes from the matching pool in one step.
-    let (status, api) = call(&app, &payments, M::POST, "/api/v1/networks", Some(json!({"name": "api", "team": "payments",
+    let (status, api) = api_call(&app, &payments, M::POST, "/api/v1/networks", Some(json!({"name": "api", "team": "payments",
         "provider_account_id": account["id"], "region": "eu-west-1", "environment": "prod", "tags": {"owner": "pay"}}))).await;
     assert_eq!(status, 201, "{api}");
     assert_eq!(api["team"], "payments");
@@ -123,7 +107,7 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
 
     // Others cannot create networks for a team they are not in.
     let before = count(&app, "networks").await;
-    let (status, _) = call(
+    let (status, _) = api_call(
         &app,
         &ledger,
         M::POST,
@@ -136,7 +120,7 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
     assert_eq!(count(&app, "networks").await, before);
 
     // Registering an existing prefix checks for overlaps and names them.
-    let (status, problem) = call(
+    let (status, problem) = api_call(
         &app,
         &payments,
         M::POST,
@@ -153,7 +137,7 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
             .contains("overlaps 10.16.0.0/24 (network api)"),
         "{problem}"
     );
-    let (status, vpc) = call(&app, &payments, M::POST, "/api/v1/networks", Some(json!({"name": "old-vpc", "team": "payments",
+    let (status, vpc) = api_call(&app, &payments, M::POST, "/api/v1/networks", Some(json!({"name": "old-vpc", "team": "payments",
         "provider_account_id": account["id"], "region": "eu-west-1", "cidr": "10.20.0.0/16", "external_id": "vpc-0abc"}))).await;
     assert_eq!(status, 201, "{vpc}");
     assert_eq!(vpc["prefixes"][0]["cidr"], "10.20.0.0/16");
@@ -183,7 +167,7 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
             "name",
         ),
     ] {
-        let (status, problem) = call(
+        let (status, problem) = api_call(
             &app,
             &payments,
             M::POST,
@@ -197,7 +181,7 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
     assert_eq!(count(&app, "networks").await, before);
 
     // Everyone may look; filters narrow it down.
-    let (_, all) = call(
+    let (_, all) = api_call(
         &app,
         &ledger,
         M::GET,
@@ -206,7 +190,7 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
     )
     .await;
     assert_eq!(all.as_array().unwrap().len(), 2);
-    let (_, none) = call(
+    let (_, none) = api_call(
         &app,
         &ledger,
         M::GET,
@@ -218,7 +202,7 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
 
     // Members edit; the audit log keeps before and after.
     let id = api["id"].as_str().unwrap();
-    let (status, _) = call(
+    let (status, _) = api_call(
         &app,
         &ledger,
         M::PATCH,
@@ -227,7 +211,7 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
     )
     .await;
     assert_eq!(status, 403);
-    let (status, changed) = call(
+    let (status, changed) = api_call(
         &app,
         &payments,
         M::PATCH,
@@ -250,7 +234,7 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
     let pool_id = api["prefixes"][0]["pool_id"].as_str().unwrap().to_owned();
     let quota_path = format!("/api/v1/pools/{pool_id}/quotas/payments");
     assert_eq!(
-        call(
+        api_call(
             &app,
             &payments,
             M::PUT,
@@ -262,7 +246,7 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
         403
     );
     assert_eq!(
-        call(
+        api_call(
             &app,
             &admin,
             M::PUT,
@@ -274,7 +258,7 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
         422
     );
     assert_eq!(
-        call(
+        api_call(
             &app,
             &admin,
             M::PUT,
@@ -285,7 +269,7 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
         .0,
         204
     );
-    let (status, problem) = call(&app, &payments, M::POST, "/api/v1/networks", Some(json!({"name": "big", "team": "payments",
+    let (status, problem) = api_call(&app, &payments, M::POST, "/api/v1/networks", Some(json!({"name": "big", "team": "payments",
         "provider_account_id": account["id"], "region": "eu-west-1", "environment": "prod", "prefix_length": 23}))).await;
     assert_eq!(status, 422, "{problem}");
     assert_eq!(problem["errors"][0]["field"], "prefix_length");
@@ -296,12 +280,12 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
             .contains("may hold 66100 addresses in the pool eu-prod and holds 65792"),
         "{problem}"
     );
-    let (status, small) = call(&app, &payments, M::POST, "/api/v1/networks", Some(json!({"name": "small", "team": "payments",
+    let (status, small) = api_call(&app, &payments, M::POST, "/api/v1/networks", Some(json!({"name": "small", "team": "payments",
         "provider_account_id": account["id"], "region": "eu-west-1", "environment": "prod", "prefix_length": 24}))).await;
     assert_eq!(status, 201, "within the quota");
     let small_id = small["id"].as_str().unwrap().to_owned();
     assert_eq!(
-        call(
+        api_call(
             &app,
             &payments,
             M::DELETE,
@@ -316,7 +300,7 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
     // Deleting gives the prefix back.
     let allocations = count(&app, "allocations").await;
     assert_eq!(
-        call(
+        api_call(
             &app,
             &payments,
             M::DELETE,
@@ -328,7 +312,7 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
         204
     );
     assert_eq!(count(&app, "allocations").await, allocations - 1);
-    let (status, again) = call(
+    let (status, again) = api_call(
         &app,
         &payments,
         M::POST,
