@@ -316,7 +316,9 @@ pub async fn taken_within(
     cidr: IpNet,
 ) -> Result<Vec<IpNet>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT cidr FROM allocations WHERE space_id = $1 AND cidr && $2
+        // `<<=` (inside) runs on the btree index as an address range; nothing larger
+        // than a pool can be allocated over it (pool creation refuses that).
+        "SELECT cidr FROM allocations WHERE space_id = $1 AND cidr <<= $2
            AND (reserved_until IS NULL OR reserved_until > now())",
     )
     .bind(space_id)
