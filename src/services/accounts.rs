@@ -291,15 +291,15 @@ pub struct UserRow {
 
 pub async fn list_users(ctx: &Context, caller: &Caller) -> Result<Vec<UserRow>> {
     caller.actor.require(Action::ViewUsers)?;
-    let mut rows = Vec::new();
-    for user in store::users::list(&ctx.pool).await? {
-        let live_sessions = store::sessions::count_live_for_user(&ctx.pool, user.id).await?;
-        rows.push(UserRow {
+    let counts = store::sessions::live_counts(&ctx.pool).await?;
+    let users = store::users::list(&ctx.pool).await?;
+    Ok(users
+        .into_iter()
+        .map(|user| UserRow {
+            live_sessions: counts.get(&user.id).copied().unwrap_or(0),
             user,
-            live_sessions,
-        });
-    }
-    Ok(rows)
+        })
+        .collect())
 }
 
 /// The actor behind a browser session, if the session is live.

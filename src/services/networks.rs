@@ -342,15 +342,31 @@ pub async fn get_network(ctx: &Context, caller: &Caller, id: Uuid) -> Result<Net
     Ok(NetworkDetail { network, prefixes })
 }
 
+/// Networks matching the filters that are set, each with its prefixes.
 pub async fn list_networks(
     ctx: &Context,
     caller: &Caller,
     team: Option<&str>,
     provider_account: Option<&str>,
     region: Option<&str>,
-) -> Result<Vec<Network>> {
+) -> Result<Vec<NetworkDetail>> {
     caller.actor.require(Action::ViewNetworks)?;
-    Ok(store::networks::list(&ctx.pool, team, provider_account, region).await?)
+    let found = store::networks::list(&ctx.pool, team, provider_account, region).await?;
+    let ids: Vec<Uuid> = found.iter().map(|n| n.id).collect();
+    let mut prefixes = store::pools::for_networks(&ctx.pool, &ids).await?;
+    Ok(found
+        .into_iter()
+        .map(|network| {
+            let (mine, rest) = prefixes
+                .drain(..)
+                .partition(|p| p.network_id == Some(network.id));
+            prefixes = rest;
+            NetworkDetail {
+                network,
+                prefixes: mine,
+            }
+        })
+        .collect())
 }
 
 pub struct NetworkChange {

@@ -247,6 +247,17 @@ pub async fn overlapping_allocation(
     .await
 }
 
+/// The prefixes of many networks at once.
+pub async fn for_networks(
+    db: impl PgExecutor<'_>,
+    network_ids: &[Uuid],
+) -> Result<Vec<Allocation>, sqlx::Error> {
+    sqlx::query_as("SELECT * FROM allocations WHERE network_id = ANY($1) ORDER BY cidr")
+        .bind(network_ids)
+        .fetch_all(db)
+        .await
+}
+
 pub async fn for_network(
     db: impl PgExecutor<'_>,
     network_id: Uuid,

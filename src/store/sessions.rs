@@ -133,16 +133,18 @@ pub async fn revoke_all_for_user(
     Ok(done.rows_affected())
 }
 
-pub async fn count_live_for_user(
+/// Live sessions per user, for every user that has any (one query).
+pub async fn live_counts(
     db: impl PgExecutor<'_>,
-    user_id: Uuid,
-) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()",
+) -> Result<std::collections::HashMap<Uuid, i64>, sqlx::Error> {
+    let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+        "SELECT user_id, count(*) FROM sessions
+         WHERE user_id IS NOT NULL AND revoked_at IS NULL AND expires_at > now()
+         GROUP BY user_id",
     )
-    .bind(user_id)
-    .fetch_one(db)
-    .await
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// Forgets sessions that ended more than a day ago.

@@ -10,7 +10,6 @@ use crate::auth::policy::TeamRole;
 use crate::error::{Error, FieldError};
 use crate::services::networks::{self, NetworkDetail, NetworkRequest};
 use crate::services::{Caller, Context};
-use crate::store::networks::Network;
 use crate::store::provider_accounts::ProviderAccount;
 
 #[derive(Deserialize, Default)]
@@ -48,7 +47,7 @@ pub(super) struct NetworkForm {
 #[template(path = "pages/networks.html")]
 pub(super) struct NetworksPage {
     chrome: Chrome,
-    networks: Vec<Network>,
+    networks: Vec<NetworkDetail>,
     filter: Filter,
     accounts: Vec<ProviderAccount>,
     my_teams: Vec<TeamRole>,

@@ -201,13 +201,7 @@ pub(super) async fn list(
         filter.region.as_deref(),
     )
     .await?;
-    let mut out = Vec::with_capacity(found.len());
-    for n in found {
-        out.push(network_out(
-            networks::get_network(&ctx, &caller, n.id).await?,
-        ));
-    }
-    Ok(web::Json(out))
+    Ok(web::Json(found.into_iter().map(network_out).collect()))
 }
 
 /// Create a network: a new prefix from the plan (by region/environment labels or
