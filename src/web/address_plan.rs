@@ -64,10 +64,7 @@ async fn plan_page(
         form,
         errors,
     };
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("HX-Push-Url", "/address-plan"))
-        .body(page.render().map_err(Error::internal)?))
+    super::render_page(status, Some("/address-plan"), &page)
 }
 
 pub(super) async fn overview(
@@ -221,10 +218,7 @@ async fn pool_page(
         is_admin: caller.actor.is_admin,
         errors,
     };
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("HX-Push-Url", format!("/address-plan/pools/{id}")))
-        .body(page.render().map_err(Error::internal)?))
+    super::render_page(status, Some(&format!("/address-plan/pools/{id}")), &page)
 }
 
 fn pool_id(text: &str) -> Result<Uuid, Error> {

@@ -224,13 +224,11 @@ async fn dev_page_response(
         errors,
         known,
     };
-    let mut res = HttpResponse::build(status);
-    res.insert_header(("HX-Push-Url", "/auth/dev"));
-    res.content_type("text/html; charset=utf-8");
+    let mut res = super::render_page(status, Some("/auth/dev"), &page)?;
     if let Some(cookie) = cookie {
-        res.cookie(cookie);
+        res.add_cookie(&cookie).map_err(Error::internal)?;
     }
-    Ok(res.body(page.render().map_err(Error::internal)?))
+    Ok(res)
 }
 
 /// The development sign-in: only when no identity provider is configured.

@@ -48,13 +48,13 @@ async fn render(
         form_days: form.map(|f| f.expires_in_days.clone()).unwrap_or_default(),
         errors,
     };
-    Ok(HttpResponse::build(status)
-        // A form posted with htmx shows this page: keep the address bar on /me.
-        .insert_header(("HX-Push-Url", "/me"))
-        .content_type("text/html; charset=utf-8")
-        // The page may hold a new token's secret: never cache it.
-        .insert_header(("Cache-Control", "no-store"))
-        .body(page.render().map_err(Error::internal)?))
+    let mut res = super::render_page(status, Some("/me"), &page)?;
+    // The page may hold a new token's secret: never cache it.
+    res.headers_mut().insert(
+        actix_web::http::header::CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static("no-store"),
+    );
+    Ok(res)
 }
 
 pub(super) async fn profile(

@@ -71,6 +71,21 @@ impl FromRequest for Chrome {
     }
 }
 
+/// A rendered page. `push_url` is the address htmx shows when the page answers a
+/// form post (so that reloading does not post again).
+pub fn render_page(
+    status: actix_web::http::StatusCode,
+    push_url: Option<&str>,
+    page: &impl askama::Template,
+) -> Result<actix_web::HttpResponse, crate::Error> {
+    let mut res = actix_web::HttpResponse::build(status);
+    res.content_type("text/html; charset=utf-8");
+    if let Some(url) = push_url {
+        res.insert_header(("HX-Push-Url", url.to_owned()));
+    }
+    Ok(res.body(page.render().map_err(crate::Error::internal)?))
+}
+
 impl Chrome {
     /// The same layout with a CSRF token for a session just created.
     pub fn with_csrf(mut self, csrf: String) -> Self {

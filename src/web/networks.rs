@@ -88,9 +88,7 @@ async fn page(
         form,
         errors,
     };
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(page.render().map_err(Error::internal)?))
+    super::render_page(status, None, &page)
 }
 
 pub(super) async fn list(
@@ -199,9 +197,7 @@ pub(super) async fn show(
         detail,
         can_manage,
     };
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(page.render().map_err(Error::internal)?))
+    super::render_page(actix_web::http::StatusCode::OK, None, &page)
 }
 
 pub(super) async fn delete(

@@ -94,11 +94,11 @@ pub(super) async fn send_test_email(
                 to: form.to.clone(),
                 errors,
             };
-            let body = page.render().map_err(Error::internal)?;
-            Ok(HttpResponse::UnprocessableEntity()
-                .insert_header(("HX-Push-Url", "/dev/outbox"))
-                .content_type("text/html; charset=utf-8")
-                .body(body))
+            super::render_page(
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                Some("/dev/outbox"),
+                &page,
+            )
         }
         Err(e) => Err(e),
     }

@@ -45,10 +45,7 @@ async fn teams_page(
         form_name: form.map(|f| f.name.clone()).unwrap_or_default(),
         errors,
     };
-    Ok(HttpResponse::build(status)
-        .insert_header(("HX-Push-Url", "/teams"))
-        .content_type("text/html; charset=utf-8")
-        .body(page.render().map_err(Error::internal)?))
+    super::render_page(status, Some("/teams"), &page)
 }
 
 pub(super) async fn list(
@@ -121,10 +118,7 @@ async fn team_page(
         form_email,
         errors,
     };
-    Ok(HttpResponse::build(status)
-        .insert_header(("HX-Push-Url", format!("/teams/{slug}")))
-        .content_type("text/html; charset=utf-8")
-        .body(page.render().map_err(Error::internal)?))
+    super::render_page(status, Some(&format!("/teams/{slug}")), &page)
 }
 
 pub(super) async fn show(
