@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{TestApp, csrf_in, spawn_app};
+use crate::helpers::{TestApp, csrf_in, dev_sign_in, spawn_app};
 
 /// A browser of its own (cookie jar), signed in through the development sign-in.
 struct Person {
@@ -15,12 +15,16 @@ struct Person {
 }
 
 impl Person {
-    async fn anonymous(app: &TestApp) -> Self {
-        let client = reqwest::Client::builder()
+    fn browser() -> reqwest::Client {
+        reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .cookie_store(true)
             .build()
-            .unwrap();
+            .unwrap()
+    }
+
+    async fn anonymous(app: &TestApp) -> Self {
+        let client = Self::browser();
         // Visiting a form gives even an anonymous visitor a session and a CSRF token.
         let page = client
             .get(app.url("/auth/dev"))
@@ -35,36 +39,19 @@ impl Person {
     }
 
     async fn signed_in(app: &TestApp, email: &str, team: &str, role: &str, admin: bool) -> Self {
-        let mut person = Self::anonymous(app).await;
+        let client = Self::browser();
+        let name = email.split('@').next().unwrap();
         let mut form = vec![
             ("email", email),
-            ("name", email.split('@').next().unwrap()),
+            ("name", name),
             ("team", team),
             ("role", role),
-            ("csrf_token", person.csrf.as_str()),
         ];
         if admin {
             form.push(("admin", "on"));
         }
-        let res = person
-            .client
-            .post(app.url("/auth/dev"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 303);
-        let me = person
-            .client
-            .get(app.url("/me"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        person.csrf = csrf_in(&me).unwrap();
-        person
+        let csrf = dev_sign_in(&client, &app.address, &form).await;
+        Self { client, csrf }
     }
 
     async fn send(

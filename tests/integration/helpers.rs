@@ -403,27 +403,7 @@ impl TestApp {
 
     /// A caller for using services directly: a real admin user in the database.
     pub async fn admin_caller(&self) -> switchboard::services::Caller {
-        let mut conn = self.pool.acquire().await.unwrap();
-        let (user, _) = switchboard::store::users::upsert(
-            &mut conn,
-            "dev",
-            "svc-admin@example.test",
-            "svc-admin@example.test",
-            "Service Admin",
-        )
-        .await
-        .unwrap();
-        switchboard::store::users::set_admin(&mut *conn, user.id, true)
-            .await
-            .unwrap();
-        let actor = switchboard::store::users::actor(&mut conn, user.id)
-            .await
-            .unwrap()
-            .unwrap();
-        switchboard::services::Caller {
-            actor,
-            request_id: None,
-        }
+        admin_caller(&self.pool, "svc-admin@example.test").await
     }
 
     pub async fn job_count(&self, queue: &str) -> i64 {
@@ -536,4 +516,55 @@ pub async fn api_call(
         status,
         serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
     )
+}
+
+/// A caller for using services directly: a real admin user in the database.
+pub async fn admin_caller(pool: &PgPool, email: &str) -> switchboard::services::Caller {
+    let mut conn = pool.acquire().await.unwrap();
+    let (user, _) =
+        switchboard::store::users::upsert(&mut conn, "dev", email, email, "Service Admin")
+            .await
+            .unwrap();
+    switchboard::store::users::set_admin(&mut *conn, user.id, true)
+        .await
+        .unwrap();
+    let actor = switchboard::store::users::actor(&mut conn, user.id)
+        .await
+        .unwrap()
+        .unwrap();
+    switchboard::services::Caller {
+        actor,
+        request_id: None,
+    }
+}
+
+/// Signs a client in through the development sign-in; returns its CSRF token.
+pub async fn dev_sign_in(client: &reqwest::Client, base: &str, form: &[(&str, &str)]) -> String {
+    let page = client
+        .get(format!("{base}/auth/dev"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_in(&page).unwrap();
+    let mut fields = form.to_vec();
+    fields.push(("csrf_token", &csrf));
+    let res = client
+        .post(format!("{base}/auth/dev"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let me = client
+        .get(format!("{base}/me"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    csrf_in(&me).unwrap()
 }

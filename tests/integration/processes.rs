@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use sqlx::{Connection, Executor, PgConnection};
 
-use crate::helpers::{admin, database_url, eventually, maildev_messages, unique_recipient};
+use crate::helpers::{
+    admin, database_url, dev_sign_in, eventually, maildev_messages, unique_recipient,
+};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -148,28 +150,7 @@ async fn serve_and_work_share_one_database_and_stop_cleanly_on_sigterm() {
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     let ctx =
         switchboard::services::Context::new(pool.clone(), std::sync::Arc::new(settings)).unwrap();
-    let mut conn = pool.acquire().await.unwrap();
-    let (user, _) = switchboard::store::users::upsert(
-        &mut conn,
-        "dev",
-        "ops@example.test",
-        "ops@example.test",
-        "Ops",
-    )
-    .await
-    .unwrap();
-    switchboard::store::users::set_admin(&mut *conn, user.id, true)
-        .await
-        .unwrap();
-    let actor = switchboard::store::users::actor(&mut conn, user.id)
-        .await
-        .unwrap()
-        .unwrap();
-    drop(conn);
-    let caller = switchboard::services::Caller {
-        actor,
-        request_id: None,
-    };
+    let caller = crate::helpers::admin_caller(&pool, "ops@example.test").await;
     let to = unique_recipient();
     switchboard::services::mail::send_test_email(&ctx, &caller, &to)
         .await
@@ -185,37 +166,6 @@ async fn serve_and_work_share_one_database_and_stop_cleanly_on_sigterm() {
     assert!(terminate(&mut web).success(), "serve exits 0 on SIGTERM");
     assert!(terminate(&mut worker).success(), "work exits 0 on SIGTERM");
     drop_database(&name).await;
-}
-
-/// Signs a client in through the development sign-in; returns its CSRF token.
-async fn dev_sign_in(client: &reqwest::Client, base: &str, form: &[(&str, &str)]) -> String {
-    let page = client
-        .get(format!("{base}/auth/dev"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = crate::helpers::csrf_in(&page).unwrap();
-    let mut fields = form.to_vec();
-    fields.push(("csrf_token", &csrf));
-    let res = client
-        .post(format!("{base}/auth/dev"))
-        .form(&fields)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303);
-    let me = client
-        .get(format!("{base}/me"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    crate::helpers::csrf_in(&me).unwrap()
 }
 
 /// The embedded default: no configuration at all.
