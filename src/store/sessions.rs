@@ -146,14 +146,3 @@ pub async fn live_counts(
     .await?;
     Ok(rows.into_iter().collect())
 }
-
-/// Forgets sessions that ended more than a day ago.
-pub async fn delete_stale(db: impl PgExecutor<'_>) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
-        "DELETE FROM sessions WHERE expires_at < now() - interval '1 day'
-            OR revoked_at < now() - interval '1 day'",
-    )
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected())
-}
