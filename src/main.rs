@@ -2,19 +2,30 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use switchboard::config::Settings;
-use switchboard::{run, telemetry};
+use switchboard::{cli, run, telemetry};
 
-/// Self-service network connectivity. Configuration comes from the environment
-/// (see the README); with none, `up` runs everything on this machine.
+/// Self-service network connectivity. Server verbs take their configuration from
+/// the environment (see the README); with none, `up` runs everything on this
+/// machine. Client verbs (`pool`, `network`) call a portal's API with a token.
 #[derive(Parser)]
 #[command(name = "switchboard", version, about)]
 struct Cli {
+    #[command(flatten)]
+    client: cli::ClientArgs,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Server(ServerCommand),
+    #[command(flatten)]
+    Client(cli::Command),
+}
+
+#[derive(Subcommand)]
+enum ServerCommand {
     /// Web, workers and monitor in one process; starts a private PostgreSQL when DATABASE_URL is unset
     Up,
     /// The web server only
@@ -48,7 +59,15 @@ enum AdminCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args = Cli::parse();
+    match args.command {
+        Command::Server(command) => server(command),
+        // A client needs no server configuration: only the portal's URL and a token.
+        Command::Client(command) => cli::run(args.client, command),
+    }
+}
+
+fn server(command: ServerCommand) -> ExitCode {
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(e) => {
@@ -65,12 +84,12 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
-        match cli.command {
-            Command::Up => run::up(settings).await,
-            Command::Serve => run::serve(settings).await,
-            Command::Work => run::work(settings).await,
-            Command::Migrate => run::migrate(settings).await,
-            Command::Admin(AdminCommand::CreateToken {
+        match command {
+            ServerCommand::Up => run::up(settings).await,
+            ServerCommand::Serve => run::serve(settings).await,
+            ServerCommand::Work => run::work(settings).await,
+            ServerCommand::Migrate => run::migrate(settings).await,
+            ServerCommand::Admin(AdminCommand::CreateToken {
                 email,
                 name,
                 admin,

@@ -1,0 +1,279 @@
+//! `switchboard network …`: teams' networks over `/api/v1/networks`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Subcommand};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::output::{self, fields, key_values, table};
+use super::pools::{Allocation, Plan};
+use super::{Client, Error, key_value};
+
+#[derive(Subcommand)]
+pub enum NetworkCommand {
+    /// Networks with their prefixes, optionally filtered
+    List {
+        /// Only this team's networks (its slug)
+        #[arg(long)]
+        team: Option<String>,
+        /// Only networks in this provider account (its name)
+        #[arg(long)]
+        provider: Option<String>,
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// One network
+    Show { id: Uuid },
+    /// A new network with the next free prefix of a pool
+    Create {
+        #[command(flatten)]
+        network: NetworkArgs,
+        /// The pool to allocate from: id, path (corp/eu-west) or name [default: the pool labelled with the region and --environment]
+        #[arg(long)]
+        pool: Option<String>,
+        /// The prefix size, e.g. 24 for a /24 [default: the pool's]
+        #[arg(long, value_name = "N")]
+        size: Option<i64>,
+        /// Without --pool: pick the pool labelled with this environment too
+        #[arg(long)]
+        environment: Option<String>,
+    },
+    /// Record a network that already exists, with its prefix
+    Register {
+        #[command(flatten)]
+        network: NetworkArgs,
+        /// The network's existing prefix, e.g. 10.20.0.0/16
+        #[arg(long)]
+        cidr: String,
+        /// The pool it belongs to: id, path or name [default: the pool that contains it]
+        #[arg(long)]
+        pool: Option<String>,
+    },
+    /// Delete a network; its prefixes go back to the plan
+    Delete { id: Uuid },
+}
+
+/// What `create` and `register` both take.
+#[derive(Args)]
+pub struct NetworkArgs {
+    /// The owning team (its slug)
+    #[arg(long)]
+    team: String,
+    /// Unique within the team
+    #[arg(long)]
+    name: String,
+    /// The provider account: name or id [default: the only one]
+    #[arg(long)]
+    account: Option<String>,
+    /// The provider's region [default: the --pool's region label (or an enclosing pool's), else the account's only region]
+    #[arg(long)]
+    region: Option<String>,
+    /// The provider's id for it, e.g. vpc-0abc123
+    #[arg(long, value_name = "ID")]
+    external_id: Option<String>,
+    /// A tag, e.g. owner=payments (repeatable)
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = key_value)]
+    tags: Vec<(String, String)>,
+}
+
+#[derive(Deserialize)]
+struct Network {
+    id: Uuid,
+    name: String,
+    team: String,
+    provider_account: String,
+    region: String,
+    external_id: Option<String>,
+    tags: BTreeMap<String, String>,
+    prefixes: Vec<Allocation>,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize)]
+struct Account {
+    id: Uuid,
+    name: String,
+    regions: Vec<String>,
+}
+
+pub(super) async fn run(client: &Client, command: NetworkCommand) -> Result<String, Error> {
+    match command {
+        NetworkCommand::List {
+            team,
+            provider,
+            region,
+        } => {
+            let query: Vec<(&str, String)> = [
+                ("team", team),
+                ("provider_account", provider),
+                ("region", region),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v?)))
+            .collect();
+            let reply = client.get("/networks", &query).await?;
+            if client.json_output() {
+                return Ok(reply.pretty());
+            }
+            let networks: Vec<Network> = reply.parse()?;
+            let rows: Vec<Vec<String>> = networks
+                .iter()
+                .map(|n| {
+                    vec![
+                        n.name.clone(),
+                        n.team.clone(),
+                        n.provider_account.clone(),
+                        n.region.clone(),
+                        prefixes(n),
+                        n.id.to_string(),
+                    ]
+                })
+                .collect();
+            Ok(table(
+                &["NAME", "TEAM", "PROVIDER", "REGION", "PREFIXES", "ID"],
+                &rows,
+            ))
+        }
+        NetworkCommand::Show { id } => {
+            let reply = client.get(&format!("/networks/{id}"), &[]).await?;
+            if client.json_output() {
+                return Ok(reply.pretty());
+            }
+            Ok(show(&reply.parse()?))
+        }
+        NetworkCommand::Create {
+            network,
+            pool,
+            size,
+            environment,
+        } => {
+            create(
+                client,
+                network,
+                pool,
+                json!({ "prefix_length": size, "environment": environment }),
+            )
+            .await
+        }
+        NetworkCommand::Register {
+            network,
+            cidr,
+            pool,
+        } => create(client, network, pool, json!({ "cidr": cidr })).await,
+        NetworkCommand::Delete { id } => {
+            let reply = client.delete(&format!("/networks/{id}")).await?;
+            if client.json_output() {
+                return Ok(reply.pretty());
+            }
+            Ok(format!(
+                "Deleted network {id}; its prefixes went back to the plan\n"
+            ))
+        }
+    }
+}
+
+/// Creates a network. The API takes ids: the account and the pool are looked up
+/// by name here, and the region defaults from them.
+async fn create(
+    client: &Client,
+    args: NetworkArgs,
+    pool: Option<String>,
+    extra: serde_json::Value,
+) -> Result<String, Error> {
+    let account = find_account(client, args.account.as_deref()).await?;
+    let (pool_id, pool_region) = match pool {
+        Some(text) => {
+            let plan = Plan::fetch(client).await?;
+            let pool = plan.find(&text, Some("--pool"))?;
+            (Some(pool.id), plan.label(pool, "region"))
+        }
+        None => (None, None),
+    };
+    let only_region = match &account.regions[..] {
+        [region] => Some(region.clone()),
+        _ => None,
+    };
+    let region = args.region.or(pool_region).or(only_region).ok_or_else(|| {
+        Error::Usage(format!(
+            "--region is required: no --pool with a region label (its own or an enclosing \
+             pool's) to take it from, and the account {} has the regions: {}",
+            account.name,
+            account.regions.join(", ")
+        ))
+    })?;
+    let tags: BTreeMap<String, String> = args.tags.into_iter().collect();
+    let mut body = json!({ "name": args.name, "team": args.team, "provider_account_id": account.id,
+        "region": region, "pool_id": pool_id, "external_id": args.external_id, "tags": tags });
+    if let (Some(body), serde_json::Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
+    }
+    let reply = client.post("/networks", &body).await?;
+    if client.json_output() {
+        return Ok(reply.pretty());
+    }
+    Ok(show(&reply.parse()?))
+}
+
+/// The account `--account` names (name or id), or the only one there is.
+async fn find_account(client: &Client, text: Option<&str>) -> Result<Account, Error> {
+    let accounts: Vec<Account> = client.get("/provider-accounts", &[]).await?.parse()?;
+    if accounts.is_empty() {
+        return Err(Error::Failed(
+            "--account: the portal has no provider accounts yet: an admin adds one \
+             (POST /api/v1/provider-accounts)"
+                .into(),
+        ));
+    }
+    let names = accounts
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut found: Vec<Account> = match text.map(str::trim) {
+        Some(text) => accounts
+            .into_iter()
+            .filter(|a| a.name == text || a.id.to_string() == text)
+            .collect(),
+        None => accounts,
+    };
+    match (found.len(), text) {
+        (1, _) => Ok(found.remove(0)),
+        (0, Some(text)) => Err(Error::Failed(format!(
+            "--account: no provider account is called {text:?}; the accounts are: {names}"
+        ))),
+        _ => Err(Error::Usage(format!(
+            "--account is required: the provider accounts are: {names}"
+        ))),
+    }
+}
+
+fn prefixes(n: &Network) -> String {
+    if n.prefixes.is_empty() {
+        return "-".into();
+    }
+    n.prefixes
+        .iter()
+        .map(|p| p.cidr.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn show(n: &Network) -> String {
+    fields(&[
+        ("Network", n.name.clone()),
+        ("ID", n.id.to_string()),
+        ("Team", n.team.clone()),
+        ("Provider", n.provider_account.clone()),
+        ("Region", n.region.clone()),
+        ("Prefixes", prefixes(n)),
+        (
+            "External id",
+            n.external_id.clone().unwrap_or_else(|| "-".into()),
+        ),
+        ("Tags", key_values(&n.tags)),
+        ("Created", output::time(&n.created_at)),
+    ])
+}
