@@ -401,6 +401,31 @@ impl TestApp {
             .secret
     }
 
+    /// An API token of a new user who is a member of `team` (created if absent).
+    pub async fn member_token(&self, email: &str, team: &str) -> String {
+        use switchboard::domain::team::{Role, TeamSlug};
+        let token = self.token(email, false).await;
+        let mut conn = self.pool.acquire().await.unwrap();
+        let slug = TeamSlug::parse(team).unwrap();
+        let team = switchboard::store::teams::ensure(&mut conn, &slug, team)
+            .await
+            .unwrap();
+        let user = switchboard::store::users::find_by_email(&mut *conn, email)
+            .await
+            .unwrap()
+            .unwrap();
+        switchboard::store::teams::set_membership(
+            &mut *conn,
+            user.id,
+            team.id,
+            Role::Member,
+            "manual",
+        )
+        .await
+        .unwrap();
+        token
+    }
+
     /// A caller for using services directly: a real admin user in the database.
     pub async fn admin_caller(&self) -> switchboard::services::Caller {
         admin_caller(&self.pool, "svc-admin@example.test").await

@@ -4,6 +4,7 @@
 mod access;
 mod address_plan;
 mod browser;
+mod cli;
 mod config;
 mod email;
 mod errors;

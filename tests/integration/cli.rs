@@ -1,0 +1,481 @@
+//! The command-line client, run as a user runs it, against a real portal.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, api_call, spawn_app};
+
+/// Runs the binary with only `env` (and a HOME without a config file).
+async fn switchboard(env: &[(&str, &str)], args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", "/nonexistent")
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Someone with a token for the test portal, in SWITCHBOARD_URL and SWITCHBOARD_TOKEN.
+struct User<'a> {
+    app: &'a TestApp,
+    token: String,
+}
+
+impl User<'_> {
+    async fn run(&self, args: &[&str]) -> Output {
+        let env = [
+            ("SWITCHBOARD_URL", self.app.address.as_str()),
+            ("SWITCHBOARD_TOKEN", self.token.as_str()),
+        ];
+        switchboard(&env, args).await
+    }
+
+    /// Stdout of a command that must succeed.
+    async fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args).await;
+        assert!(
+            out.status.success(),
+            "switchboard {}: {}",
+            args.join(" "),
+            stderr(&out)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// The parsed output of a command run with `--output json`.
+    async fn json(&self, args: &[&str]) -> Value {
+        let args: Vec<&str> = ["--output", "json"].iter().chain(args).copied().collect();
+        let text = self.ok(&args).await;
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    }
+}
+
+async fn count(app: &TestApp, table: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// Every line's cell under `header` starts in the header's column.
+fn assert_aligned(table: &str, header: &str) {
+    let lines: Vec<&str> = table.lines().collect();
+    let at = 1 + lines[0].find(&format!(" {header}")).expect("the header");
+    for line in &lines[1..] {
+        assert!(
+            line.as_bytes()[at - 1] == b' ' && line.as_bytes()[at] != b' ',
+            "{header} is not aligned:\n{table}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn admins_build_the_plan_and_allocate_from_the_command_line() {
+    let app = spawn_app().await;
+    let admin = User {
+        app: &app,
+        token: app.token("cli-admin@example.test", true).await,
+    };
+
+    let corp = admin
+        .ok(&["pool", "create", "--name", "corp", "--cidr", "10.0.0.0/8"])
+        .await;
+    assert!(corp.contains("10.0.0.0/8"), "{corp}");
+    admin
+        .ok(&[
+            "pool",
+            "create",
+            "--name",
+            "eu-west",
+            "--cidr",
+            "10.16.0.0/12",
+            "--parent",
+            "corp",
+            "--label",
+            "region=eu-west-1",
+            "--default-prefix-length",
+            "24",
+        ])
+        .await;
+    let prod = admin
+        .json(&[
+            "pool",
+            "create",
+            "--name",
+            "prod",
+            "--cidr",
+            "10.16.0.0/16",
+            "--parent",
+            "corp/eu-west",
+            "--label",
+            "environment=prod",
+        ])
+        .await;
+    assert_eq!(prod["labels"], json!({"environment": "prod"}));
+    let prod_id = prod["id"].as_str().unwrap();
+
+    // An allocation by the pool's path; the same idempotency key gives it again.
+    let first = admin
+        .ok(&[
+            "pool",
+            "allocate",
+            "corp/eu-west/prod",
+            "--size",
+            "24",
+            "--idempotency-key",
+            "deploy-42",
+            "--description",
+            "build farm",
+        ])
+        .await;
+    assert!(first.contains("10.16.0.0/24"), "{first}");
+    let again = admin
+        .json(&["pool", "allocate", "prod", "--idempotency-key", "deploy-42"])
+        .await;
+    assert_eq!(again["cidr"], "10.16.0.0/24");
+    let allocation_id = again["id"].as_str().unwrap();
+    assert!(first.contains(allocation_id), "{first}");
+    let reserved = admin
+        .json(&["pool", "allocate", prod_id, "--reserve-seconds", "3600"])
+        .await;
+    assert_eq!(reserved["cidr"], "10.16.1.0/24");
+    assert!(reserved["reserved_until"].is_string(), "{reserved}");
+
+    // As JSON: the API's pools with their ids. As a table: paths, labels, usage.
+    let pools = admin.json(&["pool", "list"]).await;
+    let pools = pools.as_array().unwrap();
+    assert_eq!(pools.len(), 3);
+    assert!(
+        pools
+            .iter()
+            .all(|p| uuid::Uuid::parse_str(p["id"].as_str().unwrap()).is_ok())
+    );
+    let table = admin.ok(&["pool", "list"]).await;
+    assert!(table.starts_with("PATH "), "{table}");
+    for header in ["CIDR", "LABELS", "USED"] {
+        assert_aligned(&table, header);
+    }
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("corp/eu-west/prod "))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains("10.16.0.0/16"), "{row}");
+    assert!(row.contains("environment=prod"), "{row}");
+    assert!(row.ends_with("0.8%"), "two /24 of a /16: {row}");
+
+    let show = admin.ok(&["pool", "show", "eu-west/prod"]).await;
+    assert!(show.contains("build farm"), "{show}");
+    assert!(
+        show.contains("10.16.2.0/23"),
+        "the free blocks are listed: {show}"
+    );
+    let available = admin
+        .ok(&["pool", "available", "eu-west/prod", "--size", "24"])
+        .await;
+    assert!(available.contains("254 × /24"), "{available}");
+    assert!(available.contains("10.16.2.0/24"), "{available}");
+
+    let released = admin.ok(&["pool", "release", allocation_id]).await;
+    assert!(released.contains(allocation_id), "{released}");
+    let detail = admin.json(&["pool", "show", prod_id]).await;
+    assert_eq!(detail["allocations"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn team_members_create_networks_from_a_pool_path() {
+    let app = spawn_app().await;
+    let admin = app.token("cli-net-admin@example.test", true).await;
+    use reqwest::Method as M;
+    let (_, corp) = api_call(
+        &app,
+        &admin,
+        M::POST,
+        "/api/v1/pools",
+        Some(json!({"name": "corp", "cidr": "10.0.0.0/8"})),
+    )
+    .await;
+    let (_, eu) = api_call(&app, &admin, M::POST, "/api/v1/pools",
+        Some(json!({"name": "eu-west", "cidr": "10.16.0.0/12", "parent_id": corp["id"], "labels": {"region": "eu-west-1"}}))).await;
+    let (status, _) = api_call(
+        &app,
+        &admin,
+        M::POST,
+        "/api/v1/pools",
+        Some(json!({"name": "prod", "cidr": "10.16.0.0/16", "parent_id": eu["id"]})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) = api_call(&app, &admin, M::POST, "/api/v1/provider-accounts",
+        Some(json!({"kind": "aws", "name": "aws-prod", "regions": ["eu-west-1", "us-east-1"], "credentials_ref": "env:AWS_PROD"}))).await;
+    assert_eq!(status, 201);
+    let member = User {
+        app: &app,
+        token: app.member_token("cli-pay@example.test", "payments").await,
+    };
+
+    // The account is the only one; the region is the label of the pool's parent.
+    let created = member
+        .ok(&[
+            "network",
+            "create",
+            "--team",
+            "payments",
+            "--pool",
+            "eu-west/prod",
+            "--size",
+            "24",
+            "--name",
+            "api",
+            "--tag",
+            "owner=pay",
+        ])
+        .await;
+    for expected in [
+        "10.16.0.0/24",
+        "payments",
+        "aws-prod",
+        "eu-west-1",
+        "owner=pay",
+    ] {
+        assert!(created.contains(expected), "{expected}: {created}");
+    }
+
+    let listed = member
+        .json(&["network", "list", "--team", "payments"])
+        .await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["prefixes"][0]["cidr"], "10.16.0.0/24");
+    let id = listed[0]["id"].as_str().unwrap();
+    let table = member.ok(&["network", "list"]).await;
+    assert!(table.starts_with("NAME "), "{table}");
+    for header in ["TEAM", "PROVIDER", "REGION", "PREFIXES", "ID"] {
+        assert_aligned(&table, header);
+    }
+    let row = table.lines().nth(1).unwrap();
+    assert!(row.starts_with("api ") && row.contains("10.16.0.0/24") && row.ends_with(id));
+    let elsewhere = member
+        .ok(&["network", "list", "--region", "us-east-1"])
+        .await;
+    assert_eq!(elsewhere.lines().count(), 1, "only the header: {elsewhere}");
+
+    // A path that names no pool is refused, naming the flag; nothing is created.
+    let before = count(&app, "networks").await;
+    let out = member
+        .run(&[
+            "network",
+            "create",
+            "--team",
+            "payments",
+            "--pool",
+            "eu-west/staging",
+            "--name",
+            "web",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("switchboard: --pool: no pool is called \"eu-west/staging\""),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(count(&app, "networks").await, before);
+
+    // An existing prefix is registered in the pool that contains it.
+    let registered = member
+        .json(&[
+            "network",
+            "register",
+            "--team",
+            "payments",
+            "--name",
+            "legacy",
+            "--cidr",
+            "10.16.200.0/24",
+            "--region",
+            "eu-west-1",
+            "--external-id",
+            "vpc-0abc123",
+        ])
+        .await;
+    assert_eq!(registered["prefixes"][0]["cidr"], "10.16.200.0/24");
+    assert_eq!(registered["external_id"], "vpc-0abc123");
+    assert_eq!(registered["region"], "eu-west-1");
+
+    let out = member
+        .run(&[
+            "network",
+            "register",
+            "--team",
+            "payments",
+            "--name",
+            "other",
+            "--cidr",
+            "10.16.201.0/24",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "two regions to choose from");
+    assert!(
+        stderr(&out).contains("--region is required"),
+        "{}",
+        stderr(&out)
+    );
+
+    let shown = member.ok(&["network", "show", id]).await;
+    assert!(shown.contains("owner=pay"), "{shown}");
+    member.ok(&["network", "delete", id]).await;
+    let left = member.json(&["network", "list"]).await;
+    assert_eq!(left.as_array().unwrap().len(), 1);
+    assert_eq!(left[0]["name"], "legacy");
+}
+
+#[tokio::test]
+async fn mistakes_are_said_plainly_with_exit_codes_and_change_nothing() {
+    let app = spawn_app().await;
+    let token = app.token("cli-errors@example.test", true).await;
+    let admin = User {
+        app: &app,
+        token: token.clone(),
+    };
+    admin
+        .ok(&["pool", "create", "--name", "corp", "--cidr", "10.0.0.0/8"])
+        .await;
+
+    // A bad size: the API's field, the flag that set it, exit code 1, nothing allocated.
+    let out = admin
+        .run(&["pool", "allocate", "corp", "--size", "99"])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("switchboard: invalid request: prefix_length (--size): must be"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(count(&app, "allocations").await, 0);
+    let out = admin
+        .run(&[
+            "pool",
+            "create",
+            "--name",
+            "x",
+            "--cidr",
+            "10.1.0.0/16",
+            "--label",
+            "region",
+        ])
+        .await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a malformed flag is a usage error"
+    );
+
+    // Client verbs ignore the server's configuration, even a broken one.
+    let url = app.address.as_str();
+    let out = switchboard(
+        &[
+            ("SWITCHBOARD_URL", url),
+            ("SWITCHBOARD_TOKEN", &token),
+            ("SWITCHBOARD_BIND", "nonsense"),
+        ],
+        &["pool", "list"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = switchboard(&[("SWITCHBOARD_URL", url)], &["pool", "list"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).starts_with("switchboard: no API token: set SWITCHBOARD_TOKEN"),
+        "{}",
+        stderr(&out)
+    );
+    let out = switchboard(
+        &[
+            ("SWITCHBOARD_URL", url),
+            ("SWITCHBOARD_TOKEN", "sbp_not-a-real-token"),
+        ],
+        &["pool", "list"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("API token"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("sbp_not-a-real-token"));
+
+    // Nothing listens on a port just freed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = format!("http://127.0.0.1:{port}");
+    let out = switchboard(
+        &[("SWITCHBOARD_URL", &dead), ("SWITCHBOARD_TOKEN", &token)],
+        &["network", "list"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(&format!(
+            "switchboard: could not reach the portal at {dead} ("
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("panicked") && !err.contains(&token), "{err}");
+
+    // The config file: refused while others may read it, used once it is private.
+    let dir = std::env::temp_dir().join(format!("sb-cli-{}", uuid::Uuid::new_v4().simple()));
+    let file = dir.join("switchboard").join("config.toml");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(
+        &file,
+        format!("# the test portal\nserver = \"{url}\"\ntoken = \"{token}\"\n"),
+    )
+    .unwrap();
+    let chmod = |path: &Path, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let xdg = [("XDG_CONFIG_HOME", dir.to_str().unwrap())];
+    chmod(&file, 0o644);
+    let out = switchboard(&xdg, &["pool", "list"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("permissions 0644"), "{err}");
+    assert!(
+        err.contains(&format!("chmod 600 {}", file.display())),
+        "{err}"
+    );
+    assert!(!err.contains(&token));
+    chmod(&file, 0o600);
+    let out = switchboard(&xdg, &["pool", "list"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("10.0.0.0/8"));
+
+    // A broken file is located without being quoted (it may hold the token).
+    std::fs::write(&file, "token = \"sbp_secret-in-the-file\n").unwrap();
+    let out = switchboard(&xdg, &["pool", "list"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("config.toml, line 1:"), "{err}");
+    assert!(!err.contains("sbp_secret"), "{err}");
+    let missing = dir.join("missing.toml");
+    let out = switchboard(
+        &[("SWITCHBOARD_CONFIG", missing.to_str().unwrap())],
+        &["pool", "list"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("missing.toml"), "{}", stderr(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
