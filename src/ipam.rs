@@ -151,6 +151,107 @@ pub fn next_free(pool: &IpNet, taken: &[IpNet], prefix_len: u8) -> Option<IpNet>
     })
 }
 
+/// The lowest free aligned block of `prefix_len` in `pool`, searched from `from`
+/// upwards while the taken blocks are read page by page in address order, so the
+/// allocator never reads a whole pool. Everything below `from` must be taken and
+/// `from` must be a block boundary (the allocator keeps it so).
+#[derive(Debug)]
+pub struct FreeSearch {
+    v6: bool,
+    end: u128,
+    prefix_len: u8,
+    size: u128,
+    /// The next address not yet known to be taken; `None` once past the pool's end.
+    cursor: Option<u128>,
+    first_free: Option<u128>,
+}
+
+impl FreeSearch {
+    pub fn new(pool: &IpNet, from: IpAddr, prefix_len: u8) -> Self {
+        let whole = span(pool);
+        let from = to_int(from).clamp(whole.start, whole.end);
+        FreeSearch {
+            v6: bits(pool) == 128,
+            end: whole.end,
+            prefix_len,
+            size: block_size(bits(pool), prefix_len),
+            cursor: Some(from),
+            first_free: None,
+        }
+    }
+
+    /// Where the next page of taken blocks starts (blocks starting at or after it).
+    pub fn cursor(&self) -> Option<IpAddr> {
+        self.cursor.map(|c| self.address(c))
+    }
+
+    /// The first free address seen: everything below it is taken.
+    pub fn first_free(&self) -> Option<IpAddr> {
+        self.first_free.map(|c| self.address(c))
+    }
+
+    /// Feeds the next taken blocks, in address order, each starting at or after
+    /// the cursor; returns the block as soon as a gap holds one.
+    pub fn feed(&mut self, taken: &[IpNet]) -> Option<IpNet> {
+        for t in taken {
+            let s = span(t);
+            let at = self.cursor?;
+            if s.start > at
+                && let Some(found) = self.fit(at, s.start - 1)
+            {
+                return Some(found);
+            }
+            if s.end >= at {
+                self.cursor = s.end.checked_add(1).filter(|n| *n <= self.end);
+            }
+        }
+        None
+    }
+
+    /// No taken block follows: the space from the cursor to the pool's end.
+    pub fn finish(&mut self) -> Option<IpNet> {
+        let at = self.cursor?;
+        self.fit(at, self.end)
+    }
+
+    fn fit(&mut self, start: u128, end: u128) -> Option<IpNet> {
+        self.first_free.get_or_insert(start);
+        let candidate = start.div_ceil(self.size).checked_mul(self.size)?;
+        let last = candidate.checked_add(self.size - 1)?;
+        (last <= end).then(|| block(self.v6, candidate, self.prefix_len))
+    }
+
+    fn address(&self, n: u128) -> IpAddr {
+        if self.v6 {
+            IpAddr::V6(Ipv6Addr::from(n))
+        } else {
+            IpAddr::V4(Ipv4Addr::from(n as u32))
+        }
+    }
+}
+
+/// The block boundary after `net` (its last address + 1), unless it ends the family.
+pub fn after(net: &IpNet) -> Option<IpAddr> {
+    let next = to_int(net.broadcast()).checked_add(1)?;
+    match net {
+        IpNet::V4(_) => u32::try_from(next)
+            .ok()
+            .map(|n| IpAddr::V4(Ipv4Addr::from(n))),
+        IpNet::V6(_) => Some(IpAddr::V6(Ipv6Addr::from(next))),
+    }
+}
+
+/// The address just below `addr`, unless it is the family's first.
+pub fn before(addr: IpAddr) -> Option<IpAddr> {
+    match addr {
+        IpAddr::V4(a) => u32::from(a)
+            .checked_sub(1)
+            .map(|n| IpAddr::V4(Ipv4Addr::from(n))),
+        IpAddr::V6(a) => u128::from(a)
+            .checked_sub(1)
+            .map(|n| IpAddr::V6(Ipv6Addr::from(n))),
+    }
+}
 /// How many more blocks of `prefix_len` fit in `pool`.
 pub fn available(pool: &IpNet, taken: &[IpNet], prefix_len: u8) -> u128 {
     if prefix_len < pool.prefix_len() || prefix_len > bits(pool) {
@@ -349,6 +450,61 @@ mod tests {
                 size(&pool),
                 "free and used blocks tile the pool"
             );
+        }
+    }
+
+    /// The allocator's paged search from its start hint gives exactly what a full
+    /// read of the pool gives, through allocations, releases and any page size.
+    #[test]
+    fn paged_search_from_the_hint_finds_the_lowest_free_block() {
+        let mut seed: u64 = 0x0bad_cafe_0042_0007;
+        let mut rand = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for pool in [net("10.30.0.0/22"), net("2001:db8:cd00::/118")] {
+            let base = pool.prefix_len();
+            let mut taken: Vec<IpNet> = Vec::new();
+            let mut hint = pool.network();
+            for _ in 0..600 {
+                let len = base + 2 + (rand() % 8) as u8;
+                let page = 1 + (rand() % 5) as usize;
+                taken.sort_by_key(first_address);
+                let mut search = FreeSearch::new(&pool, hint, len);
+                let found = loop {
+                    let from = search.cursor().map(to_int);
+                    let batch: Vec<IpNet> = taken
+                        .iter()
+                        .filter(|t| from.is_some_and(|f| first_address(t) >= f))
+                        .take(page)
+                        .copied()
+                        .collect();
+                    if let Some(b) = search.feed(&batch) {
+                        break Some(b);
+                    }
+                    if batch.len() < page {
+                        break search.finish();
+                    }
+                };
+                assert_eq!(found, next_free(&pool, &taken, len), "from {hint}");
+                if let Some(b) = found {
+                    taken.push(b);
+                    let first_free = search.first_free().expect("a gap was seen");
+                    hint = if b.network() == first_free {
+                        after(&b).unwrap_or(first_free)
+                    } else {
+                        first_free
+                    };
+                }
+                if rand() % 3 == 0 && !taken.is_empty() {
+                    let freed = taken.swap_remove((rand() as usize) % taken.len());
+                    if to_int(freed.network()) < to_int(hint) {
+                        hint = freed.network();
+                    }
+                }
+            }
         }
     }
 }

@@ -198,6 +198,7 @@ pub async fn available(
     ))
 }
 
+#[derive(Clone, Debug)]
 pub struct AllocationRequest {
     pub prefix_length: Option<i64>,
     pub idempotency_key: Option<String>,
@@ -251,8 +252,16 @@ pub async fn allocate(
     if !errors.is_empty() {
         return Err(Error::Invalid(errors));
     }
+    let req = AllocationRequest {
+        idempotency_key: key.map(str::to_owned),
+        ..req
+    };
     for attempt in 0.. {
-        match try_allocate(ctx, caller, pool_id, &req, key).await {
+        match ctx
+            .allocations
+            .allocate(ctx, caller, pool_id, req.clone())
+            .await
+        {
             Err(AllocateError::Race) if attempt < 8 => {
                 tokio::time::sleep(std::time::Duration::from_millis(5 * (attempt + 1))).await;
             }
@@ -277,26 +286,40 @@ impl<E: Into<Error>> From<E> for AllocateError {
     }
 }
 
-async fn try_allocate(
-    ctx: &Context,
-    caller: &Caller,
+/// A pool locked for allocations on a transaction, with where the search for its
+/// lowest free block starts. Several allocations can be made in one lock.
+pub(super) struct LockedPool {
+    pool: Pool,
+    search_from: std::net::IpAddr,
+    /// Every block taken at or after `search_from`, when known: allocations made
+    /// under the same lock search it instead of the database.
+    ahead: Option<Vec<IpNet>>,
+}
+
+/// Locks the pool (one allocator at a time per pool; other pools proceed) and
+/// finds where its free space starts.
+pub(super) async fn lock_pool(
+    tx: &mut sqlx::PgConnection,
     pool_id: Uuid,
-    req: &AllocationRequest,
-    key: Option<&str>,
-) -> std::result::Result<Allocated, AllocateError> {
-    let mut tx = ctx.pool.begin().await?;
-    let done = allocate_in(&mut tx, caller, pool_id, req, key, None).await?;
-    if done.created {
-        let a = &done.allocation;
-        let action = if a.reserved_until.is_some() {
-            "allocation.reserved"
-        } else {
-            "allocation.created"
-        };
-        audit::by(&mut tx, caller, action, "allocation", &a.id.to_string(), json!({ "after": { "cidr": a.cidr.to_string(), "pool_id": a.pool_id, "reserved_until": a.reserved_until } })).await?;
-        tx.commit().await?;
-    }
-    Ok(done)
+) -> std::result::Result<LockedPool, AllocateError> {
+    let pool = store::pools::lock(&mut *tx, pool_id)
+        .await?
+        .ok_or_else(|| Error::NotFound("that pool".into()))?;
+    let search_from = store::pools::search_start(&mut *tx, &pool).await?;
+    Ok(LockedPool {
+        pool,
+        search_from,
+        ahead: None,
+    })
+}
+
+/// Saves where the next search starts; the transaction must end with it.
+pub(super) async fn unlock_pool(
+    tx: &mut sqlx::PgConnection,
+    locked: LockedPool,
+) -> std::result::Result<(), AllocateError> {
+    store::pools::set_free_from(&mut *tx, locked.pool.id, locked.search_from).await?;
+    Ok(())
 }
 
 /// Allocates on the caller's transaction (a network and its prefix commit together).
@@ -308,10 +331,25 @@ pub(super) async fn allocate_in(
     key: Option<&str>,
     network: Option<(Uuid, Uuid, &str)>,
 ) -> std::result::Result<Allocated, AllocateError> {
+    let mut locked = lock_pool(&mut *tx, pool_id).await?;
+    let done = allocate_locked(&mut *tx, caller, &mut locked, req, key, network).await?;
+    unlock_pool(&mut *tx, locked).await?;
+    Ok(done)
+}
+
+/// The lowest free block of the asked size in a locked pool.
+pub(super) async fn allocate_locked(
+    tx: &mut sqlx::PgConnection,
+    caller: &Caller,
+    locked: &mut LockedPool,
+    req: &AllocationRequest,
+    key: Option<&str>,
+    network: Option<(Uuid, Uuid, &str)>,
+) -> std::result::Result<Allocated, AllocateError> {
     let network_id = network.map(|(id, _, _)| id);
-    let pool = store::pools::lock(&mut *tx, pool_id)
-        .await?
-        .ok_or_else(|| Error::NotFound("that pool".into()))?;
+    let pool = &locked.pool;
+    let pool_id = pool.id;
+    let from = locked.search_from;
     if let Some(key) = key
         && let Some(existing) = store::pools::find_by_key(&mut *tx, pool_id, key).await?
     {
@@ -326,29 +364,45 @@ pub(super) async fn allocate_in(
             .unwrap_or(i64::from(pool.default_prefix_length)),
     )
     .map_err(|reason| Error::invalid("prefix_length", reason))?;
-    store::pools::delete_lapsed(&mut *tx, pool.space_id, pool.cidr).await?;
-    let children = store::pools::children(&mut *tx, pool.id).await?;
-    let mut taken = store::pools::taken_within(&mut *tx, pool.space_id, pool.cidr).await?;
-    taken.extend(children.iter().map(|c| c.cidr));
-    let Some(cidr) = ipam::next_free(&pool.cidr, &taken, len) else {
-        let free = ipam::free_blocks(&pool.cidr, &taken);
-        let free_addresses: u128 = free.iter().map(ipam::size).sum();
-        let largest = free.iter().map(|b| b.prefix_len()).min();
-        return Err(Error::Conflict(format!(
-            "the pool {} ({}) has no free /{len} left: {}",
-            pool.name,
-            pool.cidr,
-            match largest {
-                Some(l) => format!(
-                    "the largest free block is a /{l}, {free_addresses} addresses are free in all"
-                ),
-                None => "it is full".into(),
+    let mut search = ipam::FreeSearch::new(&pool.cidr, from, len);
+    // Blocks read from `from` on; complete once a short page (the pool's end) came.
+    let mut seen: Vec<IpNet> = Vec::new();
+    let mut complete = false;
+    let found = match &locked.ahead {
+        Some(ahead) => {
+            complete = true;
+            seen.clone_from(ahead);
+            search.feed(ahead).or_else(|| search.finish())
+        }
+        None => loop {
+            let Some(cursor) = search.cursor() else {
+                break None;
+            };
+            let page = store::pools::taken_from(&mut *tx, pool, cursor, SEARCH_PAGE).await?;
+            seen.extend_from_slice(&page);
+            complete = page.len() < SEARCH_PAGE as usize;
+            if let Some(found) = search.feed(&page) {
+                break Some(found);
             }
-        ))
-        .into());
+            if complete {
+                break search.finish();
+            }
+        },
+    };
+    let Some(cidr) = found else {
+        return Err(exhausted(&mut *tx, pool, len).await?.into());
+    };
+    // Keep the search start on a boundary with everything below it taken.
+    let first_free = search.first_free().unwrap_or(cidr.network());
+    let next_start = if cidr.network() == first_free {
+        ipam::after(&cidr)
+            .filter(|a| pool.cidr.contains(a))
+            .unwrap_or(from)
+    } else {
+        first_free
     };
     if let Some((_, team_id, team)) = network {
-        check_quota(&mut *tx, &pool, team_id, team, cidr).await?;
+        check_quota(&mut *tx, pool, team_id, team, cidr).await?;
     }
     let reserved_until = req
         .reservation_ttl
@@ -356,7 +410,7 @@ pub(super) async fn allocate_in(
     let inserted = store::pools::insert_allocation(
         &mut *tx,
         NewAllocation {
-            pool: &pool,
+            pool,
             cidr,
             idempotency_key: key,
             reserved_until,
@@ -367,16 +421,50 @@ pub(super) async fn allocate_in(
     )
     .await;
     match inserted {
-        Ok(allocation) => Ok(Allocated {
-            allocation,
-            created: true,
-        }),
+        Ok(allocation) => {
+            locked.ahead = complete.then(|| {
+                seen.push(cidr);
+                seen.sort_by_key(ipam::first_address);
+                let after = |b: &IpNet| {
+                    ipam::first_address(b) >= ipam::first_address(&IpNet::from(next_start))
+                };
+                seen.into_iter().filter(after).collect()
+            });
+            locked.search_from = next_start;
+            Ok(Allocated {
+                allocation,
+                created: true,
+            })
+        }
         // Someone allocating from another pool of this space took an overlapping block.
         Err(e) if is_code(&e, EXCLUSION_VIOLATION) || is_code(&e, UNIQUE_VIOLATION) => {
             Err(AllocateError::Race)
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Taken blocks read per round trip by the allocator's search.
+const SEARCH_PAGE: i64 = 256;
+
+/// The 409 for a pool with no free block of the asked size, saying what is left.
+async fn exhausted(tx: &mut sqlx::PgConnection, pool: &Pool, len: u8) -> Result<Error> {
+    let children = store::pools::children(&mut *tx, pool.id).await?;
+    let allocations = store::pools::allocations_within(&mut *tx, pool.space_id, pool.cidr).await?;
+    let free = ipam::free_blocks(&pool.cidr, &taken_blocks(&children, &allocations));
+    let free_addresses: u128 = free.iter().map(ipam::size).sum();
+    let largest = free.iter().map(|b| b.prefix_len()).min();
+    Ok(Error::Conflict(format!(
+        "the pool {} ({}) has no free /{len} left: {}",
+        pool.name,
+        pool.cidr,
+        match largest {
+            Some(l) => format!(
+                "the largest free block is a /{l}, {free_addresses} addresses are free in all"
+            ),
+            None => "it is full".into(),
+        }
+    )))
 }
 
 /// Sets how many addresses a team's networks may hold in a pool (admins).

@@ -57,6 +57,33 @@ pub async fn by(
     .await
 }
 
+/// Appends several events, each done by its caller, in one round trip.
+pub async fn by_each(
+    conn: &mut PgConnection,
+    events: &[(&Caller, &str, &str, String, serde_json::Value)],
+) -> Result<()> {
+    let labels: Vec<String> = events.iter().map(|(c, ..)| c.label()).collect();
+    let rows: Vec<store::audit::NewEvent<'_>> = events
+        .iter()
+        .zip(&labels)
+        .map(
+            |((caller, action, object_type, object_id, details), label)| store::audit::NewEvent {
+                actor_id: Some(caller.actor.user_id),
+                actor_label: label,
+                action,
+                object_type,
+                object_id,
+                details: details.clone(),
+                request_id: caller.request_id.as_deref(),
+            },
+        )
+        .collect();
+    if !rows.is_empty() {
+        store::audit::append_many(conn, &rows).await?;
+    }
+    Ok(())
+}
+
 pub async fn latest(ctx: &Context, caller: &Caller, limit: i64) -> Result<Vec<AuditEvent>> {
     caller.actor.require(Action::ViewAudit)?;
     Ok(store::audit::latest(&ctx.pool, limit.clamp(1, 1000)).await?)

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod address_plan;
+mod allocation_queue;
 pub mod audit;
 pub mod mail;
 pub mod networks;
@@ -28,6 +29,8 @@ pub struct Context {
     pub settings: Arc<Settings>,
     pub key: ServerKey,
     pub oidc: Option<Arc<Oidc>>,
+    /// Allocations waiting for a busy pool, made together (shared by clones).
+    allocations: Arc<allocation_queue::AllocationQueues>,
 }
 
 impl Context {
@@ -46,6 +49,7 @@ impl Context {
             settings,
             key,
             oidc,
+            allocations: Arc::default(),
         })
     }
 }

@@ -46,6 +46,28 @@ pub async fn append(db: impl PgExecutor<'_>, e: NewEvent<'_>) -> Result<(), sqlx
     Ok(())
 }
 
+/// Appends many entries in one statement (allocations made together).
+pub async fn append_many(
+    db: impl PgExecutor<'_>,
+    events: &[NewEvent<'_>],
+) -> Result<(), sqlx::Error> {
+    let column = |f: fn(&NewEvent<'_>) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(
+        "INSERT INTO audit_events (actor_id, actor_label, action, object_type, object_id, details, request_id)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::text[])",
+    )
+    .bind(events.iter().map(|e| e.actor_id).collect::<Vec<_>>())
+    .bind(column(|e| Some(e.actor_label.to_owned())))
+    .bind(column(|e| Some(e.action.to_owned())))
+    .bind(column(|e| Some(e.object_type.to_owned())))
+    .bind(column(|e| Some(e.object_id.to_owned())))
+    .bind(events.iter().map(|e| e.details.clone()).collect::<Vec<_>>())
+    .bind(column(|e| e.request_id.map(str::to_owned)))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 pub async fn latest(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<AuditEvent>, sqlx::Error> {
     sqlx::query_as("SELECT * FROM audit_events ORDER BY at DESC, id DESC LIMIT $1")
         .bind(limit)

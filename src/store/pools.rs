@@ -1,9 +1,13 @@
 //! Pools (the address plan's tree) and the prefixes allocated from them.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use sqlx::{FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
+
+use crate::ipam;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Pool {
@@ -68,7 +72,9 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Pool>, sql
 /// Locks the pool: allocations from one pool run one at a time (other pools are
 /// not held up), and the exclusion constraint settles races across pools.
 pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Pool>, sqlx::Error> {
-    sqlx::query_as("SELECT * FROM pools WHERE id = $1 FOR UPDATE")
+    // NO KEY UPDATE: allocations registered in the pool meanwhile (their foreign
+    // key takes KEY SHARE) are not held up.
+    sqlx::query_as("SELECT * FROM pools WHERE id = $1 FOR NO KEY UPDATE")
         .bind(id)
         .fetch_optional(conn)
         .await
@@ -117,22 +123,6 @@ pub async fn allocations_within(
     .bind(cidr)
     .fetch_all(db)
     .await
-}
-
-/// Frees reservations that lapsed inside `cidr`, so they can be handed out again.
-pub async fn delete_lapsed(
-    db: impl PgExecutor<'_>,
-    space_id: Uuid,
-    cidr: IpNet,
-) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
-        "DELETE FROM allocations WHERE space_id = $1 AND cidr && $2 AND reserved_until <= now()",
-    )
-    .bind(space_id)
-    .bind(cidr)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected())
 }
 
 /// Every live allocation (lapsed reservations excluded), for the overview.
@@ -320,20 +310,84 @@ pub async fn team_prefixes_within(
     .await
 }
 
-/// Only the blocks taken inside `cidr` (live allocations): what the allocator needs.
-pub async fn taken_within(
-    db: impl PgExecutor<'_>,
-    space_id: Uuid,
-    cidr: IpNet,
-) -> Result<Vec<IpNet>, sqlx::Error> {
-    sqlx::query_scalar(
-        // `<<=` (inside) runs on the btree index as an address range; nothing larger
-        // than a pool can be allocated over it (pool creation refuses that).
-        "SELECT cidr FROM allocations WHERE space_id = $1 AND cidr <<= $2
-           AND (reserved_until IS NULL OR reserved_until > now())",
+/// Where the allocator's search for free space starts in a locked pool: its
+/// `free_from`, lowered to the lowest block given back since (the notes are consumed).
+/// Reservations that lapsed are deleted first, so their space counts as given back.
+pub async fn search_start(conn: &mut PgConnection, pool: &Pool) -> Result<IpAddr, sqlx::Error> {
+    let (free_from, lapsed, freed): (Option<IpNet>, Option<IpNet>, Option<IpNet>) = sqlx::query_as(
+        "WITH lapsed AS (
+             DELETE FROM allocations WHERE space_id = $1 AND cidr <<= $2
+               AND reserved_until IS NOT NULL AND reserved_until <= now()
+             RETURNING pool_id, cidr),
+         freed AS (DELETE FROM pool_freed WHERE pool_id = $3 RETURNING cidr)
+         SELECT (SELECT free_from FROM pools WHERE id = $3),
+                (SELECT min(cidr) FROM lapsed WHERE pool_id = $3),
+                (SELECT min(cidr) FROM freed)",
     )
-    .bind(space_id)
-    .bind(cidr)
-    .fetch_all(db)
-    .await
+    .bind(pool.space_id)
+    .bind(pool.cidr)
+    .bind(pool.id)
+    .fetch_one(conn)
+    .await?;
+    // In `inet` order the lowest block is the one with the lowest first address.
+    let start = free_from.map_or(pool.cidr.network(), |n| n.network());
+    Ok([lapsed, freed]
+        .into_iter()
+        .flatten()
+        .map(|n| n.network())
+        .filter(|a| pool.cidr.contains(a))
+        .chain([start])
+        .min_by_key(|a| ipam::first_address(&IpNet::from(*a)))
+        .unwrap_or(start))
+}
+
+/// The next `limit` blocks taken in the pool (live allocations, child pools) that
+/// start at or after `from`, in address order: one page of the allocator's search.
+pub async fn taken_from(
+    conn: &mut PgConnection,
+    pool: &Pool,
+    from: IpAddr,
+    limit: i64,
+) -> Result<Vec<IpNet>, sqlx::Error> {
+    // `cidr > (from - 1)/32` is "starts at or after `from`" in `inet` order, and
+    // runs on the btree index as a range.
+    const AFTER: &str = "SELECT cidr FROM allocations
+          WHERE space_id = $1 AND cidr <<= $2 AND cidr > $3
+            AND (reserved_until IS NULL OR reserved_until > now())
+         UNION ALL
+         SELECT cidr FROM pools WHERE parent_id = $4 AND cidr > $3
+         ORDER BY cidr LIMIT $5";
+    const ALL: &str = "SELECT cidr FROM allocations
+          WHERE space_id = $1 AND cidr <<= $2 AND $3::inet IS NOT NULL
+            AND (reserved_until IS NULL OR reserved_until > now())
+         UNION ALL
+         SELECT cidr FROM pools WHERE parent_id = $4
+         ORDER BY cidr LIMIT $5";
+    let (sql, bound) = match ipam::before(from) {
+        Some(below) => (AFTER, IpNet::from(below)),
+        // Only a pool starting at 0.0.0.0 or :: gets here.
+        None => (ALL, IpNet::from(from)),
+    };
+    sqlx::query_scalar(sql)
+        .bind(pool.space_id)
+        .bind(pool.cidr)
+        .bind(bound)
+        .bind(pool.id)
+        .bind(limit)
+        .fetch_all(conn)
+        .await
+}
+
+/// Moves the pool's search start (the allocator holds the pool's lock).
+pub async fn set_free_from(
+    conn: &mut PgConnection,
+    pool_id: Uuid,
+    free_from: IpAddr,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE pools SET free_from = $2 WHERE id = $1")
+        .bind(pool_id)
+        .bind(IpNet::from(free_from))
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -377,3 +377,96 @@ async fn reservations_lapse_and_released_prefixes_are_handed_out_again() {
         ]
     );
 }
+
+#[tokio::test]
+async fn ipv6_pools_allocate_release_and_refuse_bad_input() {
+    let app = spawn_app().await;
+    let admin = app.token("plan6@example.test", true).await;
+    let (status, space) = post(
+        &app,
+        &admin,
+        "/api/v1/pools",
+        json!({"name": "corp6", "cidr": "fd12:3456:789a::/48", "parent_id": null}),
+    )
+    .await;
+    assert_eq!(status, 201, "{space}");
+    let (status, problem) = post(
+        &app,
+        &admin,
+        "/api/v1/pools",
+        json!({"name": "bad", "cidr": "fd12:3456:789a:100::1/56", "parent_id": space["id"]}),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "cidr");
+    assert!(
+        problem["errors"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean fd12:3456:789a:100::/56"),
+        "{problem}"
+    );
+    let (status, pool) = post(
+        &app,
+        &admin,
+        "/api/v1/pools",
+        json!({"name": "eu-west", "cidr": "fd12:3456:789a:100::/56", "parent_id": space["id"],
+               "labels": {"region": "eu-west"}, "default_prefix_length": 64}),
+    )
+    .await;
+    assert_eq!(status, 201, "{pool}");
+    let path = format!("/api/v1/pools/{}/allocations", pool["id"].as_str().unwrap());
+
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let (status, a) = post(&app, &admin, &path, json!({})).await;
+        assert_eq!(status, 201, "{a}");
+        got.push(a);
+    }
+    let cidrs: Vec<&str> = got.iter().map(|a| a["cidr"].as_str().unwrap()).collect();
+    assert_eq!(
+        cidrs,
+        [
+            "fd12:3456:789a:100::/64",
+            "fd12:3456:789a:101::/64",
+            "fd12:3456:789a:102::/64"
+        ]
+    );
+    let (_, wide) = post(&app, &admin, &path, json!({"prefix_length": 60})).await;
+    assert_eq!(
+        wide["cidr"], "fd12:3456:789a:110::/60",
+        "the lowest aligned /60 after the /64s"
+    );
+
+    let (status, _) = api_call(
+        &app,
+        &admin,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/allocations/{}", got[1]["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (_, reused) = post(&app, &admin, &path, json!({})).await;
+    assert_eq!(
+        reused["cidr"], "fd12:3456:789a:101::/64",
+        "a released block is the lowest free again"
+    );
+
+    let (status, available) = get(
+        &app,
+        &admin,
+        &format!(
+            "/api/v1/pools/{}/available?prefix_length=64",
+            pool["id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{available}");
+    assert_eq!(available["count"], (256 - 3 - 16).to_string());
+    assert_eq!(available["next"], "fd12:3456:789a:103::/64");
+    let (status, problem) = post(&app, &admin, &path, json!({"prefix_length": 129})).await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "prefix_length");
+    assert_eq!(allocation_count(&app).await, 4);
+}
