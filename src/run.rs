@@ -195,6 +195,8 @@ async fn run_processes(
         if settings.mail_goes_to_outbox() {
             tracing::info!("no SWITCHBOARD_SMTP_URL: email goes to the outbox at /dev/outbox");
         }
+        let ctx = Context::new(pool.clone(), settings.clone())?;
+        tokio::spawn(jobs::schedule::run(ctx, stop_rx.clone()));
         Some(tokio::spawn(jobs::run(
             pool.clone(),
             mailer,

@@ -3,6 +3,7 @@
 //! ending the process.
 
 mod noop;
+pub mod schedule;
 mod send_email;
 
 use std::time::Duration;
@@ -127,7 +128,7 @@ pub async fn run(
 }
 
 /// Completes once the shutdown flag is set (or its sender is gone).
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 

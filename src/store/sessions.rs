@@ -146,3 +146,17 @@ pub async fn live_counts(
     .await?;
     Ok(rows.into_iter().collect())
 }
+
+/// Deletes sessions nobody can use any more: revoked, past their absolute expiry,
+/// or idle longer than the limit. Returns how many.
+pub async fn delete_dead(db: impl PgExecutor<'_>, idle_seconds: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM sessions
+         WHERE revoked_at IS NOT NULL OR expires_at <= now()
+            OR last_seen_at <= now() - make_interval(secs => $1)",
+    )
+    .bind(idle_seconds as f64)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
