@@ -11,6 +11,7 @@ mod home;
 mod me;
 mod networks;
 mod outbox;
+mod provider_accounts;
 pub mod ratelimit;
 pub mod session;
 mod teams;
@@ -137,6 +138,8 @@ route_table! {
     get "/address-plan/pools/{id}" => address_plan::pool,
     post "/address-plan/pools/{id}/allocations" => address_plan::allocate,
     post "/address-plan/allocations/{id}/release" => address_plan::release,
+    get "/admin/provider-accounts" => provider_accounts::list,
+    post "/admin/provider-accounts" => provider_accounts::create,
     get "/networks" => networks::list,
     post "/networks" => networks::create,
     get "/networks/{id}" => networks::show,

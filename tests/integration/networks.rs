@@ -327,3 +327,72 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
         "the freed block is handed out again"
     );
 }
+
+#[tokio::test]
+async fn admins_add_provider_accounts_from_the_page_without_secrets() {
+    let app = spawn_app().await;
+    app.sign_in_admin().await;
+    let page = app.get("/admin/provider-accounts").await;
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("No provider account yet")
+    );
+
+    let refused = app
+        .post_form(
+            "/admin/provider-accounts",
+            &[
+                ("kind", "aws"),
+                ("name", "aws-prod"),
+                ("regions", "eu-west-1"),
+                (
+                    "settings",
+                    "endpoint=http://127.0.0.1:5000\nsecret_key=abc123",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), 422);
+    let html = refused.text().await.unwrap();
+    assert!(
+        html.contains("settings: &#34;secret_key&#34; looks like a credential"),
+        "{html}"
+    );
+    assert!(html.contains("aws-prod"), "the form keeps what was typed");
+    assert_eq!(count(&app, "provider_accounts").await, 0);
+
+    let added = app
+        .post_form(
+            "/admin/provider-accounts",
+            &[
+                ("kind", "aws"),
+                ("name", "aws-prod"),
+                ("regions", "eu-west-1, us-east-1"),
+                ("settings", "endpoint=http://127.0.0.1:5000"),
+                ("credentials_ref", "env:AWS_PROD_KEYS"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status(), 303);
+    let html = app
+        .get("/admin/provider-accounts")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Provider account aws-prod (aws) added."),
+        "{html}"
+    );
+    assert!(html.contains("eu-west-1, us-east-1"));
+    assert!(html.contains("endpoint=http://127.0.0.1:5000"));
+    assert!(html.contains("env:AWS_PROD_KEYS"));
+    let stored: Value = sqlx::query_scalar("SELECT settings FROM provider_accounts")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, json!({"endpoint": "http://127.0.0.1:5000"}));
+}
