@@ -65,6 +65,8 @@ pub struct Settings {
     pub admin_group: String,
     pub session_idle_seconds: i64,
     pub session_max_seconds: i64,
+    /// How long before a connection expires its requester is reminded.
+    pub expiry_reminder_hours: i64,
 }
 
 /// One bad variable and why.
@@ -302,6 +304,7 @@ impl Settings {
         };
         let session_idle_seconds = minutes("SWITCHBOARD_SESSION_IDLE_MINUTES", 480, 10_080) * 60;
         let session_max_seconds = minutes("SWITCHBOARD_SESSION_MAX_HOURS", 24, 720) * 3600;
+        let expiry_reminder_hours = minutes("SWITCHBOARD_EXPIRY_REMINDER_HOURS", 24, 720);
 
         if problems.is_empty() {
             Ok(Settings {
@@ -319,6 +322,7 @@ impl Settings {
                 admin_group,
                 session_idle_seconds,
                 session_max_seconds,
+                expiry_reminder_hours,
             })
         } else {
             Err(ConfigError(problems))

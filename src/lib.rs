@@ -14,6 +14,8 @@ pub mod error;
 pub mod ipam;
 pub mod jobs;
 pub mod notify;
+pub mod planner;
+pub mod providers;
 pub mod run;
 pub mod services;
 pub mod store;

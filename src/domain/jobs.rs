@@ -33,3 +33,15 @@ pub struct Noop {
 impl Job for Noop {
     const QUEUE: &'static str = "switchboard.noop";
 }
+
+/// Build an approved connection. Carries the plan hash that was approved, so the
+/// worker builds that plan or sends the request back to approval.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provision {
+    pub connection_id: uuid::Uuid,
+    pub plan_hash: String,
+}
+
+impl Job for Provision {
+    const QUEUE: &'static str = "switchboard.provision";
+}

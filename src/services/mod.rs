@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod address_plan;
 mod allocation_queue;
 pub mod audit;
+pub mod connections;
 pub mod housekeeping;
 pub mod mail;
 pub mod networks;

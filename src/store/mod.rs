@@ -1,6 +1,7 @@
 //! sqlx queries, one file per aggregate. No pages, no job handlers here.
 
 pub mod audit;
+pub mod connections;
 pub mod networks;
 pub mod outbox;
 pub mod pools;

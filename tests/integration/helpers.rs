@@ -403,8 +403,20 @@ impl TestApp {
 
     /// An API token of a new user who is a member of `team` (created if absent).
     pub async fn member_token(&self, email: &str, team: &str) -> String {
-        use switchboard::domain::team::{Role, TeamSlug};
-        let token = self.token(email, false).await;
+        self.team_token(email, team, switchboard::domain::team::Role::Member, false)
+            .await
+    }
+
+    /// An API token of a new user with `role` in `team` (created if absent).
+    pub async fn team_token(
+        &self,
+        email: &str,
+        team: &str,
+        role: switchboard::domain::team::Role,
+        admin: bool,
+    ) -> String {
+        use switchboard::domain::team::TeamSlug;
+        let token = self.token(email, admin).await;
         let mut conn = self.pool.acquire().await.unwrap();
         let slug = TeamSlug::parse(team).unwrap();
         let team = switchboard::store::teams::ensure(&mut conn, &slug, team)
@@ -414,15 +426,9 @@ impl TestApp {
             .await
             .unwrap()
             .unwrap();
-        switchboard::store::teams::set_membership(
-            &mut *conn,
-            user.id,
-            team.id,
-            Role::Member,
-            "manual",
-        )
-        .await
-        .unwrap();
+        switchboard::store::teams::set_membership(&mut *conn, user.id, team.id, role, "manual")
+            .await
+            .unwrap();
         token
     }
 

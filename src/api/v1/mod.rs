@@ -2,6 +2,7 @@
 //! `application/problem+json` (see `web::errors`). The OpenAPI document at
 //! `/api/v1/openapi.json` is generated from these handlers.
 
+mod connections;
 mod me;
 mod networks;
 pub(super) mod pools;
@@ -17,12 +18,16 @@ use utoipa::{Modify, OpenApi};
     info(title = "Switchboard API", version = "1", description = "Self-service network connectivity. Authenticate with a personal API token: `Authorization: Bearer sbp_…`."),
     paths(me::me, teams::list, teams::get, tokens::list, tokens::create, tokens::revoke,
         pools::list, pools::create, pools::get, pools::available, pools::allocate, pools::release, pools::set_quota,
-        networks::list_accounts, networks::create_account, networks::list, networks::create, networks::get, networks::update, networks::delete),
+        networks::list_accounts, networks::create_account, networks::list, networks::create, networks::get, networks::update, networks::delete,
+        connections::list, connections::create, connections::preview, connections::get, connections::plan, connections::events, connections::approve, connections::reject, connections::cancel),
     components(schemas(
         me::Me, me::MyTeam, teams::TeamOut, teams::TeamDetailOut, teams::MemberOut,
         tokens::TokenOut, tokens::NewTokenIn, tokens::NewTokenOut, Problem, FieldProblem,
         pools::PoolOut, pools::NewPoolIn, pools::AllocationOut, pools::NewAllocationIn, pools::PoolDetailOut, pools::AvailableOut, pools::QuotaIn,
-        networks::AccountOut, networks::NewAccountIn, networks::NetworkOut, networks::NewNetworkIn, networks::NetworkChangeIn
+        networks::AccountOut, networks::NewAccountIn, networks::NetworkOut, networks::NewNetworkIn, networks::NetworkChangeIn,
+        connections::ConnectionOut, connections::SideOut, connections::PlanOut, connections::EventOut, connections::DecisionIn,
+        crate::services::connections::ConnectionRequest, crate::planner::Plan, crate::planner::Mechanism, crate::planner::Resource, crate::planner::Route, crate::planner::Rule, crate::planner::Alternative,
+        crate::domain::connection::Kind, crate::domain::connection::Status
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -96,4 +101,13 @@ crate::web::route_table! {
     get "/api/v1/networks/{id}" => networks::get,
     patch "/api/v1/networks/{id}" => networks::update,
     delete "/api/v1/networks/{id}" => networks::delete,
+    get "/api/v1/connections" => connections::list,
+    post "/api/v1/connections" => connections::create,
+    post "/api/v1/connections/plan" => connections::preview,
+    get "/api/v1/connections/{id}" => connections::get,
+    get "/api/v1/connections/{id}/plan" => connections::plan,
+    get "/api/v1/connections/{id}/events" => connections::events,
+    post "/api/v1/connections/{id}/approve" => connections::approve,
+    post "/api/v1/connections/{id}/reject" => connections::reject,
+    post "/api/v1/connections/{id}/cancel" => connections::cancel,
 }
