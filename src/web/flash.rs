@@ -23,6 +23,14 @@ impl Flash {
         }
     }
 
+    /// A refusal the person can act on (shown instead of an error page).
+    pub fn error(message: impl Into<String>) -> Self {
+        Self {
+            kind: "error",
+            message: message.into(),
+        }
+    }
+
     fn encode(&self) -> String {
         format!(
             "{}:{}",

@@ -4,6 +4,7 @@ mod address_plan;
 mod admin;
 mod assets;
 mod auth;
+mod connections;
 pub mod errors;
 mod flash;
 mod health;
@@ -144,6 +145,16 @@ route_table! {
     post "/networks" => networks::create,
     get "/networks/{id}" => networks::show,
     post "/networks/{id}/delete" => networks::delete,
+    get "/connections" => connections::list,
+    post "/connections" => connections::create,
+    // Before "/connections/{id}", which would take these names as ids.
+    get "/connections/new" => connections::new,
+    get "/connections/plan-preview" => connections::plan_preview,
+    get "/connections/{id}" => connections::show,
+    post "/connections/{id}/approve" => connections::approve,
+    post "/connections/{id}/reject" => connections::reject,
+    post "/connections/{id}/cancel" => connections::cancel,
+    get "/approvals" => connections::approvals,
     get "/dev/outbox" => outbox::outbox_page,
     get "/dev/outbox/{id}/html" => outbox::message_html,
     post "/dev/outbox/test-email" => outbox::send_test_email,

@@ -89,6 +89,7 @@ async fn dev_sign_in(
     email: &str,
     name: &str,
     team: &str,
+    role: &str,
     admin: bool,
 ) {
     c.goto(&app.url("/auth/dev")).await.unwrap();
@@ -109,6 +110,12 @@ async fn dev_sign_in(
             .await
             .unwrap()
             .send_keys(team)
+            .await
+            .unwrap();
+        c.find(Locator::Id("role"))
+            .await
+            .unwrap()
+            .select_by_value(role)
             .await
             .unwrap();
     }
@@ -450,7 +457,7 @@ async fn an_admin_draws_the_address_plan_and_allocates_from_it() {
     let app = spawn_app().await;
     let browser = Browser::start().await;
     let c = &browser.client;
-    dev_sign_in(&app, c, "nina@example.test", "Nina", "", true).await;
+    dev_sign_in(&app, c, "nina@example.test", "Nina", "", "member", true).await;
 
     c.find(Locator::LinkText("Address plan"))
         .await
@@ -599,7 +606,16 @@ async fn a_team_member_creates_a_network_and_finds_it_on_the_plan() {
 
     let browser = Browser::start().await;
     let c = &browser.client;
-    dev_sign_in(&app, c, "mia@example.test", "Mia", "payments", false).await;
+    dev_sign_in(
+        &app,
+        c,
+        "mia@example.test",
+        "Mia",
+        "payments",
+        "member",
+        false,
+    )
+    .await;
     c.find(Locator::LinkText("Networks"))
         .await
         .unwrap()
@@ -693,5 +709,207 @@ async fn a_team_member_creates_a_network_and_finds_it_on_the_plan() {
     .await;
     assert_eq!(title, "allocated 10.16.0.0/24");
     browser.screenshot("network-on-plan").await;
+    c.clone().close().await.unwrap();
+}
+
+/// The text of the element `css` once `ok` holds for it.
+async fn text_when(c: &Client, css: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let ok = &ok;
+    eventually(Duration::from_secs(10), what, || async move {
+        let text = c.find(Locator::Css(css)).await.ok()?.text().await.ok()?;
+        ok(&text).then_some(text)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_requester_asks_for_a_connection_and_both_leads_approve_it() {
+    let app = spawn_app().await;
+    let n = crate::connection_pages::networks(&app).await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+
+    // Rita of payments asks for payments ↔ search, watching the plan as she picks.
+    dev_sign_in(
+        &app,
+        c,
+        "rita@example.test",
+        "Rita",
+        "payments",
+        "member",
+        false,
+    )
+    .await;
+    c.find(Locator::LinkText("Requests"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let new = eventually(Duration::from_secs(10), "the requests page", || async {
+        c.find(Locator::LinkText("New request")).await.ok()
+    })
+    .await;
+    new.click().await.unwrap();
+    let kind = eventually(Duration::from_secs(10), "the request form", || async {
+        c.find(Locator::Id("c-kind")).await.ok()
+    })
+    .await;
+    kind.select_by_value("network-to-network").await.unwrap();
+    c.find(Locator::Id("c-source"))
+        .await
+        .unwrap()
+        .select_by_value(&n.payments)
+        .await
+        .unwrap();
+    text_when(
+        c,
+        "#plan-preview",
+        "the preview asking for a destination",
+        |t| t.contains("destination_network_id: is required"),
+    )
+    .await;
+    let destination = c.find(Locator::Id("c-destination")).await.unwrap();
+    destination.select_by_value(&n.search).await.unwrap();
+    let plan = text_when(c, "#plan-preview", "the VPC peering plan", |t| {
+        t.contains("VPC peering")
+    })
+    .await;
+    assert!(plan.contains("payments-prod--search-prod"), "{plan}");
+    assert!(plan.contains("Plan hash"), "{plan}");
+    // Fields of other kinds are out of the way.
+    assert!(
+        !c.find(Locator::Id("c-hostname"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap()
+    );
+    browser.screenshot("connection-preview").await;
+
+    // billing's range overlaps payments': the plan gives way to the reason.
+    destination.select_by_value(&n.billing).await.unwrap();
+    let refusal = text_when(c, "#plan-preview", "the overlap refusal", |t| {
+        t.contains("overlap")
+    })
+    .await;
+    assert!(
+        refusal.contains("10.1.0.0/16 (payments-prod) overlaps 10.1.128.0/20 (billing-prod)"),
+        "{refusal}"
+    );
+    assert!(!refusal.contains("VPC peering"), "{refusal}");
+    browser.screenshot("connection-overlap").await;
+
+    destination.select_by_value(&n.search).await.unwrap();
+    text_when(c, "#plan-preview", "the plan again", |t| {
+        t.contains("VPC peering")
+    })
+    .await;
+    c.find(Locator::Id("c-ports"))
+        .await
+        .unwrap()
+        .send_keys("443")
+        .await
+        .unwrap();
+    c.find(Locator::Id("c-reason"))
+        .await
+        .unwrap()
+        .send_keys("checkout calls the search API")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.request-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let flash = text_when(c, ".flash", "the new request's page", |t| {
+        t.starts_with("Requested")
+    })
+    .await;
+    assert!(flash.contains("payments-prod"), "{flash}");
+    let url = c.current_url().await.unwrap();
+    let id = url.path().strip_prefix("/connections/").unwrap().to_owned();
+    let status = c
+        .find(Locator::Id("status"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(status, "waiting for approval");
+    browser.screenshot("connection-requested").await;
+
+    // Each team's lead approves from their queue with one click.
+    for (email, name, team) in [
+        ("paula@example.test", "Paula", "payments"),
+        ("sam@example.test", "Sam", "search"),
+    ] {
+        dev_sign_in(&app, c, email, name, team, "lead", false).await;
+        c.find(Locator::LinkText("Approvals"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let row = format!("#approval-{id}");
+        let text = text_when(c, &row, "the request in the queue", |t| {
+            t.contains("checkout calls the search API")
+        })
+        .await;
+        assert!(text.contains("Rita"), "{text}");
+        c.find(Locator::Css(&format!("{row} input[name=comment]")))
+            .await
+            .unwrap()
+            .send_keys(&format!("fine for {team}"))
+            .await
+            .unwrap();
+        c.find(Locator::Css(&format!("{row} button[hx-post$='/approve']")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        text_when(c, &row, "the row saying it is approved", |t| {
+            t.contains("Approved")
+        })
+        .await;
+        browser.screenshot(&format!("approvals-{team}")).await;
+    }
+
+    // The request page: both approvals, and the timeline of what happened.
+    c.find(Locator::Css(&format!("a[href='/connections/{id}']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let sides = text_when(c, "#sides tbody", "both approvals", |t| {
+        t.matches("approved").count() == 2
+    })
+    .await;
+    assert!(
+        sides.contains("Paula") && sides.contains("Sam") && sides.contains("fine for search"),
+        "{sides}"
+    );
+    let timeline = c
+        .find(Locator::Id("timeline"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(timeline.contains("requested by Rita"), "{timeline}");
+    assert_eq!(timeline.matches("approved by").count(), 2, "{timeline}");
+    assert!(timeline.contains("fine for payments"), "{timeline}");
+    browser.screenshot("connection-approved").await;
+    c.execute(
+        "document.getElementById('timeline').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    browser.screenshot("connection-timeline").await;
     c.clone().close().await.unwrap();
 }

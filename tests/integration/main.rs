@@ -6,6 +6,7 @@ mod address_plan;
 mod browser;
 mod cli;
 mod config;
+mod connection_pages;
 mod connections;
 mod email;
 mod errors;
