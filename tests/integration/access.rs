@@ -205,6 +205,20 @@ async fn every_route_for_every_role() {
             admins,
         ),
         (
+            "get",
+            "/admin/provider-accounts",
+            "/admin/provider-accounts".into(),
+            Body::None,
+            admins,
+        ),
+        (
+            "post",
+            "/admin/provider-accounts",
+            "/admin/provider-accounts".into(),
+            form(&[("kind", "sandbox"), ("name", "access-sandbox")]),
+            admins,
+        ),
+        (
             "post",
             "/admin/users/{id}/revoke-sessions",
             format!("/admin/users/{victim}/revoke-sessions"),
@@ -519,6 +533,69 @@ async fn every_route_for_every_role() {
             Body::None,
             signed_in,
         ),
+        (
+            "get",
+            "/api/v1/connections",
+            "/api/v1/connections".into(),
+            Body::None,
+            signed_in,
+        ),
+        (
+            "post",
+            "/api/v1/connections",
+            "/api/v1/connections".into(),
+            Body::Json(json!({})),
+            signed_in,
+        ),
+        (
+            "post",
+            "/api/v1/connections/plan",
+            "/api/v1/connections/plan".into(),
+            Body::Json(json!({})),
+            signed_in,
+        ),
+        (
+            "get",
+            "/api/v1/connections/{id}",
+            format!("/api/v1/connections/{nobody}"),
+            Body::None,
+            signed_in,
+        ),
+        (
+            "get",
+            "/api/v1/connections/{id}/plan",
+            format!("/api/v1/connections/{nobody}/plan"),
+            Body::None,
+            signed_in,
+        ),
+        (
+            "get",
+            "/api/v1/connections/{id}/events",
+            format!("/api/v1/connections/{nobody}/events"),
+            Body::None,
+            signed_in,
+        ),
+        (
+            "post",
+            "/api/v1/connections/{id}/approve",
+            format!("/api/v1/connections/{nobody}/approve"),
+            Body::Json(json!({})),
+            signed_in,
+        ),
+        (
+            "post",
+            "/api/v1/connections/{id}/reject",
+            format!("/api/v1/connections/{nobody}/reject"),
+            Body::Json(json!({"comment": "no"})),
+            signed_in,
+        ),
+        (
+            "post",
+            "/api/v1/connections/{id}/cancel",
+            format!("/api/v1/connections/{nobody}/cancel"),
+            Body::None,
+            signed_in,
+        ),
         // Last: it ends the sessions it is run with.
         (
             "post",
@@ -654,6 +731,30 @@ async fn idle_expired_and_revoked_sessions_end() {
     .await
     .unwrap();
     assert_eq!(audit, 1);
+
+    // Housekeeping deletes the dead sessions and keeps the live one.
+    let sessions_of = |email: &'static str| {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.email = $1",
+        )
+        .bind(email)
+        .fetch_one(&app.pool)
+    };
+    assert_eq!(sessions_of("idle@example.test").await.unwrap(), 1);
+    switchboard::services::housekeeping::sweep(&app.ctx)
+        .await
+        .unwrap();
+    for email in ["idle@example.test", "old@example.test", "gone@example.test"] {
+        assert_eq!(sessions_of(email).await.unwrap(), 0, "{email}");
+    }
+    assert_eq!(sessions_of("boss@example.test").await.unwrap(), 1);
+    assert_eq!(
+        admin
+            .send(&app, &Method::GET, "/api/v1/me", &Body::None)
+            .await
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
