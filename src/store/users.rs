@@ -84,38 +84,45 @@ pub async fn set_admin(
 }
 
 #[derive(FromRow)]
-struct MembershipRow {
-    team_id: Uuid,
-    slug: String,
-    role: String,
+struct ActorRow {
+    id: Uuid,
+    email: String,
+    name: String,
+    is_admin: bool,
+    team_id: Option<Uuid>,
+    slug: Option<String>,
+    role: Option<String>,
 }
 
-/// The user as the policy sees them: admin flag and team roles.
+/// The user as the policy sees them: admin flag and team roles. One query: it
+/// runs for every authenticated request.
 pub async fn actor(conn: &mut PgConnection, user_id: Uuid) -> Result<Option<Actor>, sqlx::Error> {
-    let Some(user) = find(&mut *conn, user_id).await? else {
-        return Ok(None);
-    };
-    let rows: Vec<MembershipRow> = sqlx::query_as(
-        "SELECT t.id AS team_id, t.slug, m.role FROM memberships m
-         JOIN teams t ON t.id = m.team_id WHERE m.user_id = $1 ORDER BY t.slug",
+    let rows: Vec<ActorRow> = sqlx::query_as(
+        "SELECT u.id, u.email, u.name, u.is_admin, t.id AS team_id, t.slug, m.role
+         FROM users u LEFT JOIN memberships m ON m.user_id = u.id
+         LEFT JOIN teams t ON t.id = m.team_id
+         WHERE u.id = $1 ORDER BY t.slug",
     )
     .bind(user_id)
     .fetch_all(&mut *conn)
     .await?;
+    let Some(user) = rows.first() else {
+        return Ok(None);
+    };
     let teams = rows
-        .into_iter()
+        .iter()
         .filter_map(|r| {
             Some(TeamRole {
-                team_id: r.team_id,
-                slug: TeamSlug::parse(&r.slug).ok()?,
-                role: Role::parse(&r.role).ok()?,
+                team_id: r.team_id?,
+                slug: TeamSlug::parse(r.slug.as_deref()?).ok()?,
+                role: Role::parse(r.role.as_deref()?).ok()?,
             })
         })
         .collect();
     Ok(Some(Actor {
         user_id: user.id,
-        email: user.email,
-        name: user.name,
+        email: user.email.clone(),
+        name: user.name.clone(),
         is_admin: user.is_admin,
         teams,
     }))
