@@ -6,7 +6,7 @@ use switchboard::{cli, run, telemetry};
 
 /// Self-service network connectivity. Server verbs take their configuration from
 /// the environment (see the README); with none, `up` runs everything on this
-/// machine. Client verbs (`pool`, `network`) call a portal's API with a token.
+/// machine. Client verbs (`pool`, `network`, `connection`) call a portal's API with a token.
 #[derive(Parser)]
 #[command(name = "switchboard", version, about)]
 struct Cli {

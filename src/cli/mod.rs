@@ -1,7 +1,8 @@
-//! The command-line client: `switchboard pool …` and `switchboard network …` call
-//! `/api/v1` with an API token. It needs no server configuration, only where the
+//! The command-line client: `switchboard pool …`, `switchboard network …` and
+//! `switchboard connection …` call `/api/v1` with an API token. It needs no server configuration, only where the
 //! portal is and a token (flags, environment, or `~/.config/switchboard/config.toml`).
 
+mod connections;
 mod networks;
 mod output;
 mod pools;
@@ -47,6 +48,9 @@ pub enum Command {
     /// Teams' networks and their prefixes (client of /api/v1)
     #[command(subcommand)]
     Network(networks::NetworkCommand),
+    /// Connection requests: ask, see the plan, approve, reject, cancel (client of /api/v1)
+    #[command(subcommand)]
+    Connection(connections::ConnectionCommand),
 }
 
 /// Runs a client verb; prints the result to stdout and any error to stderr.
@@ -61,6 +65,7 @@ pub fn run(args: ClientArgs, command: Command) -> ExitCode {
                 let text = match command {
                     Command::Pool(command) => pools::run(&client, command).await?,
                     Command::Network(command) => networks::run(&client, command).await?,
+                    Command::Connection(command) => connections::run(&client, command).await?,
                 };
                 print(&text)
             })
@@ -329,6 +334,28 @@ fn flag_for(field: &str) -> Option<&'static str> {
         "pool_id" => "--pool",
         "tags" => "--tag",
         "external_id" => "--external-id",
+        // Connection requests (`connection request`, `approve`, `reject`, `list`).
+        "source_network_id" => "--from",
+        "source_cidr" => "--from-cidr",
+        "destination_network_id" => "--to",
+        "target_address" => "--address",
+        "target_port" => "--port",
+        "record_type" => "--type",
+        "expires_in_hours" => "--expires-in-hours",
+        "plan_hash" => "--plan-hash",
+        // Where the flag is the field's name, say so too.
+        "kind" => "--kind",
+        "reason" => "--reason",
+        "protocol" => "--protocol",
+        "ports" => "--ports",
+        "hostname" => "--hostname",
+        "path" => "--path",
+        "team" => "--team",
+        "name" => "--name",
+        "value" => "--value",
+        "ttl" => "--ttl",
+        "comment" => "--comment",
+        "status" => "--status",
         _ => return None,
     })
 }

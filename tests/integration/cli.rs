@@ -479,3 +479,330 @@ async fn mistakes_are_said_plainly_with_exit_codes_and_change_nothing() {
     assert!(stderr(&out).contains("missing.toml"), "{}", stderr(&out));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A requester and a lead in payments, a lead in search; networks payments/prod,
+/// search/prod and search/index in one sandbox account.
+async fn connection_people(app: &TestApp) -> (User<'_>, User<'_>, User<'_>) {
+    use reqwest::Method as M;
+    use switchboard::domain::team::Role;
+    let admin = app.token("cli-conn-admin@example.test", true).await;
+    let (status, space) = api_call(
+        app,
+        &admin,
+        M::POST,
+        "/api/v1/pools",
+        Some(json!({"name": "corp", "cidr": "10.0.0.0/8"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{space}");
+    let (status, account) = api_call(
+        app,
+        &admin,
+        M::POST,
+        "/api/v1/provider-accounts",
+        Some(json!({"kind": "sandbox", "name": "demo", "regions": ["local"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{account}");
+    let requester = User {
+        app,
+        token: app.member_token("cli-rita@example.test", "payments").await,
+    };
+    let payments_lead = User {
+        app,
+        token: app
+            .team_token("cli-pat@example.test", "payments", Role::Lead, false)
+            .await,
+    };
+    let search_lead = User {
+        app,
+        token: app
+            .team_token("cli-sam@example.test", "search", Role::Lead, false)
+            .await,
+    };
+    // The teams exist once their people do.
+    for (team, name, cidr) in [
+        ("payments", "prod", "10.1.0.0/16"),
+        ("search", "prod", "10.2.0.0/16"),
+        ("search", "index", "10.3.0.0/16"),
+    ] {
+        let (status, net) = api_call(app, &admin, M::POST, "/api/v1/networks",
+            Some(json!({"name": name, "team": team, "provider_account_id": account["id"], "region": "local", "cidr": cidr}))).await;
+        assert_eq!(status, 201, "{net}");
+    }
+    (requester, payments_lead, search_lead)
+}
+
+#[tokio::test]
+async fn connections_are_requested_by_network_name_and_approved_by_both_leads() {
+    let app = spawn_app().await;
+    // Nothing is built here: the request stays `approved` for `show` to say so.
+    app.stop_workers();
+    let (requester, payments_lead, search_lead) = connection_people(&app).await;
+
+    // By team/name, and by a name only one team uses.
+    let requested = requester
+        .ok(&[
+            "connection",
+            "request",
+            "--kind",
+            "network-to-network",
+            "--from",
+            "payments/prod",
+            "--to",
+            "index",
+            "--protocol",
+            "tcp",
+            "--ports",
+            "443",
+            "--reason",
+            "payments calls search",
+        ])
+        .await;
+    for expected in [
+        "pending_approval",
+        "VPC peering (vpc-peering)",
+        "payments calls search",
+        "ROUTE IN",
+        "a lead of each of payments, search must approve it",
+    ] {
+        assert!(requested.contains(expected), "{expected}: {requested}");
+    }
+
+    let listed = requester.json(&["connection", "list"]).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["status"], "pending_approval");
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    let id = id.as_str();
+    let table = payments_lead.ok(&["connection", "list"]).await;
+    assert!(table.starts_with("ID "), "{table}");
+    for header in ["STATUS", "KIND", "REQUESTED BY", "REQUESTED", "SUMMARY"] {
+        assert_aligned(&table, header);
+    }
+    let row = table.lines().nth(1).unwrap();
+    assert!(
+        row.starts_with(id) && row.contains("pending_approval") && row.contains("cli-rita@"),
+        "{row}"
+    );
+    let none = requester
+        .ok(&["connection", "list", "--status", "approved"])
+        .await;
+    assert_eq!(none.lines().count(), 1, "only the header: {none}");
+
+    let shown = requester.json(&["connection", "show", id]).await;
+    let hash = shown["plan_hash"].as_str().unwrap().to_owned();
+    assert_eq!(hash.len(), 64);
+    assert_eq!(shown["plan"]["mechanism"], "vpc-peering");
+    assert_eq!(shown["events"][0]["action"], "connection.requested");
+    let text = requester.ok(&["connection", "show", id]).await;
+    for expected in [
+        "Status        pending_approval".into(),
+        format!("Plan hash     {hash}"),
+        "Requested by  cli-rita@example.test".into(),
+        "payments calls search".into(),
+        "ROUTE IN".into(),
+        "REJECTED".into(),
+        "waiting".into(),
+        "requested".into(),
+    ] {
+        assert!(text.contains(&expected), "{expected}: {text}");
+    }
+
+    // The requester cannot approve their own request.
+    let out = requester.run(&["connection", "approve", id]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("switchboard: you requested this connection"),
+        "{}",
+        stderr(&out)
+    );
+
+    // One lead, then the other: approved, both sides on the plan shown.
+    let first = payments_lead
+        .ok(&["connection", "approve", id, "--comment", "fine by payments"])
+        .await;
+    assert!(first.contains("pending_approval"), "{first}");
+    assert!(first.contains("Waiting for  search"), "{first}");
+    assert!(first.contains(&hash), "{first}");
+    let second = search_lead.json(&["connection", "approve", id]).await;
+    assert_eq!(second["status"], "approved", "{second}");
+
+    let text = requester.ok(&["connection", "show", id]).await;
+    assert!(text.contains("Status        approved"), "{text}");
+    let sides: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("payments ") || l.starts_with("search "))
+        .collect();
+    assert_eq!(sides.len(), 2, "{text}");
+    assert!(
+        sides
+            .iter()
+            .all(|s| s.contains(" approved ") && s.contains(&hash[..12])),
+        "{text}"
+    );
+    assert!(text.contains("\"fine by payments\""), "{text}");
+    assert!(
+        text.contains("pending_approval → approved, for search"),
+        "{text}"
+    );
+    let shown = requester.json(&["connection", "show", id]).await;
+    let actions: Vec<&str> = shown["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "connection.requested",
+            "connection.approved",
+            "connection.approved"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn connection_mistakes_name_the_flag_and_dry_runs_save_nothing() {
+    let app = spawn_app().await;
+    let (requester, _, search_lead) = connection_people(&app).await;
+    let ask = |from: &'static str, to: &'static str, ports: &'static str| {
+        vec![
+            "connection",
+            "request",
+            "--kind",
+            "network-to-network",
+            "--from",
+            from,
+            "--to",
+            to,
+            "--ports",
+            ports,
+            "--reason",
+            "r",
+        ]
+    };
+
+    // A bad port: the API's field, the flag, exit code 1, nothing saved.
+    let out = requester
+        .run(&ask("payments/prod", "search/index", "443,99999"))
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("switchboard: invalid request: ports (--ports): \"99999\" is not a port"),
+        "{err}"
+    );
+    // A name two teams use, and a name nobody uses.
+    let out = requester.run(&ask("prod", "index", "443")).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "switchboard: --from: several teams have a network called \"prod\": payments/prod, \
+         search/prod; say which with team/name\n"
+    );
+    let out = requester.run(&ask("payments/prod", "nowhere", "443")).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("switchboard: --to: no network is called \"nowhere\""),
+        "{}",
+        stderr(&out)
+    );
+    // Flags of another kind are refused before anything is sent.
+    let out = requester
+        .run(&[
+            "connection",
+            "request",
+            "--kind",
+            "dns-record",
+            "--from",
+            "index",
+            "--reason",
+            "r",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--from does not apply to --kind dns-record"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(count(&app, "connections").await, 0);
+
+    // A dry run shows the plan and saves nothing (no --reason needed).
+    let dry = requester
+        .ok(&[
+            "connection",
+            "request",
+            "--kind",
+            "network-to-network",
+            "--from",
+            "payments/prod",
+            "--to",
+            "search/index",
+            "--dry-run",
+        ])
+        .await;
+    assert!(dry.starts_with("Dry run: nothing was saved"), "{dry}");
+    assert!(dry.contains("VPC peering (vpc-peering)"), "{dry}");
+    assert!(dry.contains("ROUTE IN"), "{dry}");
+    let plan = requester
+        .json(&[
+            "connection",
+            "request",
+            "--kind",
+            "firewall-opening",
+            "--from-cidr",
+            "203.0.113.0/24",
+            "--to",
+            "index",
+            "--ports",
+            "443",
+            "--dry-run",
+        ])
+        .await;
+    assert!(plan["mechanism"].is_string(), "{plan}");
+    assert!(
+        plan["rules"].as_array().is_some_and(|r| !r.is_empty()),
+        "{plan}"
+    );
+    assert_eq!(count(&app, "connections").await, 0);
+
+    // Reject needs a comment; a stale plan hash approves nothing; the requester cancels.
+    let c = requester
+        .json(&ask("payments/prod", "search/index", "443"))
+        .await;
+    let id = c["id"].as_str().unwrap();
+    let out = search_lead.run(&["connection", "reject", id]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = search_lead
+        .run(&["connection", "approve", id, "--plan-hash", "0000"])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("the plan changed"),
+        "{}",
+        stderr(&out)
+    );
+    let rejected = search_lead
+        .ok(&["connection", "reject", id, "--comment", "use the gateway"])
+        .await;
+    assert!(rejected.contains("Status    rejected"), "{rejected}");
+    let c = requester
+        .json(&ask("payments/prod", "index", "8000-8100"))
+        .await;
+    let id = c["id"].as_str().unwrap();
+    let cancelled = requester.ok(&["connection", "cancel", id]).await;
+    assert!(cancelled.contains("cancelled"), "{cancelled}");
+    let statuses: Vec<String> = requester
+        .json(&["connection", "list"])
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap().to_owned())
+        .collect();
+    let mut statuses = statuses;
+    statuses.sort();
+    assert_eq!(statuses, ["cancelled", "rejected"]);
+}
