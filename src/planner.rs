@@ -145,6 +145,8 @@ pub struct Resource {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Route {
+    /// The provider account holding the network.
+    pub account: String,
     /// The network whose route tables get the route.
     pub network: String,
     pub destination: String,
@@ -153,6 +155,8 @@ pub struct Route {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rule {
+    /// The provider account holding the network.
+    pub account: String,
     /// The network whose firewall gets the rule.
     pub network: String,
     pub allow_from: String,
@@ -305,7 +309,7 @@ fn network_to_network(
     protocol: Protocol,
     ports: &[PortRange],
 ) -> Result<Plan, Refusal> {
-    if a.network == b.network && a.account == b.account {
+    if a.network == b.network && a.account == b.account && a.team == b.team {
         return Err(refuse(
             "destination_network_id",
             "a network already reaches itself: pick another network",
@@ -517,6 +521,7 @@ fn network_to_network(
     for (here, there) in [(a, b), (b, a)] {
         for prefix in &there.prefixes {
             routes.push(Route {
+                account: here.account.clone(),
                 network: here.network.clone(),
                 destination: prefix.to_string(),
                 via: via.clone(),
@@ -526,6 +531,7 @@ fn network_to_network(
     let rules = [(a, b), (b, a)]
         .into_iter()
         .map(|(here, there)| Rule {
+            account: here.account.clone(),
             network: here.network.clone(),
             allow_from: there.prefix_list(),
             protocol: protocol.to_string(),
@@ -536,12 +542,15 @@ fn network_to_network(
         kind: Kind::NetworkToNetwork,
         mechanism,
         summary: format!(
-            "{} between {} and {} ({} {})",
+            "{} between {} and {} ({})",
             mechanism.label(),
             a.network,
             b.network,
-            protocol,
-            ports_text
+            match (protocol, ports.is_empty()) {
+                (Protocol::Any, true) => "all traffic".to_owned(),
+                (Protocol::Any, false) => format!("ports {ports_text}"),
+                _ => format!("{protocol} {ports_text}"),
+            }
         ),
         explanation,
         rejected,
@@ -630,6 +639,7 @@ fn service_exposure(
         resources,
         routes: Vec::new(),
         rules: vec![Rule {
+            account: target.account.clone(),
             network: target.network.clone(),
             allow_from: format!("the proxy {}", proxy.detail),
             protocol: "tcp".into(),
@@ -652,7 +662,10 @@ fn firewall_opening(
     }
     let (from_name, from_prefixes) = match source {
         Source::Network(end) => {
-            if end.network == destination.network && end.account == destination.account {
+            if end.network == destination.network
+                && end.account == destination.account
+                && end.team == destination.team
+            {
                 return Err(refuse(
                     "destination_network_id",
                     "the source and the destination are the same network",
@@ -710,6 +723,7 @@ fn firewall_opening(
         }],
         routes: Vec::new(),
         rules: vec![Rule {
+            account: destination.account.clone(),
             network: destination.network.clone(),
             allow_from: from_prefixes,
             protocol: protocol.to_string(),
@@ -909,6 +923,13 @@ mod tests {
     fn a_network_cannot_be_linked_to_itself_or_to_nothing() {
         let a = end("pay", "aws", "prod", "eu-west-1", "10.1.0.0/16");
         assert!(link(a.clone(), a.clone()).is_err());
+        // Two teams may both call a network "prod": different networks.
+        let theirs = End {
+            team: "search".into(),
+            prefixes: vec!["10.2.0.0/16".parse().unwrap()],
+            ..a.clone()
+        };
+        assert!(link(a.clone(), theirs).is_ok());
         let mut odd = end("x", "proxy", "edge", "eu-west-1", "10.9.0.0/16");
         odd.capabilities = vec![Mechanism::ProxyRoute];
         let r = link(a, odd).unwrap_err();
