@@ -71,10 +71,10 @@ fn start_workers(pool: &PgPool) -> (watch::Sender<bool>, tokio::task::JoinHandle
     let (stop, rx) = watch::channel(false);
     let mailer = Mailer::Outbox { pool: pool.clone() };
     let settings = WorkerSettings::new(8);
-    (
-        stop,
-        tokio::spawn(jobs::run(pool.clone(), mailer, settings, rx)),
-    )
+    let server = switchboard::config::Settings::from_lookup(|_| None).expect("defaults");
+    let ctx = switchboard::services::Context::new(pool.clone(), std::sync::Arc::new(server))
+        .expect("a context");
+    (stop, tokio::spawn(jobs::run(ctx, mailer, settings, rx)))
 }
 
 #[tokio::main]

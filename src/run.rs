@@ -196,9 +196,9 @@ async fn run_processes(
             tracing::info!("no SWITCHBOARD_SMTP_URL: email goes to the outbox at /dev/outbox");
         }
         let ctx = Context::new(pool.clone(), settings.clone())?;
-        tokio::spawn(jobs::schedule::run(ctx, stop_rx.clone()));
+        tokio::spawn(jobs::schedule::run(ctx.clone(), stop_rx.clone()));
         Some(tokio::spawn(jobs::run(
-            pool.clone(),
+            ctx,
             mailer,
             WorkerSettings::new(settings.worker_concurrency),
             stop_rx,

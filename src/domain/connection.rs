@@ -201,6 +201,14 @@ impl Status {
         }
     }
 
+    /// Work is under way (its page keeps refreshing its progress).
+    pub fn is_in_progress(self) -> bool {
+        matches!(
+            self,
+            Status::Approved | Status::Provisioning | Status::Deprovisioning
+        )
+    }
+
     /// Nothing more happens to a connection in this status.
     pub fn is_final(self) -> bool {
         matches!(

@@ -45,3 +45,13 @@ pub struct Provision {
 impl Job for Provision {
     const QUEUE: &'static str = "switchboard.provision";
 }
+
+/// Remove everything a connection built.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deprovision {
+    pub connection_id: uuid::Uuid,
+}
+
+impl Job for Deprovision {
+    const QUEUE: &'static str = "switchboard.deprovision";
+}

@@ -3,6 +3,7 @@
 //! ending the process.
 
 mod noop;
+mod provision;
 pub mod schedule;
 mod send_email;
 
@@ -13,8 +14,9 @@ use apalis_postgres::{Config, PostgresStorage, Pubsub};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use crate::domain::jobs::{Job, Noop, SendEmail};
+use crate::domain::jobs::{Deprovision, Job, Noop, Provision, SendEmail};
 use crate::notify::Mailer;
+use crate::services::Context;
 
 /// How a process runs its workers.
 #[derive(Clone, Debug)]
@@ -65,10 +67,26 @@ fn worker_name(job: &str) -> String {
     format!("{job}@{host}:{}", std::process::id())
 }
 
-fn monitor(pool: &PgPool, mailer: &Mailer, settings: &WorkerSettings) -> Monitor {
-    let (pool, mailer, settings) = (pool.clone(), mailer.clone(), settings.clone());
+fn monitor(ctx: &Context, mailer: &Mailer, settings: &WorkerSettings) -> Monitor {
+    let (pool, mailer, settings) = (ctx.pool.clone(), mailer.clone(), settings.clone());
     let (pool2, settings2) = (pool.clone(), settings.clone());
+    let (ctx3, settings3) = (ctx.clone(), settings.clone());
+    let (ctx4, settings4) = (ctx.clone(), settings.clone());
     Monitor::new()
+        .register(move |_| {
+            WorkerBuilder::new(worker_name(Provision::QUEUE))
+                .backend(storage::<Provision>(&ctx3.pool, &settings3))
+                .data(ctx3.clone())
+                .concurrency(settings3.concurrency)
+                .build(provision::provision)
+        })
+        .register(move |_| {
+            WorkerBuilder::new(worker_name(Deprovision::QUEUE))
+                .backend(storage::<Deprovision>(&ctx4.pool, &settings4))
+                .data(ctx4.clone())
+                .concurrency(settings4.concurrency)
+                .build(provision::deprovision)
+        })
         .register(move |_| {
             WorkerBuilder::new(worker_name(SendEmail::QUEUE))
                 .backend(storage::<SendEmail>(&pool, &settings))
@@ -86,7 +104,7 @@ fn monitor(pool: &PgPool, mailer: &Mailer, settings: &WorkerSettings) -> Monitor
 
 /// Runs every worker until `shutdown` turns true, then lets in-flight jobs finish.
 pub async fn run(
-    pool: PgPool,
+    ctx: Context,
     mailer: Mailer,
     settings: WorkerSettings,
     mut shutdown: watch::Receiver<bool>,
@@ -96,7 +114,7 @@ pub async fn run(
         if *shutdown.borrow_and_update() {
             return;
         }
-        let monitor = monitor(&pool, &mailer, &settings);
+        let monitor = monitor(&ctx, &mailer, &settings);
         let control = monitor.context();
         let running = monitor.run();
         tokio::pin!(running);

@@ -66,6 +66,12 @@ pub struct ConnectionView {
     /// Teams whose consent this viewer can give now.
     pub can_approve: bool,
     pub can_cancel: bool,
+    /// Remove what it built (requester, leads, admins).
+    pub can_remove: bool,
+    /// Try a failed one again (leads, admins).
+    pub can_retry: bool,
+    /// What provisioning did, step by step.
+    pub steps: Vec<store::connections::StepRow>,
 }
 
 const MAX_EXPIRY_HOURS: i64 = 24 * 366;
@@ -443,6 +449,14 @@ fn plan_of(ask: &Ask) -> Result<Plan> {
     planner::plan(ask).map_err(|r| Error::invalid(r.field, r.reason))
 }
 
+/// The plan the connection's request gives now (networks may have changed).
+pub(super) async fn replan(conn: &mut PgConnection, c: &Connection) -> Result<Plan> {
+    let spec: ConnectionRequest =
+        serde_json::from_value(c.spec.clone()).map_err(Error::internal)?;
+    let (_, ask, _) = ask_for(conn, &spec).await?;
+    plan_of(&ask)
+}
+
 /// The plan a request would get, without saving anything (the form's live preview).
 pub async fn preview(ctx: &Context, caller: &Caller, req: &ConnectionRequest) -> Result<Plan> {
     caller
@@ -565,6 +579,13 @@ async fn view(ctx: &Context, caller: &Caller, connection: Connection) -> Result<
             .any(|s| s.decision.is_none() && caller.actor.role_in(s.team_id) == Some(Role::Lead));
     let can_cancel = matches!(status, Status::PendingApproval | Status::Approved)
         && (connection.requested_by == caller.actor.user_id || caller.actor.is_admin);
+    let lead = sides
+        .iter()
+        .any(|s| caller.actor.role_in(s.team_id) == Some(Role::Lead));
+    let can_remove = connection::transition(status, Event::Deprovision).is_ok()
+        && (lead || connection.requested_by == caller.actor.user_id || caller.actor.is_admin);
+    let can_retry = status == Status::Failed && (lead || caller.actor.is_admin);
+    let steps = store::connections::steps(&ctx.pool, connection.id).await?;
     Ok(ConnectionView {
         connection,
         status,
@@ -573,6 +594,9 @@ async fn view(ctx: &Context, caller: &Caller, connection: Connection) -> Result<
         sides,
         can_approve,
         can_cancel,
+        can_remove,
+        can_retry,
+        steps,
     })
 }
 
@@ -864,12 +888,15 @@ pub async fn remind_expiring(ctx: &Context) -> Result<usize> {
 }
 
 /// Why someone gets an email about a connection.
-enum Notice {
+pub(super) enum Notice {
     ApprovalNeeded,
     Approved,
     Rejected(String),
     Expiring,
     Expired,
+    Active,
+    Failed(String),
+    Removed,
 }
 
 #[derive(Template)]
@@ -894,7 +921,7 @@ struct NoticeHtml<'a> {
     url: &'a str,
 }
 
-async fn notify(
+pub(super) async fn notify(
     ctx: &Context,
     tx: &mut PgConnection,
     to: &str,
@@ -936,6 +963,23 @@ async fn notify(
                     .unwrap_or_default()
             ),
             "If it is still needed, request it again before then.".to_owned(),
+        ),
+        Notice::Active => (
+            format!("Active: {}", plan.summary),
+            "Everything in the approved plan now exists.".to_owned(),
+            "Switchboard keeps checking that it stays as approved.".to_owned(),
+        ),
+        Notice::Failed(why) => (
+            format!("Failed: {}", plan.summary),
+            "Setting up this connection failed.".to_owned(),
+            format!(
+                "What went wrong: {why}. A lead or an admin can try again from the request page."
+            ),
+        ),
+        Notice::Removed => (
+            format!("Removed: {}", plan.summary),
+            "Everything this connection created has been removed.".to_owned(),
+            "Request it again if it is needed again.".to_owned(),
         ),
         Notice::Expired => (
             format!("Expired: {}", plan.summary),

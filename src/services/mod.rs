@@ -11,6 +11,7 @@ pub mod connections;
 pub mod housekeeping;
 pub mod mail;
 pub mod networks;
+pub mod provisioning;
 pub mod teams;
 pub mod tokens;
 

@@ -285,3 +285,54 @@ pub async fn events(
     .fetch_all(db)
     .await
 }
+
+/// One step provisioning took, as shown on the connection's page.
+#[derive(Debug, Clone, FromRow)]
+pub struct StepRow {
+    pub at: DateTime<Utc>,
+    pub action: String,
+    pub resource: String,
+    pub provider_id: Option<String>,
+}
+
+pub async fn add_step(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    action: &str,
+    resource: &str,
+    provider_id: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO connection_steps (connection_id, action, resource, provider_id) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(action)
+    .bind(resource)
+    .bind(provider_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn steps(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<StepRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT at, action, resource, provider_id FROM connection_steps WHERE connection_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await
+}
+
+/// Records why it failed (or clears it), in words for the user.
+pub async fn set_failure(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    failure: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE connections SET failure = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(failure)
+        .execute(db)
+        .await?;
+    Ok(())
+}

@@ -17,7 +17,7 @@ use crate::error::{Error, FieldError};
 use crate::planner::Plan;
 use crate::services::connections::{self, ConnectionRequest, ConnectionView};
 use crate::services::networks::{self, NetworkDetail};
-use crate::services::{Caller, Context};
+use crate::services::{Caller, Context, provisioning};
 use crate::store::audit::AuditEvent;
 use crate::store::connections::Connection;
 
@@ -571,6 +571,72 @@ pub(super) async fn cancel(
     let id = connection_id(&id)?;
     let result = connections::cancel(&ctx, &caller, id).await;
     after_decision(&req, &ctx, chrome, &caller, id, result, "Cancelled").await
+}
+
+/// The live part of a request page: its status and the provisioning steps. While
+/// something is happening it asks to be fetched again (htmx polling), then stops.
+#[derive(Template)]
+#[template(path = "partials/progress.html")]
+struct Progress {
+    view: ConnectionView,
+}
+
+pub(super) async fn progress(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    let view = connections::get(&ctx, &caller, connection_id(&id)?).await?;
+    html(StatusCode::OK, &Progress { view })
+}
+
+/// Remove what a connection built (or clean up a failed one).
+pub(super) async fn remove(
+    ctx: web::Data<Context>,
+    chrome: Chrome,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    let id = connection_id(&id)?;
+    match provisioning::remove(&ctx, &caller, id).await {
+        Ok(()) => Ok(
+            Flash::success("Removal started: the steps below show what is removed.")
+                .redirect(&format!("/connections/{id}")),
+        ),
+        Err(e) => refused_here(&ctx, chrome, &caller, id, e).await,
+    }
+}
+
+/// Try a failed connection again.
+pub(super) async fn retry(
+    ctx: web::Data<Context>,
+    chrome: Chrome,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    let id = connection_id(&id)?;
+    match provisioning::retry(&ctx, &caller, id).await {
+        Ok(()) => Ok(
+            Flash::success("Trying again: the steps below show the progress.")
+                .redirect(&format!("/connections/{id}")),
+        ),
+        Err(e) => refused_here(&ctx, chrome, &caller, id, e).await,
+    }
+}
+
+/// A refusal shown on the request page; other errors as error pages.
+async fn refused_here(
+    ctx: &Context,
+    mut chrome: Chrome,
+    caller: &Caller,
+    id: Uuid,
+    e: Error,
+) -> Result<HttpResponse, Error> {
+    let Some(message) = refusal(&e) else {
+        return Err(e);
+    };
+    chrome.flash = Some(Flash::error(message));
+    show_page(ctx, chrome, caller, id, Some(&format!("/connections/{id}"))).await
 }
 
 #[derive(Template)]

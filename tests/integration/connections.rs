@@ -13,19 +13,25 @@ use crate::helpers::{
 };
 
 /// Two teams with a network each in one sandbox account, and their people.
-struct World {
-    app: TestApp,
-    requester: String,
-    payments_lead: String,
-    payments_lead_email: String,
-    search_lead: String,
-    search_lead_email: String,
-    outsider: String,
-    payments_net: String,
-    search_net: String,
+pub(crate) struct World {
+    pub app: TestApp,
+    pub requester: String,
+    pub payments_lead: String,
+    pub payments_lead_email: String,
+    pub search_lead: String,
+    pub search_lead_email: String,
+    pub outsider: String,
+    pub payments_net: String,
+    pub search_net: String,
 }
 
-async fn network(app: &TestApp, token: &str, team: &str, account: &Value, cidr: &str) -> String {
+pub(crate) async fn network(
+    app: &TestApp,
+    token: &str,
+    team: &str,
+    account: &Value,
+    cidr: &str,
+) -> String {
     let (status, net) = api_call(
         app,
         token,
@@ -39,7 +45,7 @@ async fn network(app: &TestApp, token: &str, team: &str, account: &Value, cidr: 
     net["id"].as_str().unwrap().to_owned()
 }
 
-async fn world(app: TestApp) -> World {
+pub(crate) async fn world(app: TestApp) -> World {
     let admin = app.token("root@example.test", true).await;
     let (status, space) = api_call(
         &app,
@@ -85,7 +91,7 @@ async fn world(app: TestApp) -> World {
 }
 
 impl World {
-    async fn call(
+    pub async fn call(
         &self,
         token: &str,
         method: Method,
@@ -95,7 +101,7 @@ impl World {
         api_call(&self.app, token, method, path, body).await
     }
 
-    async fn request(&self) -> Value {
+    pub async fn request(&self) -> Value {
         let (status, c) = self
             .call(
                 &self.requester,
@@ -110,7 +116,7 @@ impl World {
         c
     }
 
-    async fn count(&self, table: &str) -> i64 {
+    pub async fn count(&self, table: &str) -> i64 {
         sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
             .fetch_one(&self.app.pool)
             .await
@@ -183,7 +189,11 @@ async fn both_leads_approve_and_provisioning_is_queued_once() {
             None,
         )
         .await;
-    assert_eq!(now["status"], "approved");
+    // Approved, and already on its way: the workers pick the job up at once.
+    assert!(
+        ["approved", "provisioning", "active"].contains(&now["status"].as_str().unwrap()),
+        "{now}"
+    );
     assert!(
         now["sides"]
             .as_array()
@@ -198,6 +208,20 @@ async fn both_leads_approve_and_provisioning_is_queued_once() {
     assert_eq!(status, 403, "{problem}");
     assert_eq!(w.app.job_count("switchboard.provision").await, 1);
 
+    // Built exactly once.
+    let id_for_wait = id.to_owned();
+    eventually(Duration::from_secs(30), "active", || async {
+        let (_, c) = w
+            .call(
+                &w.requester,
+                Method::GET,
+                &format!("/api/v1/connections/{id_for_wait}"),
+                None,
+            )
+            .await;
+        (c["status"] == "active").then_some(())
+    })
+    .await;
     let (_, events) = w
         .call(
             &w.requester,
@@ -206,11 +230,13 @@ async fn both_leads_approve_and_provisioning_is_queued_once() {
             None,
         )
         .await;
+    // Then the workers build it (see tests/integration/provisioning.rs).
     let actions: Vec<&str> = events
         .as_array()
         .unwrap()
         .iter()
         .map(|e| e["action"].as_str().unwrap())
+        .take(3)
         .collect();
     assert_eq!(
         actions,
@@ -219,6 +245,24 @@ async fn both_leads_approve_and_provisioning_is_queued_once() {
             "connection.approved",
             "connection.approved"
         ]
+    );
+    let all: Vec<String> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        all.iter()
+            .filter(|a| *a == "connection.provisioning")
+            .count(),
+        1,
+        "{all:?}"
+    );
+    assert_eq!(
+        all.iter().filter(|a| *a == "connection.active").count(),
+        1,
+        "{all:?}"
     );
     let (status, plan) = w
         .call(

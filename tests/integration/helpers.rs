@@ -272,7 +272,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let mailer = Mailer::from_settings(&settings, &pool).unwrap();
     let mut worker_settings = WorkerSettings::new(4);
     worker_settings.poll_interval = Duration::from_millis(200);
-    tokio::spawn(jobs::run(pool.clone(), mailer, worker_settings, stop_rx));
+    tokio::spawn(jobs::run(ctx.clone(), mailer, worker_settings, stop_rx));
 
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -14,4 +14,5 @@ mod health;
 mod helpers;
 mod networks;
 mod processes;
+mod provisioning;
 mod signin;

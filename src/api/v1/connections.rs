@@ -9,7 +9,7 @@ use crate::domain::connection::{Kind, Status};
 use crate::error::Error;
 use crate::planner::Plan;
 use crate::services::connections::{self, ConnectionRequest, ConnectionView};
-use crate::services::{Caller, Context};
+use crate::services::{Caller, Context, provisioning};
 use crate::store::audit::AuditEvent;
 use crate::store::connections::{Connection, Side};
 
@@ -61,6 +61,9 @@ pub struct ConnectionOut {
     sides: Option<Vec<SideOut>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     plan: Option<Plan>,
+    /// What provisioning did, step by step (on a single connection).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    steps: Option<Vec<StepOut>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -83,6 +86,7 @@ fn summary_out(c: Connection) -> ConnectionOut {
         failure: c.failure,
         sides: None,
         plan: None,
+        steps: None,
         created_at: c.created_at,
         updated_at: c.updated_at,
     }
@@ -91,11 +95,31 @@ fn summary_out(c: Connection) -> ConnectionOut {
 fn view_out(v: ConnectionView) -> ConnectionOut {
     let plan = v.plan;
     let sides = v.sides.into_iter().map(SideOut::from).collect();
+    let steps = v
+        .steps
+        .into_iter()
+        .map(|s| StepOut {
+            at: s.at,
+            action: s.action,
+            resource: s.resource,
+            provider_id: s.provider_id,
+        })
+        .collect();
     ConnectionOut {
         sides: Some(sides),
         plan: Some(plan),
+        steps: Some(steps),
         ..summary_out(v.connection)
     }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StepOut {
+    at: DateTime<Utc>,
+    /// `created`, `found` (built by an earlier attempt), `deleted`, `retrying`, `failed`.
+    action: String,
+    resource: String,
+    provider_id: Option<String>,
 }
 
 fn connection_id(text: &str) -> Result<Uuid, Error> {
@@ -270,4 +294,30 @@ pub(super) async fn cancel(
 ) -> Result<web::Json<ConnectionOut>, Error> {
     let v = connections::cancel(&ctx, &caller, connection_id(&id)?).await?;
     Ok(web::Json(view_out(v)))
+}
+
+/// Remove what the connection built (requester, leads of either side, admins).
+#[utoipa::path(delete, path = "/api/v1/connections/{id}", tag = "connections", params(("id" = Uuid, Path)),
+    responses((status = 202, description = "removal started", body = ConnectionOut), (status = 409, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
+pub(super) async fn remove(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    let id = connection_id(&id)?;
+    provisioning::remove(&ctx, &caller, id).await?;
+    Ok(HttpResponse::Accepted().json(view_out(connections::get(&ctx, &caller, id).await?)))
+}
+
+/// Try a failed connection again (leads, admins).
+#[utoipa::path(post, path = "/api/v1/connections/{id}/retry", tag = "connections", params(("id" = Uuid, Path)),
+    responses((status = 202, description = "provisioning queued again", body = ConnectionOut), (status = 409, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
+pub(super) async fn retry(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    let id = connection_id(&id)?;
+    provisioning::retry(&ctx, &caller, id).await?;
+    Ok(HttpResponse::Accepted().json(view_out(connections::get(&ctx, &caller, id).await?)))
 }

@@ -19,13 +19,13 @@ use utoipa::{Modify, OpenApi};
     paths(me::me, teams::list, teams::get, tokens::list, tokens::create, tokens::revoke,
         pools::list, pools::create, pools::get, pools::available, pools::allocate, pools::release, pools::set_quota,
         networks::list_accounts, networks::create_account, networks::list, networks::create, networks::get, networks::update, networks::delete,
-        connections::list, connections::create, connections::preview, connections::get, connections::plan, connections::events, connections::approve, connections::reject, connections::cancel),
+        connections::list, connections::create, connections::preview, connections::get, connections::plan, connections::events, connections::approve, connections::reject, connections::cancel, connections::remove, connections::retry),
     components(schemas(
         me::Me, me::MyTeam, teams::TeamOut, teams::TeamDetailOut, teams::MemberOut,
         tokens::TokenOut, tokens::NewTokenIn, tokens::NewTokenOut, Problem, FieldProblem,
         pools::PoolOut, pools::NewPoolIn, pools::AllocationOut, pools::NewAllocationIn, pools::PoolDetailOut, pools::AvailableOut, pools::QuotaIn,
         networks::AccountOut, networks::NewAccountIn, networks::NetworkOut, networks::NewNetworkIn, networks::NetworkChangeIn,
-        connections::ConnectionOut, connections::SideOut, connections::PlanOut, connections::EventOut, connections::DecisionIn,
+        connections::ConnectionOut, connections::SideOut, connections::PlanOut, connections::EventOut, connections::DecisionIn, connections::StepOut,
         crate::services::connections::ConnectionRequest, crate::planner::Plan, crate::planner::Mechanism, crate::planner::Resource, crate::planner::Route, crate::planner::Rule, crate::planner::Alternative,
         crate::domain::connection::Kind, crate::domain::connection::Status
     )),
@@ -110,4 +110,6 @@ crate::web::route_table! {
     post "/api/v1/connections/{id}/approve" => connections::approve,
     post "/api/v1/connections/{id}/reject" => connections::reject,
     post "/api/v1/connections/{id}/cancel" => connections::cancel,
+    delete "/api/v1/connections/{id}" => connections::remove,
+    post "/api/v1/connections/{id}/retry" => connections::retry,
 }

@@ -1,0 +1,51 @@
+//! Provision and Deprovision: thin handlers over `services::provisioning`.
+
+use apalis::prelude::{Attempt, BoxDynError, Data, RetryAfterError};
+
+use super::retry_delay;
+use crate::domain::jobs::{Deprovision, Job, Provision};
+use crate::services::Context;
+use crate::services::provisioning::{self, Outcome};
+
+fn last(attempt: &Attempt, max: usize) -> bool {
+    attempt.current() + 1 >= max
+}
+
+fn outcome(result: crate::Result<Outcome>, attempt: &Attempt) -> Result<(), BoxDynError> {
+    match result {
+        Ok(Outcome::Done) => Ok(()),
+        Ok(Outcome::Retry(why)) => {
+            let delay = retry_delay(attempt.current());
+            tracing::warn!(%why, retry_in_s = delay.as_secs(), "provider call failed; trying again");
+            Err(RetryAfterError::new(crate::Error::Unavailable(why), delay).into())
+        }
+        // The database or the like: apalis tries the job again.
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(connection = %job.connection_id))]
+pub async fn provision(
+    job: Provision,
+    ctx: Data<Context>,
+    attempt: Attempt,
+) -> Result<(), BoxDynError> {
+    let last = last(&attempt, Provision::MAX_ATTEMPTS);
+    outcome(
+        provisioning::provision(&ctx, job.connection_id, &job.plan_hash, last).await,
+        &attempt,
+    )
+}
+
+#[tracing::instrument(skip_all, fields(connection = %job.connection_id))]
+pub async fn deprovision(
+    job: Deprovision,
+    ctx: Data<Context>,
+    attempt: Attempt,
+) -> Result<(), BoxDynError> {
+    let last = last(&attempt, Deprovision::MAX_ATTEMPTS);
+    outcome(
+        provisioning::deprovision(&ctx, job.connection_id, last).await,
+        &attempt,
+    )
+}

@@ -1,0 +1,138 @@
+//! The `sandbox` provider: a simulated cloud kept in the database, so the whole
+//! flow (plan, approve, provision, observe) works with nothing else installed.
+//! Settings: `latency_ms` (per item, default 0) and `failure_rate` (0 to 1, the
+//! share of calls that fail transiently, default 0).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{Item, Provider, ProviderError, Step};
+use crate::store::provider_accounts::ProviderAccount;
+
+pub struct Sandbox {
+    pool: PgPool,
+    account_id: Uuid,
+    latency: Duration,
+    failure_rate: f64,
+}
+
+impl Sandbox {
+    pub fn new(pool: PgPool, account: &ProviderAccount) -> Result<Self, String> {
+        let setting = |key: &str| account.settings.get(key).and_then(|v| v.as_str());
+        let latency = match setting("latency_ms") {
+            None => 0,
+            Some(v) => v.trim().parse::<u64>().map_err(|_| {
+                format!(
+                    "sandbox account {}: latency_ms must be a whole number of milliseconds",
+                    account.name
+                )
+            })?,
+        };
+        let failure_rate = match setting("failure_rate") {
+            None => 0.0,
+            Some(v) => v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|r| (0.0..=1.0).contains(r))
+                .ok_or_else(|| {
+                    format!(
+                        "sandbox account {}: failure_rate must be from 0 to 1",
+                        account.name
+                    )
+                })?,
+        };
+        Ok(Sandbox {
+            pool,
+            account_id: account.id,
+            latency: Duration::from_millis(latency),
+            failure_rate,
+        })
+    }
+
+    /// Waits like a real API, and fails like one as often as configured.
+    async fn call(&self) -> Result<(), ProviderError> {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+        let roll = f64::from(Uuid::new_v4().as_bytes()[0]) / 256.0;
+        if roll < self.failure_rate {
+            return Err(ProviderError::Transient(
+                "the sandbox simulated an API failure".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn db(e: sqlx::Error) -> ProviderError {
+    ProviderError::Transient(format!("the sandbox's database: {e}"))
+}
+
+#[async_trait]
+impl Provider for Sandbox {
+    fn kind(&self) -> &'static str {
+        "sandbox"
+    }
+
+    async fn apply(&self, connection_id: Uuid, item: &Item) -> Result<Step, ProviderError> {
+        self.call().await?;
+        let id = format!("sbx-{}", &Uuid::new_v4().simple().to_string()[..12]);
+        // Look before creating: the unique key finds what an earlier attempt built.
+        let (existing, created): (String, bool) = sqlx::query_as(
+            "WITH made AS (
+                 INSERT INTO sandbox_resources (id, account_id, connection_id, kind, name, detail)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (account_id, connection_id, kind, name) DO NOTHING RETURNING id)
+             SELECT id, true FROM made
+             UNION ALL
+             SELECT id, false FROM sandbox_resources
+              WHERE account_id = $2 AND connection_id = $3 AND kind = $4 AND name = $5
+             LIMIT 1",
+        )
+        .bind(&id)
+        .bind(self.account_id)
+        .bind(connection_id)
+        .bind(&item.kind)
+        .bind(&item.name)
+        .bind(&item.detail)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(Step {
+            action: if created { "created" } else { "found" },
+            item: item.clone(),
+            provider_id: Some(existing),
+        })
+    }
+
+    async fn destroy(&self, connection_id: Uuid) -> Result<Vec<Step>, ProviderError> {
+        let built: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT id, kind, name, detail FROM sandbox_resources
+             WHERE account_id = $1 AND connection_id = $2 ORDER BY created_at DESC, id DESC",
+        )
+        .bind(self.account_id)
+        .bind(connection_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut steps = Vec::new();
+        for (id, kind, name, detail) in built {
+            self.call().await?;
+            sqlx::query("DELETE FROM sandbox_resources WHERE id = $1")
+                .bind(&id)
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
+            steps.push(Step {
+                action: "deleted",
+                item: Item { kind, name, detail },
+                provider_id: Some(id),
+            });
+        }
+        Ok(steps)
+    }
+}

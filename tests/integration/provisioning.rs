@@ -1,0 +1,225 @@
+//! Approved connections built by the workers through the sandbox provider, and
+//! removed again; failures shown with their reason; a repeated run builds nothing twice.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use switchboard::domain::team::Role;
+use uuid::Uuid;
+
+use crate::connections::{World, world};
+use crate::helpers::{api_call, eventually, spawn_app};
+
+async fn approve_both(w: &World, id: &str) {
+    for lead in [&w.payments_lead, &w.search_lead] {
+        let (status, body) = w
+            .call(
+                lead,
+                Method::POST,
+                &format!("/api/v1/connections/{id}/approve"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+async fn until_status(w: &World, id: &str, want: &str) -> Value {
+    eventually(Duration::from_secs(30), want, || async {
+        let (_, c) = w
+            .call(
+                &w.requester,
+                Method::GET,
+                &format!("/api/v1/connections/{id}"),
+                None,
+            )
+            .await;
+        (c["status"] == want).then_some(c)
+    })
+    .await
+}
+
+async fn sandbox_resources(w: &World, id: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM sandbox_resources WHERE connection_id = $1")
+        .bind(Uuid::parse_str(id).unwrap())
+        .fetch_one(&w.app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn approved_connections_are_built_and_removal_deletes_what_was_built() {
+    let w = world(spawn_app().await).await;
+    let c = w.request().await;
+    let id = c["id"].as_str().unwrap();
+    approve_both(&w, id).await;
+    let active = until_status(&w, id, "active").await;
+    // One peering, a route each way, a rule each way.
+    assert_eq!(sandbox_resources(&w, id).await, 5);
+    let steps = active["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 5, "{steps:?}");
+    assert!(steps.iter().all(|s| s["action"] == "created"));
+    assert!(
+        steps[0]["resource"]
+            .as_str()
+            .unwrap()
+            .starts_with("VPC peering")
+    );
+
+    // A worker that died before marking it active runs again: nothing is built twice.
+    sqlx::query("UPDATE connections SET status = 'provisioning' WHERE id = $1")
+        .bind(Uuid::parse_str(id).unwrap())
+        .execute(&w.app.pool)
+        .await
+        .unwrap();
+    let hash = active["plan_hash"].as_str().unwrap();
+    switchboard::services::provisioning::provision(
+        &w.app.ctx,
+        Uuid::parse_str(id).unwrap(),
+        hash,
+        false,
+    )
+    .await
+    .unwrap();
+    let again = until_status(&w, id, "active").await;
+    assert_eq!(sandbox_resources(&w, id).await, 5);
+    let found = again["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["action"] == "found")
+        .count();
+    assert_eq!(found, 5, "the second run found everything");
+
+    // An outsider may not remove it; the requester may.
+    let (status, _) = w
+        .call(
+            &w.outsider,
+            Method::DELETE,
+            &format!("/api/v1/connections/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, body) = w
+        .call(
+            &w.requester,
+            Method::DELETE,
+            &format!("/api/v1/connections/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let gone = until_status(&w, id, "deleted").await;
+    assert_eq!(sandbox_resources(&w, id).await, 0);
+    let deleted = gone["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["action"] == "deleted")
+        .count();
+    assert_eq!(deleted, 5);
+    // The requester hears of each stage.
+    for want in ["Approved:", "Active:", "Removed:"] {
+        eventually(Duration::from_secs(15), want, || async {
+            let s: Vec<String> = sqlx::query_scalar(
+                "SELECT subject FROM outbox_emails WHERE to_address = 'rita@example.test'",
+            )
+            .fetch_all(&w.app.pool)
+            .await
+            .unwrap();
+            s.iter().any(|s| s.starts_with(want)).then_some(())
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_provider_that_cannot_build_it_fails_with_the_reason_shown() {
+    let w = world(spawn_app().await).await;
+    let admin = w.app.token("root@example.test", true).await;
+    // Two on-prem sites: the planner picks WireGuard, which this version cannot build yet.
+    let mut nets = Vec::new();
+    for (name, cidr) in [("dc1", "10.50.0.0/24"), ("dc2", "10.50.1.0/24")] {
+        let (status, account) = api_call(
+            &w.app,
+            &admin,
+            Method::POST,
+            "/api/v1/provider-accounts",
+            Some(json!({"kind": "linux", "name": name, "regions": ["local"]})),
+        )
+        .await;
+        assert_eq!(status, 201, "{account}");
+        let team = if name == "dc1" { "payments" } else { "search" };
+        let (status, net) = api_call(
+            &w.app,
+            &admin,
+            Method::POST,
+            "/api/v1/networks",
+            Some(json!({"name": format!("{team}-{name}"), "team": team, "provider_account_id": account["id"],
+                        "region": "local", "cidr": cidr})),
+        )
+        .await;
+        assert_eq!(status, 201, "{net}");
+        nets.push(net["id"].as_str().unwrap().to_owned());
+    }
+    let (status, c) = w
+        .call(
+            &w.requester,
+            Method::POST,
+            "/api/v1/connections",
+            Some(
+                json!({"kind": "network-to-network", "reason": "backup link",
+                        "source_network_id": nets[0], "destination_network_id": nets[1]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{c}");
+    assert_eq!(c["mechanism"], "wireguard");
+    let id = c["id"].as_str().unwrap();
+    approve_both(&w, id).await;
+    let failed = until_status(&w, id, "failed").await;
+    assert!(
+        failed["failure"]
+            .as_str()
+            .unwrap()
+            .contains("cannot provision yet"),
+        "{failed}"
+    );
+    // Only leads (and admins) try again; it fails again for the same reason.
+    let (status, _) = w
+        .call(
+            &w.requester,
+            Method::POST,
+            &format!("/api/v1/connections/{id}/retry"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    let lead = w
+        .app
+        .team_token("pat@example.test", "payments", Role::Lead, false)
+        .await;
+    let (status, body) = w
+        .call(
+            &lead,
+            Method::POST,
+            &format!("/api/v1/connections/{id}/retry"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    until_status(&w, id, "failed").await;
+    // A failed connection can be cleaned up.
+    let (status, _) = w
+        .call(
+            &w.requester,
+            Method::DELETE,
+            &format!("/api/v1/connections/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    until_status(&w, id, "deleted").await;
+}
