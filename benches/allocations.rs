@@ -3,6 +3,9 @@
 //! nothing overlaps; then the database's commit ceiling measured in the same run.
 //!
 //!     cargo bench --bench allocations -- [--clients N] [--seconds S]
+//!
+//! It also measures authenticated API reads with the same clients: the HTTP layer's
+//! own ceiling on this machine.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -57,6 +60,7 @@ async fn main() {
         .pool_max_idle_per_host(clients)
         .build()
         .unwrap();
+    let (http_reads, token_reads, base_reads) = (http.clone(), token.clone(), base.clone());
     let post = move |path: String, body: serde_json::Value| {
         let (http, token, base) = (http.clone(), token.clone(), base.clone());
         async move {
@@ -124,6 +128,36 @@ async fn main() {
     .fetch_one(&pool)
     .await
     .unwrap();
+    // What the HTTP layer alone allows on this machine: the same clients reading
+    // `/api/v1/me` (token check, one query), so the allocation rate can be read
+    // against it as well as against the commit ceiling.
+    let reads = {
+        let deadline = Instant::now() + std::time::Duration::from_secs(seconds);
+        let mut readers = Vec::new();
+        for _ in 0..clients {
+            let (http, token, base) = (http_reads.clone(), token_reads.clone(), base_reads.clone());
+            readers.push(tokio::spawn(async move {
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    let res = http
+                        .get(format!("{base}/api/v1/me"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(res.status(), 200);
+                    res.bytes().await.unwrap();
+                    n += 1;
+                }
+                n
+            }));
+        }
+        let mut n = 0;
+        for r in readers {
+            n += r.await.unwrap();
+        }
+        n as f64 / seconds as f64
+    };
     let ceiling = common::commit_ceiling(&db.url, clients.min(32), seconds).await;
     pool.close().await;
 
@@ -135,6 +169,10 @@ async fn main() {
         clients.min(32)
     );
     println!("  allocations / ceiling            {:>9.2}", rate / ceiling);
+    println!(
+        "  ceiling: authenticated API reads {reads:>9.0} /s (GET /api/v1/me, {clients} clients)"
+    );
+    println!("  allocations / API reads          {:>9.2}", rate / reads);
     assert_eq!(total, 4096, "the /16 is carved completely");
     assert_eq!(overlaps, 0, "no two allocations overlap");
     db.drop().await;

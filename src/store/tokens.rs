@@ -61,14 +61,18 @@ pub async fn authenticate(
     db: &sqlx::PgPool,
     secret_hash: &[u8],
 ) -> Result<Option<(Uuid, Uuid)>, sqlx::Error> {
-    let found: Option<(Uuid, Uuid)> = sqlx::query_as(
-        "SELECT id, user_id FROM api_tokens
+    let found: Option<(Uuid, Uuid, bool)> = sqlx::query_as(
+        "SELECT id, user_id, (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+         FROM api_tokens
          WHERE secret_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
     )
     .bind(secret_hash)
     .fetch_optional(db)
     .await?;
-    if let Some((id, _)) = found {
+    let Some((id, user_id, stale)) = found else {
+        return Ok(None);
+    };
+    if stale {
         sqlx::query(
             "UPDATE api_tokens SET last_used_at = now()
              WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
@@ -77,6 +81,7 @@ pub async fn authenticate(
         .execute(db)
         .await?;
     }
+    let found = Some((id, user_id));
     Ok(found)
 }
 

@@ -587,7 +587,16 @@ pub(super) async fn progress(
     id: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
     let view = connections::get(&ctx, &caller, connection_id(&id)?).await?;
-    html(StatusCode::OK, &Progress { view })
+    // The badge at the top of the page follows too (an out-of-band swap).
+    let badge = format!(
+        r#"<span class="badge status-{}" id="status" hx-swap-oob="true">{}</span>"#,
+        view.status.as_str(),
+        view.status.label()
+    );
+    let part = Progress { view }.render().map_err(Error::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(part + &badge))
 }
 
 /// Remove what a connection built (or clean up a failed one).

@@ -913,3 +913,97 @@ async fn a_requester_asks_for_a_connection_and_both_leads_approve_it() {
     browser.screenshot("connection-timeline").await;
     c.clone().close().await.unwrap();
 }
+
+/// After the last approval the request page shows provisioning advancing, step by
+/// step, until the connection is active, without a reload.
+#[tokio::test]
+async fn the_request_page_shows_provisioning_live() {
+    use switchboard::domain::team::Role;
+    let app = spawn_app().await;
+    let n = crate::connection_pages::networks(&app).await;
+    // A slow sandbox: a second per item, so the steps arrive one by one.
+    sqlx::query("UPDATE provider_accounts SET settings = '{\"latency_ms\": \"1000\"}'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let rita = app
+        .team_token("rita@example.test", "payments", Role::Member, false)
+        .await;
+    let paula = app
+        .team_token("paula@example.test", "payments", Role::Lead, false)
+        .await;
+    let (status, c) = crate::helpers::api_call(
+        &app,
+        &rita,
+        reqwest::Method::POST,
+        "/api/v1/connections",
+        Some(
+            json!({"kind": "network-to-network", "reason": "payments calls search",
+                    "source_network_id": n.payments, "destination_network_id": n.search}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{c}");
+    let id = c["id"].as_str().unwrap().to_owned();
+    let (status, _) = crate::helpers::api_call(
+        &app,
+        &paula,
+        reqwest::Method::POST,
+        &format!("/api/v1/connections/{id}/approve"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // Sam, lead of search, gives the last approval in the browser.
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    dev_sign_in(&app, c, "sam@example.test", "Sam", "search", "lead", false).await;
+    c.goto(&app.url(&format!("/connections/{id}")))
+        .await
+        .unwrap();
+    let approve = eventually(Duration::from_secs(10), "the approve button", || async {
+        c.find(Locator::Css("#approve-form button")).await.ok()
+    })
+    .await;
+    approve.click().await.unwrap();
+    let first = text_when(c, "#progress", "the progress of the work", |t| {
+        t.contains("being set up") || t.contains("approved")
+    })
+    .await;
+    assert!(!first.contains("Status: active"), "{first}");
+    // From here on the page is not reloaded: a marker set now must survive.
+    c.execute("window.stillTheSamePage = true", vec![])
+        .await
+        .unwrap();
+    let done = text_when(c, "#progress", "the connection active", |t| {
+        t.contains("Status: active")
+    })
+    .await;
+    assert_eq!(done.matches("created").count(), 5, "{done}");
+    let same = c
+        .execute("return window.stillTheSamePage === true", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        same,
+        json!(true),
+        "the page updated itself, without a reload"
+    );
+    let badge = c
+        .find(Locator::Id("status"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(badge, "active", "the badge at the top follows");
+    c.execute(
+        "document.getElementById('progress').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    browser.screenshot("connection-active-live").await;
+    c.clone().close().await.unwrap();
+}
