@@ -69,16 +69,18 @@ pub fn items_in(plan: &Plan, account: &str) -> Vec<Item> {
                 detail: format!("in the route tables of {}", r.network),
             }),
     );
-    items.extend(
-        plan.rules
-            .iter()
-            .filter(|r| r.account == account)
-            .map(|r| Item {
-                kind: "firewall rule".into(),
-                name: format!("{} {} from {}", r.protocol, r.ports, r.allow_from),
-                detail: format!("into {}", r.network),
-            }),
-    );
+    items.extend(plan.rules.iter().filter(|r| r.account == account).map(|r| {
+        let what = if r.protocol == "any" && r.ports == "all ports" {
+            "all traffic".to_owned()
+        } else {
+            format!("{} {}", r.protocol, r.ports)
+        };
+        Item {
+            kind: "firewall rule".into(),
+            name: format!("{what} from {}", r.allow_from),
+            detail: format!("into {}", r.network),
+        }
+    }));
     items
 }
 
