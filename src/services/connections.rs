@@ -830,8 +830,8 @@ pub async fn cancel(ctx: &Context, caller: &Caller, id: Uuid) -> Result<Connecti
     get(ctx, caller, id).await
 }
 
-/// Requests whose time ran out before anything was built end as `expired`;
-/// the requester is told. (Built ones are removed by provisioning.)
+/// Connections whose time ran out: those not built yet end as `expired` (the
+/// requester is told); built ones are removed (the removal email follows).
 pub async fn expire_due(ctx: &Context) -> Result<usize> {
     let mut tx = ctx.pool.begin().await?;
     let due = store::connections::lock_expired(&mut tx, 100).await?;
@@ -840,6 +840,21 @@ pub async fn expire_due(ctx: &Context) -> Result<usize> {
         let Some(status) = Status::parse(&c.status) else {
             continue;
         };
+        // Built ones are removed; the others simply end.
+        if let Ok(to) = connection::transition(status, Event::Deprovision) {
+            if store::connections::set_status(&mut *tx, c.id, status, to).await? {
+                audit::record(&mut tx, Some("switchboard"), None, None, "connection.expired", "connection", &c.id.to_string(), json!({ "before": { "status": status.as_str() }, "after": { "status": to.as_str() } })).await?;
+                store::queue::enqueue(
+                    &mut tx,
+                    &crate::domain::jobs::Deprovision {
+                        connection_id: c.id,
+                    },
+                )
+                .await?;
+                expired += 1;
+            }
+            continue;
+        }
         let Ok(to) = connection::transition(status, Event::Expire) else {
             continue;
         };

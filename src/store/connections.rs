@@ -232,14 +232,14 @@ pub async fn leads_of(
     .await
 }
 
-/// Requests whose time is up before anything was built, locked for the sweep.
+/// Connections whose time is up and that still exist or wait, locked for the sweep.
 pub async fn lock_expired(
     conn: &mut PgConnection,
     limit: i64,
 ) -> Result<Vec<Connection>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE c.expires_at <= now()
-           AND c.status IN ('pending_approval', 'approved')
+           AND c.status IN ('pending_approval', 'approved', 'active', 'drifted', 'failed')
          ORDER BY c.expires_at LIMIT $1 FOR UPDATE OF c SKIP LOCKED"
     )))
     .bind(limit)

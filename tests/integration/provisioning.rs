@@ -223,3 +223,49 @@ async fn a_provider_that_cannot_build_it_fails_with_the_reason_shown() {
     assert_eq!(status, 202);
     until_status(&w, id, "deleted").await;
 }
+
+#[tokio::test]
+async fn an_expired_connection_is_removed() {
+    let w = world(spawn_app().await).await;
+    let c = w.request().await;
+    let id = c["id"].as_str().unwrap();
+    approve_both(&w, id).await;
+    until_status(&w, id, "active").await;
+    assert_eq!(sandbox_resources(&w, id).await, 5);
+    sqlx::query("UPDATE connections SET expires_at = now() - interval '1 second' WHERE id = $1")
+        .bind(Uuid::parse_str(id).unwrap())
+        .execute(&w.app.pool)
+        .await
+        .unwrap();
+    let swept = switchboard::services::connections::expire_due(&w.app.ctx)
+        .await
+        .unwrap();
+    assert_eq!(swept, 1);
+    let gone = until_status(&w, id, "deleted").await;
+    assert_eq!(sandbox_resources(&w, id).await, 0);
+    let (_, events) = w
+        .call(
+            &w.requester,
+            Method::GET,
+            &format!("/api/v1/connections/{id}/events"),
+            None,
+        )
+        .await;
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "connection.expired"),
+        "{events}"
+    );
+    assert_eq!(
+        gone["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["action"] == "deleted")
+            .count(),
+        5
+    );
+}
