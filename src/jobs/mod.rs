@@ -116,6 +116,14 @@ pub async fn run(
         }
         let monitor = monitor(&ctx, &mailer, &settings);
         let control = monitor.context();
+        // The monitor waits for every worker: when one fails (its database
+        // connection died), stop them all, so the loop below starts all afresh.
+        let stop_all = control.clone();
+        let monitor = monitor.should_restart(move |worker, error| {
+            tracing::warn!(worker = %worker.name(), %error, "a worker failed; restarting all");
+            let _ = stop_all.shutdown();
+            false
+        });
         let running = monitor.run();
         tokio::pin!(running);
         tracing::info!(concurrency = settings.concurrency, "workers started");
