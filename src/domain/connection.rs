@@ -320,7 +320,8 @@ pub fn transition(from: Status, event: Event) -> Result<Status, Refused> {
         (S::Failed, E::Retry) => S::Approved,
         (S::Active, E::Drift) => S::Drifted,
         (S::Drifted, E::Recover) => S::Active,
-        (S::Active | S::Drifted | S::Failed | S::Provisioning, E::Deprovision) => S::Deprovisioning,
+        // Not while it is being built: the build would race the removal.
+        (S::Active | S::Drifted | S::Failed, E::Deprovision) => S::Deprovisioning,
         (S::Deprovisioning, E::Deprovisioned) => S::Deleted,
         (from, event) => {
             return Err(Refused(format!(
@@ -363,7 +364,6 @@ mod tests {
             (S::Provisioning, E::PlanChanged, S::PendingApproval),
             (S::Provisioning, E::Provisioned, S::Active),
             (S::Provisioning, E::Fail, S::Failed),
-            (S::Provisioning, E::Deprovision, S::Deprovisioning),
             (S::Active, E::Drift, S::Drifted),
             (S::Active, E::Deprovision, S::Deprovisioning),
             (S::Drifted, E::Recover, S::Active),
