@@ -559,15 +559,23 @@ pub async fn get(ctx: &Context, caller: &Caller, id: Uuid) -> Result<ConnectionV
     view(ctx, caller, connection).await
 }
 
-async fn view(ctx: &Context, caller: &Caller, connection: Connection) -> Result<ConnectionView> {
-    let sides = store::connections::sides(&ctx.pool, connection.id).await?;
-    let involved = connection.requested_by == caller.actor.user_id
+/// The requester, members of either side and admins see a connection; to
+/// anyone else it does not exist.
+fn visible_to(caller: &Caller, c: &Connection, sides: &[Side]) -> Result<()> {
+    let involved = c.requested_by == caller.actor.user_id
         || sides
             .iter()
             .any(|s| caller.actor.role_in(s.team_id).is_some());
-    if !involved && !caller.actor.is_admin {
-        return Err(Error::NotFound("that connection".into()));
+    if involved || caller.actor.is_admin {
+        Ok(())
+    } else {
+        Err(Error::NotFound("that connection".into()))
     }
+}
+
+async fn view(ctx: &Context, caller: &Caller, connection: Connection) -> Result<ConnectionView> {
+    let sides = store::connections::sides(&ctx.pool, connection.id).await?;
+    visible_to(caller, &connection, &sides)?;
     let status =
         Status::parse(&connection.status).ok_or_else(|| Error::internal("unknown status"))?;
     let kind = Kind::parse(&connection.kind).ok_or_else(|| Error::internal("unknown kind"))?;
@@ -615,13 +623,7 @@ async fn locked(
         .await?
         .ok_or_else(|| Error::NotFound("that connection".into()))?;
     let sides = store::connections::sides(&mut *tx, id).await?;
-    let involved = c.requested_by == caller.actor.user_id
-        || sides
-            .iter()
-            .any(|s| caller.actor.role_in(s.team_id).is_some());
-    if !involved && !caller.actor.is_admin {
-        return Err(Error::NotFound("that connection".into()));
-    }
+    visible_to(caller, &c, &sides)?;
     let status = Status::parse(&c.status).ok_or_else(|| Error::internal("unknown status"))?;
     Ok((c, sides, status))
 }
@@ -680,11 +682,8 @@ pub async fn approve(
         ));
     }
     // The plan consented to must be the plan that would be built now.
-    let spec: ConnectionRequest =
-        serde_json::from_value(c.spec.clone()).map_err(Error::internal)?;
     let old: Plan = serde_json::from_value(c.plan.clone()).map_err(Error::internal)?;
-    let (_, ask, _) = ask_for(&mut tx, &spec).await?;
-    let new = plan_of(&ask)?;
+    let new = replan(&mut tx, &c).await?;
     if new.hash() != c.plan_hash {
         let difference = old.difference(&new);
         store::connections::replace_plan(

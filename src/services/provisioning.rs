@@ -9,11 +9,11 @@ use uuid::Uuid;
 use super::connections::{Notice, notify, replan};
 use super::{Caller, Context, audit};
 use crate::domain::connection::{self, Event, Status};
-use crate::domain::jobs::Deprovision;
+use crate::domain::jobs::{Deprovision, Provision};
 use crate::domain::team::Role;
 use crate::error::{Error, Result};
 use crate::planner::Plan;
-use crate::providers::{self, ProviderError, Registry};
+use crate::providers::{self, ProviderError, Registry, Step};
 use crate::store::{self, connections::Connection};
 
 /// What a job should do after a call.
@@ -157,48 +157,71 @@ pub async fn provision(
         for account in providers::accounts_of(&plan) {
             let provider = registry.get(&account)?;
             for item in providers::items_in(&plan, &account) {
-                let step = provider.apply(id, &item).await?;
-                let resource = format!("{} {} in {account}", step.item.kind, step.item.name);
-                store::connections::add_step(
-                    &ctx.pool,
-                    id,
-                    step.action,
-                    &resource,
-                    step.provider_id.as_deref(),
-                )
-                .await
-                .map_err(|e| ProviderError::Transient(e.to_string()))?;
+                record(ctx, id, &account, &provider.apply(id, &item).await?).await?;
             }
         }
         Ok::<(), ProviderError>(())
     }
     .await;
-    match built {
+    finish(
+        ctx,
+        id,
+        &plan,
+        built,
+        last_attempt,
+        Event::Provisioned,
+        "connection.active",
+        Notice::Active,
+    )
+    .await
+}
+
+/// Records what a provider did, as a step shown on the connection's page.
+async fn record(ctx: &Context, id: Uuid, account: &str, step: &Step) -> Result<(), ProviderError> {
+    let resource = format!("{} {} in {account}", step.item.kind, step.item.name);
+    store::connections::add_step(
+        &ctx.pool,
+        id,
+        step.action,
+        &resource,
+        step.provider_id.as_deref(),
+    )
+    .await
+    .map_err(|e| ProviderError::Transient(e.to_string()))
+}
+
+/// Ends a job's run: when the providers are done, `event` moves the connection on
+/// and the requester hears of it; a transient failure asks for another run; any
+/// other failure (or the last attempt's) marks it failed.
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    ctx: &Context,
+    id: Uuid,
+    plan: &Plan,
+    work: std::result::Result<(), ProviderError>,
+    last_attempt: bool,
+    event: Event,
+    action: &str,
+    notice: Notice,
+) -> Result<Outcome> {
+    match work {
         Ok(()) => {
             let mut tx = ctx.pool.begin().await?;
-            let Some(c) = store::connections::lock(&mut tx, id).await? else {
-                return Ok(Outcome::Done);
-            };
-            if status_of(&c)? == Status::Provisioning {
-                move_to(
-                    &mut tx,
-                    &c,
-                    Status::Provisioning,
-                    Event::Provisioned,
-                    "connection.active",
-                    json!({}),
-                )
-                .await?;
-                notify(
-                    ctx,
-                    &mut tx,
-                    &c.requester_email,
-                    &c.requester_name,
-                    Notice::Active,
-                    &c,
-                    &plan,
-                )
-                .await?;
+            if let Some(c) = store::connections::lock(&mut tx, id).await? {
+                let from = status_of(&c)?;
+                if connection::transition(from, event).is_ok() {
+                    move_to(&mut tx, &c, from, event, action, json!({})).await?;
+                    notify(
+                        ctx,
+                        &mut tx,
+                        &c.requester_email,
+                        &c.requester_name,
+                        notice,
+                        &c,
+                        plan,
+                    )
+                    .await?;
+                }
             }
             tx.commit().await?;
             Ok(Outcome::Done)
@@ -255,25 +278,52 @@ async fn fail(ctx: &Context, id: Uuid, why: &str) -> Result<()> {
 /// Asks for a connection to be removed (or a failed one to be cleaned up): the
 /// requester, a lead of either side, or an admin.
 pub async fn remove(ctx: &Context, caller: &Caller, id: Uuid) -> Result<()> {
+    let (mut tx, _) = change(
+        ctx,
+        caller,
+        id,
+        Event::Deprovision,
+        true,
+        "connection.removal_requested",
+    )
+    .await?;
+    store::queue::enqueue(&mut tx, &Deprovision { connection_id: id }).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A person's change to a connection, on a transaction the caller commits: who
+/// may not see it gets a 404; the others need to lead a side (or, when
+/// `requester_may`, to have asked for it) or be an admin.
+async fn change(
+    ctx: &Context,
+    caller: &Caller,
+    id: Uuid,
+    event: Event,
+    requester_may: bool,
+    action: &str,
+) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, Connection)> {
     let mut tx = ctx.pool.begin().await?;
     let c = store::connections::lock(&mut tx, id)
         .await?
         .ok_or_else(|| Error::NotFound("that connection".into()))?;
     let sides = store::connections::sides(&mut *tx, id).await?;
-    let member = sides
-        .iter()
-        .any(|s| caller.actor.role_in(s.team_id).is_some());
-    if !member && c.requested_by != caller.actor.user_id && !caller.actor.is_admin {
+    let requester = c.requested_by == caller.actor.user_id;
+    let role = |lead_only: bool| {
+        sides.iter().any(|s| match caller.actor.role_in(s.team_id) {
+            Some(r) => !lead_only || r == Role::Lead,
+            None => false,
+        })
+    };
+    if !role(false) && !requester && !caller.actor.is_admin {
         return Err(Error::NotFound("that connection".into()));
     }
-    let lead = sides
-        .iter()
-        .any(|s| caller.actor.role_in(s.team_id) == Some(Role::Lead));
-    if !lead && c.requested_by != caller.actor.user_id && !caller.actor.is_admin {
+    let allowed = role(true) || (requester_may && requester) || caller.actor.is_admin;
+    if !allowed {
         return Err(Error::Forbidden);
     }
     let from = status_of(&c)?;
-    let to = connection::transition(from, Event::Deprovision).map_err(|r| Error::Conflict(r.0))?;
+    let to = connection::transition(from, event).map_err(|r| Error::Conflict(r.0))?;
     if !store::connections::set_status(&mut *tx, id, from, to).await? {
         return Err(Error::Conflict(
             "the connection changed meanwhile: reload it".into(),
@@ -282,15 +332,13 @@ pub async fn remove(ctx: &Context, caller: &Caller, id: Uuid) -> Result<()> {
     audit::by(
         &mut tx,
         caller,
-        "connection.removal_requested",
+        action,
         "connection",
         &id.to_string(),
         json!({ "before": { "status": from.as_str() }, "after": { "status": to.as_str() } }),
     )
     .await?;
-    store::queue::enqueue(&mut tx, &Deprovision { connection_id: id }).await?;
-    tx.commit().await?;
-    Ok(())
+    Ok((tx, c))
 }
 
 /// Removes everything the connection built, newest first.
@@ -311,104 +359,33 @@ pub async fn deprovision(ctx: &Context, id: Uuid, last_attempt: bool) -> Result<
                 continue;
             };
             for step in provider.destroy(id).await? {
-                let resource = format!("{} {} in {account}", step.item.kind, step.item.name);
-                store::connections::add_step(
-                    &ctx.pool,
-                    id,
-                    step.action,
-                    &resource,
-                    step.provider_id.as_deref(),
-                )
-                .await
-                .map_err(|e| ProviderError::Transient(e.to_string()))?;
+                record(ctx, id, &account, &step).await?;
             }
         }
         Ok::<(), ProviderError>(())
     }
     .await;
-    match removed {
-        Ok(()) => {
-            let mut tx = ctx.pool.begin().await?;
-            if let Some(c) = store::connections::lock(&mut tx, id).await?
-                && status_of(&c)? == Status::Deprovisioning
-            {
-                move_to(
-                    &mut tx,
-                    &c,
-                    Status::Deprovisioning,
-                    Event::Deprovisioned,
-                    "connection.removed",
-                    json!({}),
-                )
-                .await?;
-                notify(
-                    ctx,
-                    &mut tx,
-                    &c.requester_email,
-                    &c.requester_name,
-                    Notice::Removed,
-                    &c,
-                    &plan,
-                )
-                .await?;
-            }
-            tx.commit().await?;
-            Ok(Outcome::Done)
-        }
-        Err(ProviderError::Transient(why)) if !last_attempt => {
-            store::connections::add_step(&ctx.pool, id, "retrying", &why, None).await?;
-            Ok(Outcome::Retry(why))
-        }
-        Err(e) => {
-            fail(ctx, id, &e.to_string()).await?;
-            Ok(Outcome::Done)
-        }
-    }
+    finish(
+        ctx,
+        id,
+        &plan,
+        removed,
+        last_attempt,
+        Event::Deprovisioned,
+        "connection.removed",
+        Notice::Removed,
+    )
+    .await
 }
 
 /// A lead of either side (or an admin) tries a failed connection again.
 pub async fn retry(ctx: &Context, caller: &Caller, id: Uuid) -> Result<()> {
-    let mut tx = ctx.pool.begin().await?;
-    let c = store::connections::lock(&mut tx, id)
-        .await?
-        .ok_or_else(|| Error::NotFound("that connection".into()))?;
-    let sides = store::connections::sides(&mut *tx, id).await?;
-    let member = sides
-        .iter()
-        .any(|s| caller.actor.role_in(s.team_id).is_some());
-    if !member && c.requested_by != caller.actor.user_id && !caller.actor.is_admin {
-        return Err(Error::NotFound("that connection".into()));
-    }
-    let lead = sides
-        .iter()
-        .any(|s| caller.actor.role_in(s.team_id) == Some(Role::Lead));
-    if !lead && !caller.actor.is_admin {
-        return Err(Error::Forbidden);
-    }
-    let from = status_of(&c)?;
-    let to = connection::transition(from, Event::Retry).map_err(|r| Error::Conflict(r.0))?;
-    if !store::connections::set_status(&mut *tx, id, from, to).await? {
-        return Err(Error::Conflict(
-            "the connection changed meanwhile: reload it".into(),
-        ));
-    }
-    audit::by(
-        &mut tx,
-        caller,
-        "connection.retried",
-        "connection",
-        &id.to_string(),
-        json!({ "before": { "status": from.as_str() }, "after": { "status": to.as_str() } }),
-    )
-    .await?;
-    store::queue::enqueue(
-        &mut tx,
-        &crate::domain::jobs::Provision {
-            connection_id: id,
-            plan_hash: c.plan_hash.clone(),
-        },
-    )
-    .await?;
+    let (mut tx, c) = change(ctx, caller, id, Event::Retry, false, "connection.retried").await?;
+    let job = Provision {
+        connection_id: id,
+        plan_hash: c.plan_hash,
+    };
+    store::queue::enqueue(&mut tx, &job).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -607,13 +607,16 @@ pub(super) async fn remove(
     id: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
     let id = connection_id(&id)?;
-    match provisioning::remove(&ctx, &caller, id).await {
-        Ok(()) => Ok(
-            Flash::success("Removal started: the steps below show what is removed.")
-                .redirect(&format!("/connections/{id}")),
-        ),
-        Err(e) => refused_here(&ctx, chrome, &caller, id, e).await,
-    }
+    let result = provisioning::remove(&ctx, &caller, id).await;
+    after_change(
+        &ctx,
+        chrome,
+        &caller,
+        id,
+        result,
+        "Removal started: the steps below show what is removed.",
+    )
+    .await
 }
 
 /// Try a failed connection again.
@@ -624,28 +627,35 @@ pub(super) async fn retry(
     id: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
     let id = connection_id(&id)?;
-    match provisioning::retry(&ctx, &caller, id).await {
-        Ok(()) => Ok(
-            Flash::success("Trying again: the steps below show the progress.")
-                .redirect(&format!("/connections/{id}")),
-        ),
-        Err(e) => refused_here(&ctx, chrome, &caller, id, e).await,
-    }
+    let result = provisioning::retry(&ctx, &caller, id).await;
+    after_change(
+        &ctx,
+        chrome,
+        &caller,
+        id,
+        result,
+        "Trying again: the steps below show the progress.",
+    )
+    .await
 }
 
-/// A refusal shown on the request page; other errors as error pages.
-async fn refused_here(
+/// After remove or retry: back to the request page with `done`, or with the
+/// refusal said on it; other errors as error pages.
+async fn after_change(
     ctx: &Context,
     mut chrome: Chrome,
     caller: &Caller,
     id: Uuid,
-    e: Error,
+    result: Result<(), Error>,
+    done: &str,
 ) -> Result<HttpResponse, Error> {
-    let Some(message) = refusal(&e) else {
-        return Err(e);
+    let page = format!("/connections/{id}");
+    let message = match result {
+        Ok(()) => return Ok(Flash::success(done).redirect(&page)),
+        Err(e) => refusal(&e).ok_or(e)?,
     };
     chrome.flash = Some(Flash::error(message));
-    show_page(ctx, chrome, caller, id, Some(&format!("/connections/{id}"))).await
+    show_page(ctx, chrome, caller, id, Some(&page)).await
 }
 
 #[derive(Template)]
