@@ -59,6 +59,9 @@ pub struct Settings {
     pub log: String,
     pub log_format: LogFormat,
     pub worker_concurrency: usize,
+    /// Workers say they are alive this often; a job held by a worker silent
+    /// for three of these is taken up by another.
+    pub worker_heartbeat_seconds: i64,
     /// `None`: the development sign-in is offered instead.
     pub oidc: Option<OidcSettings>,
     /// Members of this identity-provider group are admins.
@@ -305,6 +308,7 @@ impl Settings {
         let session_idle_seconds = minutes("SWITCHBOARD_SESSION_IDLE_MINUTES", 480, 10_080) * 60;
         let session_max_seconds = minutes("SWITCHBOARD_SESSION_MAX_HOURS", 24, 720) * 3600;
         let expiry_reminder_hours = minutes("SWITCHBOARD_EXPIRY_REMINDER_HOURS", 24, 720);
+        let worker_heartbeat_seconds = minutes("SWITCHBOARD_WORKER_HEARTBEAT_SECONDS", 10, 300);
 
         if problems.is_empty() {
             Ok(Settings {
@@ -318,6 +322,7 @@ impl Settings {
                 log,
                 log_format,
                 worker_concurrency,
+                worker_heartbeat_seconds,
                 oidc,
                 admin_group,
                 session_idle_seconds,

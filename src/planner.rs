@@ -3,6 +3,7 @@
 //! provider can build; it returns the plan approvers consent to, or a refusal that
 //! names the field and the reason.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use ipnet::IpNet;
@@ -75,6 +76,25 @@ impl End {
         self.external_id.as_deref().unwrap_or(&self.network)
     }
 
+    fn place(&self) -> Place {
+        Place {
+            region: self.region.clone(),
+            network_id: self.external_id.clone(),
+        }
+    }
+
+    /// The end as a provider sees it, under `prefix`: network, region, id, account.
+    fn params(&self, prefix: &str) -> BTreeMap<String, String> {
+        let mut p = BTreeMap::new();
+        p.insert(format!("{prefix}account"), self.account.clone());
+        p.insert(format!("{prefix}network"), self.network.clone());
+        p.insert(format!("{prefix}region"), self.region.clone());
+        if let Some(id) = &self.external_id {
+            p.insert(format!("{prefix}network_id"), id.clone());
+        }
+        p
+    }
+
     fn prefix_list(&self) -> String {
         self.prefixes
             .iter()
@@ -141,6 +161,9 @@ pub struct Resource {
     pub kind: String,
     pub name: String,
     pub detail: String,
+    /// What the provider needs to build it (network ids, regions, the peer…).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub params: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -151,6 +174,20 @@ pub struct Route {
     pub network: String,
     pub destination: String,
     pub via: String,
+    #[serde(flatten)]
+    pub at: Place,
+    /// The network at the other end of the link the route goes through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_network_id: Option<String>,
+}
+
+/// Where a route or rule goes: the network's region and provider id, when known.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Place {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub region: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -162,6 +199,8 @@ pub struct Rule {
     pub allow_from: String,
     pub protocol: String,
     pub ports: String,
+    #[serde(flatten)]
+    pub at: Place,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -442,6 +481,11 @@ fn network_to_network(
                     kind: "transit gateway attachment".into(),
                     name: format!("{name}/{}", end.network),
                     detail: format!("attach {} to {tgw}, associate the route table", end.id()),
+                    params: {
+                        let mut p = end.params("");
+                        p.insert("transit_gateway".into(), tgw.clone());
+                        p
+                    },
                 });
             }
         }
@@ -476,6 +520,7 @@ fn network_to_network(
                     b.account,
                     b.region
                 ),
+                params: a.params("").into_iter().chain(b.params("peer_")).collect(),
             });
         }
         Mechanism::SiteToSiteVpn => {
@@ -498,6 +543,11 @@ fn network_to_network(
                     cloud.id(),
                     other.network
                 ),
+                params: cloud
+                    .params("")
+                    .into_iter()
+                    .chain(other.params("peer_"))
+                    .collect(),
             });
         }
         Mechanism::Wireguard => {
@@ -512,6 +562,7 @@ fn network_to_network(
                     kind: "WireGuard interface".into(),
                     name: format!("{name}/{}", end.network),
                     detail: format!("tunnel endpoint on {}", end.id()),
+                    params: end.params(""),
                 });
             }
         }
@@ -525,6 +576,8 @@ fn network_to_network(
                 network: here.network.clone(),
                 destination: prefix.to_string(),
                 via: via.clone(),
+                at: here.place(),
+                peer_network_id: there.external_id.clone(),
             });
         }
     }
@@ -536,6 +589,7 @@ fn network_to_network(
             allow_from: there.prefix_list(),
             protocol: protocol.to_string(),
             ports: ports_text.clone(),
+            at: here.place(),
         })
         .collect();
     Ok(Plan {
@@ -603,6 +657,7 @@ fn service_exposure(
         kind: "proxy route".into(),
         name: format!("{hostname}{path}"),
         detail: format!("https://{hostname}{path} → {address}:{port}"),
+        params: BTreeMap::new(),
     }];
     match zone {
         Some(z) => resources.push(Resource {
@@ -610,6 +665,7 @@ fn service_exposure(
             kind: "DNS record".into(),
             name: hostname.to_owned(),
             detail: format!("{hostname} → {} (the proxy)", proxy.detail),
+            params: BTreeMap::new(),
         }),
         None => rejected.push(Alternative {
             mechanism: Mechanism::DnsRecord,
@@ -644,6 +700,7 @@ fn service_exposure(
             allow_from: format!("the proxy {}", proxy.detail),
             protocol: "tcp".into(),
             ports: port.to_string(),
+            at: target.place(),
         }],
     })
 }
@@ -715,12 +772,8 @@ fn firewall_opening(
                 destination.network
             ),
         }],
-        resources: vec![Resource {
-            account: destination.account.clone(),
-            kind: mechanism.label().into(),
-            name: format!("{from_name}--{}", destination.network),
-            detail: format!("on {}", destination.id()),
-        }],
+        // The rule is the whole of it: no other resource is made.
+        resources: Vec::new(),
         routes: Vec::new(),
         rules: vec![Rule {
             account: destination.account.clone(),
@@ -728,6 +781,7 @@ fn firewall_opening(
             allow_from: from_prefixes,
             protocol: protocol.to_string(),
             ports: ports_text,
+            at: destination.place(),
         }],
     })
 }
@@ -772,6 +826,7 @@ fn dns_record(
             kind: format!("{record_type} record"),
             name: name.to_owned(),
             detail: format!("{value}, TTL {ttl} s"),
+            params: BTreeMap::new(),
         }],
         routes: Vec::new(),
         rules: Vec::new(),

@@ -200,7 +200,12 @@ async fn run_processes(
         Some(tokio::spawn(jobs::run(
             ctx,
             mailer,
-            WorkerSettings::new(settings.worker_concurrency),
+            WorkerSettings {
+                heartbeat: std::time::Duration::from_secs(
+                    settings.worker_heartbeat_seconds.unsigned_abs(),
+                ),
+                ..WorkerSettings::new(settings.worker_concurrency)
+            },
             stop_rx,
         )))
     } else {

@@ -1,6 +1,7 @@
 # Sourced by tests/run: makes sure every program the tests talk to is installed
 # and running on 127.0.0.1, starting (and if need be installing) what is missing.
-# Exports TEST_DATABASE_URL, MAILDEV_SMTP_URL, MAILDEV_API_URL, OIDC_ISSUER_URL.
+# Exports TEST_DATABASE_URL, MAILDEV_SMTP_URL, MAILDEV_API_URL, OIDC_ISSUER_URL,
+# MOTO_URL.
 # Whatever this script starts, it stops on exit (see stop_peers).
 
 PEERS_DIR="$PWD/target/peers"
@@ -104,6 +105,24 @@ ensure_oidc_provider() {
   PORT=3000 node "$PEERS_DIR/oidc-provider.mjs" >"$PEERS_DIR/oidc-provider.log" 2>&1 &
   STARTED_PIDS+=($!)
   wait_port 3000 20 oidc-provider
+}
+
+ensure_moto() {
+  export MOTO_URL="http://127.0.0.1:5000"
+  if port_open 5000; then return 0; fi
+  local server
+  server="$(command -v moto_server || true)"
+  if [ -z "$server" ]; then
+    server="$PEERS_DIR/moto/bin/moto_server"
+    if [ ! -x "$server" ]; then
+      say "installing moto (PyPI)"
+      python3 -m venv "$PEERS_DIR/moto" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$PEERS_DIR/moto"; }
+      "$PEERS_DIR/moto/bin/pip" install -q 'moto[server]>=5,<6'
+    fi
+  fi
+  "$server" -H 127.0.0.1 -p 5000 >"$PEERS_DIR/moto.log" 2>&1 &
+  STARTED_PIDS+=($!)
+  wait_port 5000 30 moto
 }
 
 ensure_chromium() {

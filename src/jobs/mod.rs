@@ -29,6 +29,8 @@ pub struct WorkerSettings {
     pub poll_interval: Duration,
     /// How long in-flight jobs get to finish on shutdown.
     pub shutdown_timeout: Duration,
+    /// How often workers say they are alive.
+    pub heartbeat: Duration,
 }
 
 impl WorkerSettings {
@@ -38,6 +40,7 @@ impl WorkerSettings {
             batch_size: 100,
             poll_interval: Duration::from_secs(1),
             shutdown_timeout: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(10),
         }
     }
 }
@@ -49,7 +52,10 @@ fn storage<J: Job>(
     let config = Config::default()
         .queue(J::QUEUE)
         .batch_size(settings.batch_size)
-        .heartbeat_interval(Duration::from_secs(10));
+        .heartbeat_interval(settings.heartbeat)
+        // A job held by a worker silent for three heartbeats (killed, cut off)
+        // goes back to the queue for another worker.
+        .missed_heartbeats(3);
     // Wake on LISTEN/NOTIFY for low latency, and poll as a safety net.
     let strategy = Strategy::new()
         .stream(Pubsub::new(pool.clone(), J::QUEUE.to_owned()))

@@ -2,9 +2,10 @@
 //! registry builds one per provider account from its kind, and the planner reads
 //! what each kind can build. Adding a provider is adding a module here.
 
-mod sandbox;
+mod aws;
+pub mod sandbox;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -45,28 +46,105 @@ pub struct Item {
     pub kind: String,
     pub name: String,
     pub detail: String,
+    /// What the provider needs to build it: network ids, regions, prefixes, ports…
+    pub params: BTreeMap<String, String>,
+}
+
+/// An item to remove, with the provider ids Switchboard recorded making for it
+/// (by any connection): a provider removes only those, never what it found.
+#[derive(Clone, Debug)]
+pub struct Removal {
+    pub item: Item,
+    pub made: Vec<String>,
+}
+
+/// An item with the plan's entry it comes from, as a JSON containment probe:
+/// another connection whose plan contains the probe needs the same thing.
+pub struct Planned {
+    pub item: Item,
+    pub probe: serde_json::Value,
+}
+
+impl Item {
+    /// How steps name it: "VPC peering a--b in cloud".
+    pub fn resource(&self, account: &str) -> String {
+        format!("{} {} in {account}", self.kind, self.name)
+    }
+}
+
+impl Item {
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.params
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// The kinds of item a plan can hold, as providers see them.
+pub mod kinds {
+    pub const PEERING: &str = "VPC peering";
+    pub const TRANSIT_GATEWAY_ATTACHMENT: &str = "transit gateway attachment";
+    pub const ROUTE: &str = "route";
+    pub const FIREWALL_RULE: &str = "firewall rule";
 }
 
 /// Everything of `plan` that lives in `account`, in the order it is built.
 pub fn items_in(plan: &Plan, account: &str) -> Vec<Item> {
-    let mut items: Vec<Item> = plan
+    planned_in(plan, account)
+        .into_iter()
+        .map(|p| p.item)
+        .collect()
+}
+
+/// The items of `plan` in `account`, each with the probe that finds other plans
+/// needing it.
+pub fn planned_in(plan: &Plan, account: &str) -> Vec<Planned> {
+    let mut items: Vec<Planned> = plan
         .resources
         .iter()
         .filter(|r| r.account == account)
-        .map(|r| Item {
-            kind: r.kind.clone(),
-            name: r.name.clone(),
-            detail: r.detail.clone(),
+        .map(|r| Planned {
+            item: Item {
+                kind: r.kind.clone(),
+                name: r.name.clone(),
+                detail: r.detail.clone(),
+                params: r.params.clone(),
+            },
+            probe: probe("resources", r),
         })
         .collect();
+    let place = |network: &str, at: &crate::planner::Place| {
+        let mut p = BTreeMap::from([
+            ("network".to_owned(), network.to_owned()),
+            ("region".to_owned(), at.region.clone()),
+            ("mechanism".to_owned(), plan.mechanism.to_string()),
+        ]);
+        if let Some(id) = &at.network_id {
+            p.insert("network_id".into(), id.clone());
+        }
+        p
+    };
     items.extend(
         plan.routes
             .iter()
             .filter(|r| r.account == account)
-            .map(|r| Item {
-                kind: "route".into(),
-                name: format!("{} → {}", r.destination, r.via),
-                detail: format!("in the route tables of {}", r.network),
+            .map(|r| {
+                let mut params = place(&r.network, &r.at);
+                params.insert("destination".into(), r.destination.clone());
+                params.insert("via".into(), r.via.clone());
+                if let Some(peer) = &r.peer_network_id {
+                    params.insert("peer_network_id".into(), peer.clone());
+                }
+                Planned {
+                    item: Item {
+                        kind: kinds::ROUTE.into(),
+                        name: format!("{} → {}", r.destination, r.via),
+                        detail: format!("in the route tables of {}", r.network),
+                        params,
+                    },
+                    probe: probe("routes", r),
+                }
             }),
     );
     items.extend(plan.rules.iter().filter(|r| r.account == account).map(|r| {
@@ -75,13 +153,25 @@ pub fn items_in(plan: &Plan, account: &str) -> Vec<Item> {
         } else {
             format!("{} {}", r.protocol, r.ports)
         };
-        Item {
-            kind: "firewall rule".into(),
-            name: format!("{what} from {}", r.allow_from),
-            detail: format!("into {}", r.network),
+        let mut params = place(&r.network, &r.at);
+        params.insert("allow_from".into(), r.allow_from.clone());
+        params.insert("protocol".into(), r.protocol.clone());
+        params.insert("ports".into(), r.ports.clone());
+        Planned {
+            item: Item {
+                kind: kinds::FIREWALL_RULE.into(),
+                name: format!("{what} from {}", r.allow_from),
+                detail: format!("into {}", r.network),
+                params,
+            },
+            probe: probe("rules", r),
         }
     }));
     items
+}
+
+fn probe<T: serde::Serialize>(list: &str, entry: &T) -> serde_json::Value {
+    serde_json::json!({ list: [serde_json::to_value(entry).expect("a plan entry serializes")] })
 }
 
 /// The provider accounts a plan touches, in order of first appearance.
@@ -123,11 +213,22 @@ pub enum ProviderError {
 #[async_trait]
 pub trait Provider: Send + Sync {
     fn kind(&self) -> &'static str;
+    /// Whether connections that need the same thing share one (a cloud has one
+    /// peering per pair of VPCs), so removing a connection keeps what another
+    /// still needs; a provider that gives each connection its own copy says no.
+    fn shares(&self) -> bool {
+        true
+    }
     /// Builds one item of a connection; idempotent: what exists is found, not
     /// built twice.
     async fn apply(&self, connection_id: Uuid, item: &Item) -> Result<Step, ProviderError>;
-    /// Removes everything it built for the connection, newest first; idempotent.
-    async fn destroy(&self, connection_id: Uuid) -> Result<Vec<Step>, ProviderError>;
+    /// Removes what Switchboard made of the connection's `removals` (given in
+    /// the order they were built), newest first; idempotent.
+    async fn destroy(
+        &self,
+        connection_id: Uuid,
+        removals: &[Removal],
+    ) -> Result<Vec<Step>, ProviderError>;
 }
 
 /// The providers of every account, built from the database; an account that
@@ -140,9 +241,17 @@ impl Registry {
     pub fn build(pool: &PgPool, accounts: &[ProviderAccount]) -> Self {
         let providers = accounts
             .iter()
-            .map(|a| (a.name.clone(), provider_for(pool, a)))
+            .map(|a| (a.name.clone(), provider_for(pool, a, accounts)))
             .collect();
         Registry { providers }
+    }
+
+    /// Accounts that cannot be served, with the reason (shown to admins).
+    pub fn problems(&self) -> HashMap<String, String> {
+        self.providers
+            .iter()
+            .filter_map(|(name, p)| p.as_ref().err().map(|why| (name.clone(), why.clone())))
+            .collect()
     }
 
     /// The provider of an account, or why there is none (a permanent failure).
@@ -157,9 +266,14 @@ impl Registry {
     }
 }
 
-fn provider_for(pool: &PgPool, account: &ProviderAccount) -> Result<Arc<dyn Provider>, String> {
+fn provider_for(
+    pool: &PgPool,
+    account: &ProviderAccount,
+    all: &[ProviderAccount],
+) -> Result<Arc<dyn Provider>, String> {
     match account.kind.as_str() {
         "sandbox" => Ok(Arc::new(sandbox::Sandbox::new(pool.clone(), account)?)),
+        "aws" => Ok(Arc::new(aws::Aws::new(account, all)?)),
         other => Err(format!(
             "provider account {} is of kind {other}, which this version of Switchboard cannot provision yet",
             account.name

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{Item, Provider, ProviderError, Step};
+use super::{Item, Provider, ProviderError, Removal, Step};
 use crate::store::provider_accounts::ProviderAccount;
 
 pub struct Sandbox {
@@ -78,6 +78,10 @@ impl Provider for Sandbox {
         "sandbox"
     }
 
+    fn shares(&self) -> bool {
+        false
+    }
+
     async fn apply(&self, connection_id: Uuid, item: &Item) -> Result<Step, ProviderError> {
         self.call().await?;
         let id = format!("sbx-{}", &Uuid::new_v4().simple().to_string()[..12]);
@@ -109,7 +113,13 @@ impl Provider for Sandbox {
         })
     }
 
-    async fn destroy(&self, connection_id: Uuid) -> Result<Vec<Step>, ProviderError> {
+    async fn destroy(
+        &self,
+        connection_id: Uuid,
+        _removals: &[Removal],
+    ) -> Result<Vec<Step>, ProviderError> {
+        // Each connection has its own copy of what it needs here, tagged with
+        // the connection, so all of it is found and none of it is shared.
         let built: Vec<(String, String, String, String)> = sqlx::query_as(
             "SELECT id, kind, name, detail FROM sandbox_resources
              WHERE account_id = $1 AND connection_id = $2 ORDER BY created_at DESC, id DESC",
@@ -129,10 +139,85 @@ impl Provider for Sandbox {
                 .map_err(db)?;
             steps.push(Step {
                 action: "deleted",
-                item: Item { kind, name, detail },
+                item: Item {
+                    kind,
+                    name,
+                    detail,
+                    params: Default::default(),
+                },
                 provider_id: Some(id),
             });
         }
         Ok(steps)
     }
+}
+
+/// A resource of the simulated cloud, as its admin page shows it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Resource {
+    pub id: String,
+    pub account: String,
+    pub connection_id: Uuid,
+    pub kind: String,
+    pub name: String,
+    pub detail: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+const RESOURCE: &str =
+    "SELECT r.id, a.name AS account, r.connection_id, r.kind, r.name, r.detail, r.created_at
+       FROM sandbox_resources r JOIN provider_accounts a ON a.id = r.account_id";
+
+/// The newest resources (at most `limit`), of one connection or of all.
+pub async fn resources(
+    db: impl sqlx::PgExecutor<'_>,
+    connection: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Resource>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{RESOURCE} WHERE ($1::uuid IS NULL OR r.connection_id = $1)
+          ORDER BY r.created_at DESC, r.id LIMIT $2"
+    )))
+    .bind(connection)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn resource(
+    db: impl sqlx::PgExecutor<'_>,
+    id: &str,
+) -> Result<Option<Resource>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{RESOURCE} WHERE r.id = $1 FOR UPDATE OF r"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Deletes a resource behind Switchboard's back, as someone with console access would.
+pub async fn delete_behind_the_back(
+    db: impl sqlx::PgExecutor<'_>,
+    id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sandbox_resources WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// Changes a resource behind Switchboard's back.
+pub async fn change_behind_the_back(
+    db: impl sqlx::PgExecutor<'_>,
+    id: &str,
+    detail: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sandbox_resources SET detail = $2 WHERE id = $1")
+        .bind(id)
+        .bind(detail)
+        .execute(db)
+        .await
+        .map(drop)
 }

@@ -113,6 +113,13 @@ pub async fn list_accounts(ctx: &Context, caller: &Caller) -> Result<Vec<Provide
     Ok(store::provider_accounts::list(&ctx.pool).await?)
 }
 
+/// Why each account that cannot provision cannot (a missing credential, a
+/// kind no module serves…), by account name; the others are not listed.
+pub async fn account_problems(ctx: &Context) -> Result<std::collections::HashMap<String, String>> {
+    let all = store::provider_accounts::list(&ctx.pool).await?;
+    Ok(crate::providers::Registry::build(&ctx.pool, &all).problems())
+}
+
 /// A request for a network: new address space from the plan, or an existing prefix.
 pub struct NetworkRequest {
     pub name: String,

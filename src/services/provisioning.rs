@@ -178,7 +178,7 @@ pub async fn provision(
 
 /// Records what a provider did, as a step shown on the connection's page.
 async fn record(ctx: &Context, id: Uuid, account: &str, step: &Step) -> Result<(), ProviderError> {
-    let resource = format!("{} {} in {account}", step.item.kind, step.item.name);
+    let resource = step.item.resource(account);
     store::connections::add_step(
         &ctx.pool,
         id,
@@ -358,7 +358,10 @@ pub async fn deprovision(ctx: &Context, id: Uuid, last_attempt: bool) -> Result<
             let Ok(provider) = registry.get(&account) else {
                 continue;
             };
-            for step in provider.destroy(id).await? {
+            let removals = removals(ctx, id, &plan, &account, provider.shares())
+                .await
+                .map_err(|e| ProviderError::Transient(e.to_string()))?;
+            for step in provider.destroy(id, &removals).await? {
                 record(ctx, id, &account, &step).await?;
             }
         }
@@ -376,6 +379,35 @@ pub async fn deprovision(ctx: &Context, id: Uuid, last_attempt: bool) -> Result<
         Notice::Removed,
     )
     .await
+}
+
+/// What to remove of a connection in `account`: what another connection still
+/// needs is kept (and said so), and each item carries the ids Switchboard made
+/// for it, so nothing Switchboard only found is removed.
+async fn removals(
+    ctx: &Context,
+    id: Uuid,
+    plan: &Plan,
+    account: &str,
+    shared: bool,
+) -> Result<Vec<providers::Removal>> {
+    let mut removals = Vec::new();
+    for planned in providers::planned_in(plan, account) {
+        let resource = planned.item.resource(account);
+        if shared
+            && let Some(other) =
+                store::connections::needed_by_another(&ctx.pool, id, &planned.probe).await?
+        {
+            let kept = format!("{resource}, still needed by connection {other}");
+            store::connections::add_step(&ctx.pool, id, "kept", &kept, None).await?;
+            continue;
+        }
+        removals.push(providers::Removal {
+            made: store::connections::made_for(&ctx.pool, &resource).await?,
+            item: planned.item,
+        });
+    }
+    Ok(removals)
 }
 
 /// A lead of either side (or an admin) tries a failed connection again.

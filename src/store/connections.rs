@@ -314,6 +314,36 @@ pub async fn add_step(
     Ok(())
 }
 
+/// Another connection holding resources whose plan contains `probe` (a plan
+/// entry), if any.
+pub async fn needed_by_another(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    probe: &serde_json::Value,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM connections
+          WHERE id <> $1 AND status IN ('provisioning', 'active', 'drifted', 'failed')
+            AND plan @> $2
+          LIMIT 1",
+    )
+    .bind(id)
+    .bind(probe)
+    .fetch_optional(db)
+    .await
+}
+
+/// The provider ids Switchboard recorded making for `resource` (by any connection).
+pub async fn made_for(db: impl PgExecutor<'_>, resource: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT provider_id FROM connection_steps
+          WHERE action = 'created' AND resource = $1 AND provider_id IS NOT NULL",
+    )
+    .bind(resource)
+    .fetch_all(db)
+    .await
+}
+
 pub async fn steps(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<StepRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT at, action, resource, provider_id FROM connection_steps WHERE connection_id = $1 ORDER BY id",

@@ -15,6 +15,7 @@ use crate::store::provider_accounts::ProviderAccount;
 struct AccountsPage {
     chrome: Chrome,
     accounts: Vec<ProviderAccount>,
+    problems: std::collections::HashMap<String, String>,
     kinds: &'static [&'static str],
     form: AccountForm,
     errors: Vec<FieldError>,
@@ -51,6 +52,7 @@ async fn page(
         &AccountsPage {
             chrome,
             accounts,
+            problems: networks::account_problems(ctx).await?,
             kinds: PROVIDER_KINDS,
             form,
             errors,

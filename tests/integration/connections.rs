@@ -25,27 +25,38 @@ pub(crate) struct World {
     pub search_net: String,
 }
 
-pub(crate) async fn network(
-    app: &TestApp,
-    token: &str,
-    team: &str,
-    account: &Value,
-    cidr: &str,
-) -> String {
-    let (status, net) = api_call(
-        app,
-        token,
-        Method::POST,
-        "/api/v1/networks",
-        Some(json!({"name": format!("{team}-prod"), "team": team, "provider_account_id": account["id"],
-                    "region": "local", "cidr": cidr})),
-    )
-    .await;
+/// Registers a network from its full description (region, external id…).
+pub(crate) async fn network_from(app: &TestApp, token: &str, body: Value) -> String {
+    let (status, net) = api_call(app, token, Method::POST, "/api/v1/networks", Some(body)).await;
     assert_eq!(status, 201, "{net}");
     net["id"].as_str().unwrap().to_owned()
 }
 
 pub(crate) async fn world(app: TestApp) -> World {
+    world_on(
+        app,
+        json!({"kind": "sandbox", "name": "demo", "regions": ["local"]}),
+        |account| {
+            [
+                ("payments", "10.1.0.0/16", "local", None),
+                ("search", "10.2.0.0/16", "local", None),
+            ]
+            .map(|(team, cidr, region, id): (&str, &str, &str, Option<&str>)| {
+                json!({"name": format!("{team}-prod"), "team": team, "provider_account_id": account["id"],
+                       "region": region, "cidr": cidr, "external_id": id})
+            })
+        },
+    )
+    .await
+}
+
+/// The two teams and their people, with a network each in `account`
+/// (`networks` gives the payments and the search network's descriptions).
+pub(crate) async fn world_on(
+    app: TestApp,
+    account: Value,
+    networks: impl FnOnce(&Value) -> [Value; 2],
+) -> World {
     let admin = app.token("root@example.test", true).await;
     let (status, space) = api_call(
         &app,
@@ -61,7 +72,7 @@ pub(crate) async fn world(app: TestApp) -> World {
         &admin,
         Method::POST,
         "/api/v1/provider-accounts",
-        Some(json!({"kind": "sandbox", "name": "demo", "regions": ["local"]})),
+        Some(account),
     )
     .await;
     assert_eq!(status, 201, "{account}");
@@ -75,8 +86,9 @@ pub(crate) async fn world(app: TestApp) -> World {
         .team_token(&search_lead_email, "search", Role::Lead, false)
         .await;
     let outsider = app.member_token("olga@example.test", "billing").await;
-    let payments_net = network(&app, &admin, "payments", &account, "10.1.0.0/16").await;
-    let search_net = network(&app, &admin, "search", &account, "10.2.0.0/16").await;
+    let [payments, search] = networks(&account);
+    let payments_net = network_from(&app, &admin, payments).await;
+    let search_net = network_from(&app, &admin, search).await;
     World {
         app,
         requester,

@@ -18,7 +18,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start(args: &[&str], env: &[(&str, String)], dir: &std::path::Path) -> Child {
+pub(crate) fn start(args: &[&str], env: &[(&str, String)], dir: &std::path::Path) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
     cmd.args(args)
         .current_dir(dir)

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::connections::{World, world};
 use crate::helpers::{api_call, eventually, spawn_app};
 
-async fn approve_both(w: &World, id: &str) {
+pub(crate) async fn approve_both(w: &World, id: &str) {
     for lead in [&w.payments_lead, &w.search_lead] {
         let (status, body) = w
             .call(
@@ -25,7 +25,7 @@ async fn approve_both(w: &World, id: &str) {
     }
 }
 
-async fn until_status(w: &World, id: &str, want: &str) -> Value {
+pub(crate) async fn until_status(w: &World, id: &str, want: &str) -> Value {
     eventually(Duration::from_secs(30), want, || async {
         let (_, c) = w
             .call(
@@ -268,4 +268,164 @@ async fn an_expired_connection_is_removed() {
             .count(),
         5
     );
+}
+
+/// Admins change or delete a sandbox resource behind Switchboard's back (to
+/// demonstrate drift), through the API and the page; others may not.
+#[tokio::test]
+async fn admins_change_and_delete_sandbox_resources_behind_switchboards_back() {
+    let w = world(spawn_app().await).await;
+    let c = w.request().await;
+    let id = c["id"].as_str().unwrap();
+    approve_both(&w, id).await;
+    until_status(&w, id, "active").await;
+    let admin = w.app.token("root@example.test", true).await;
+    let path = format!("/api/v1/sandbox/resources?connection_id={id}");
+    let (status, listed) = w.call(&admin, Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{listed}");
+    let listed = listed.as_array().unwrap().clone();
+    assert_eq!(listed.len(), 5);
+    let route = listed.iter().find(|r| r["kind"] == "route").unwrap();
+    let route_id = route["id"].as_str().unwrap();
+
+    // Not for the connection's own people.
+    let (status, _) = w.call(&w.payments_lead, Method::GET, &path, None).await;
+    assert_eq!(status, 403);
+    let (status, _) = w
+        .call(
+            &w.requester,
+            Method::DELETE,
+            &format!("/api/v1/sandbox/resources/{route_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    // A bad change names the field and changes nothing.
+    let (status, body) = w
+        .call(
+            &admin,
+            Method::PATCH,
+            &format!("/api/v1/sandbox/resources/{route_id}"),
+            Some(json!({"detail": "  "})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "detail");
+    let (status, body) = w
+        .call(
+            &admin,
+            Method::GET,
+            "/api/v1/sandbox/resources?connection_id=nope",
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "connection_id");
+
+    let (status, changed) = w
+        .call(
+            &admin,
+            Method::PATCH,
+            &format!("/api/v1/sandbox/resources/{route_id}"),
+            Some(json!({"detail": "in the route tables of nowhere"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["detail"], "in the route tables of nowhere");
+    let (status, _) = w
+        .call(
+            &admin,
+            Method::DELETE,
+            &format!("/api/v1/sandbox/resources/{route_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, after) = w.call(&admin, Method::GET, &path, None).await;
+    assert_eq!(after.as_array().unwrap().len(), 4);
+    let (status, _) = w
+        .call(
+            &admin,
+            Method::DELETE,
+            &format!("/api/v1/sandbox/resources/{route_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "already gone");
+
+    // The page lists them with their buttons, and its buttons work.
+    w.app
+        .sign_in_dev("root@example.test", "ops", "member", true)
+        .await;
+    let page = w
+        .app
+        .get(&format!("/admin/sandbox?connection={id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let rule = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "firewall rule")
+        .unwrap();
+    let rule_id = rule["id"].as_str().unwrap();
+    assert!(
+        page.contains(&format!("/admin/sandbox/{rule_id}/delete")),
+        "{page}"
+    );
+    let res = w
+        .app
+        .post_form(&format!("/admin/sandbox/{rule_id}/delete"), &[])
+        .await;
+    assert_eq!(res.status(), 303);
+    let (_, after) = w.call(&admin, Method::GET, &path, None).await;
+    assert_eq!(after.as_array().unwrap().len(), 3);
+    // Each is in the audit log, by whom.
+    let logged: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_events WHERE action LIKE 'sandbox.resource_%'",
+    )
+    .fetch_one(&w.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(logged, 3);
+}
+
+/// Many connections approved at once, both leads at the same instant for each:
+/// every connection is queued once and built once.
+#[tokio::test]
+async fn many_approvals_at_once_build_each_connection_once() {
+    let w = world(spawn_app().await).await;
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        ids.push(w.request().await["id"].as_str().unwrap().to_owned());
+    }
+    let world = &w;
+    let mut approvals = Vec::new();
+    for id in &ids {
+        for lead in [&w.payments_lead, &w.search_lead] {
+            let path = format!("/api/v1/connections/{id}/approve");
+            approvals.push(async move { world.call(lead, Method::POST, &path, None).await });
+        }
+    }
+    for (status, body) in futures::future::join_all(approvals).await {
+        assert_eq!(status, 200, "{body}");
+    }
+    for id in &ids {
+        until_status(&w, id, "active").await;
+    }
+    assert_eq!(w.app.job_count("switchboard.provision").await, 20);
+    let per_connection: Vec<i64> =
+        sqlx::query_scalar("SELECT count(*) FROM sandbox_resources GROUP BY connection_id")
+            .fetch_all(&w.app.pool)
+            .await
+            .unwrap();
+    assert_eq!(per_connection, vec![5; 20]);
+    let created: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM connection_steps WHERE action = 'created'")
+            .fetch_one(&w.app.pool)
+            .await
+            .unwrap();
+    assert_eq!(created, 100, "nothing was built twice");
 }

@@ -1,5 +1,7 @@
 //! Provider accounts and networks over HTTP.
 
+use std::collections::HashMap;
+
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -24,11 +26,14 @@ pub struct AccountOut {
     /// Where the credentials are (`env:NAME` or `file:/path`); never the credentials.
     credentials_ref: Option<String>,
     created_at: DateTime<Utc>,
+    /// Why connections in this account cannot be provisioned now, if they cannot.
+    problem: Option<String>,
 }
 
-impl From<ProviderAccount> for AccountOut {
-    fn from(a: ProviderAccount) -> Self {
+impl AccountOut {
+    fn new(a: ProviderAccount, problems: &HashMap<String, String>) -> Self {
         Self {
+            problem: problems.get(&a.name).cloned(),
             id: a.id,
             kind: a.kind,
             name: a.name,
@@ -157,8 +162,12 @@ pub(super) async fn list_accounts(
     caller: Caller,
 ) -> Result<web::Json<Vec<AccountOut>>, Error> {
     let accounts = networks::list_accounts(&ctx, &caller).await?;
+    let problems = networks::account_problems(&ctx).await?;
     Ok(web::Json(
-        accounts.into_iter().map(AccountOut::from).collect(),
+        accounts
+            .into_iter()
+            .map(|a| AccountOut::new(a, &problems))
+            .collect(),
     ))
 }
 
@@ -183,7 +192,8 @@ pub(super) async fn create_account(
         },
     )
     .await?;
-    Ok(HttpResponse::Created().json(AccountOut::from(account)))
+    let problems = networks::account_problems(&ctx).await?;
+    Ok(HttpResponse::Created().json(AccountOut::new(account, &problems)))
 }
 
 /// Networks, filtered.

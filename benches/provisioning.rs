@@ -1,0 +1,281 @@
+//! Provisioning throughput through the queue: N connections between two sandbox
+//! networks (zero latency) are requested and approved by the first lead; then the
+//! second lead approves all of them at once, and the workers build them end to
+//! end (re-plan, five sandbox resources, steps, status, audit, email).
+//!
+//!     cargo bench --bench provisioning -- [--connections N] [--concurrency C]
+//!
+//! It reports connections/s, p50/p99 from the approval to `active` (both read
+//! from the audit log), the database's commits/s during the run, and the commit
+//! ceiling of single-row inserts measured right after, in the same run.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use switchboard::config::Settings;
+use switchboard::domain::team::{Role, TeamSlug};
+use switchboard::jobs::{self, WorkerSettings};
+use switchboard::notify::mailer::Mailer;
+use switchboard::services::connections::{self, ConnectionRequest};
+use switchboard::services::networks::{self, AccountRequest, NetworkRequest};
+use switchboard::services::{Caller, Context, address_plan};
+use uuid::Uuid;
+
+#[path = "common/mod.rs"]
+mod common;
+
+fn arg(name: &str, default: u64) -> u64 {
+    let argv: Vec<String> = std::env::args().collect();
+    argv.windows(2)
+        .find(|w| w[0] == name)
+        .and_then(|w| w[1].parse().ok())
+        .unwrap_or(default)
+}
+
+/// A person with `role` in `team` (or an admin), as a caller of the services.
+async fn person(ctx: &Context, email: &str, team: Option<(&str, Role)>, admin: bool) -> Caller {
+    let mut conn = ctx.pool.acquire().await.unwrap();
+    let (user, _) = switchboard::store::users::upsert(&mut conn, "bench", email, email, email)
+        .await
+        .unwrap();
+    switchboard::store::users::set_admin(&mut *conn, user.id, admin)
+        .await
+        .unwrap();
+    if let Some((slug, role)) = team {
+        let slug = TeamSlug::parse(slug).unwrap();
+        let team = switchboard::store::teams::ensure(&mut conn, &slug, slug.as_str())
+            .await
+            .unwrap();
+        switchboard::store::teams::set_membership(&mut *conn, user.id, team.id, role, "manual")
+            .await
+            .unwrap();
+    }
+    let actor = switchboard::store::users::actor(&mut conn, user.id)
+        .await
+        .unwrap()
+        .unwrap();
+    Caller {
+        actor,
+        request_id: None,
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn commits(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::main]
+async fn main() {
+    let n = arg("--connections", 2000) as usize;
+    let concurrency = arg("--concurrency", 16) as usize;
+    let db = common::ScratchDatabase::create().await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(40)
+        .connect(&db.url)
+        .await
+        .unwrap();
+    switchboard::store::migrate(&pool).await.unwrap();
+    let settings = Arc::new(
+        Settings::from_lookup(|k| match k {
+            "DATABASE_URL" => Some(db.url.clone()),
+            _ => None,
+        })
+        .unwrap(),
+    );
+    let ctx = Context::new(pool.clone(), settings.clone()).unwrap();
+
+    let admin = person(&ctx, "admin@bench.test", None, true).await;
+    let requester = person(
+        &ctx,
+        "rita@bench.test",
+        Some(("payments", Role::Member)),
+        false,
+    )
+    .await;
+    let payments_lead = person(
+        &ctx,
+        "pat@bench.test",
+        Some(("payments", Role::Lead)),
+        false,
+    )
+    .await;
+    let search_lead = person(&ctx, "sam@bench.test", Some(("search", Role::Lead)), false).await;
+    address_plan::create_pool(
+        &ctx,
+        &admin,
+        address_plan::PoolRequest {
+            name: "corp".into(),
+            cidr: "10.0.0.0/8".into(),
+            parent_id: None,
+            labels: serde_json::json!({}),
+            default_prefix_length: None,
+        },
+    )
+    .await
+    .unwrap();
+    let account = networks::create_account(
+        &ctx,
+        &admin,
+        AccountRequest {
+            kind: "sandbox".into(),
+            name: "demo".into(),
+            regions: vec!["local".into()],
+            settings: serde_json::json!({}),
+            credentials_ref: None,
+        },
+    )
+    .await
+    .unwrap();
+    let mut ids = Vec::new();
+    for (team, cidr) in [("payments", "10.1.0.0/16"), ("search", "10.2.0.0/16")] {
+        let net = networks::create_network(
+            &ctx,
+            &admin,
+            NetworkRequest {
+                name: format!("{team}-prod"),
+                team: team.into(),
+                provider_account_id: Some(account.id),
+                region: "local".into(),
+                environment: None,
+                pool_id: None,
+                prefix_length: None,
+                cidr: Some(cidr.into()),
+                external_id: None,
+                tags: serde_json::json!({}),
+            },
+        )
+        .await
+        .unwrap();
+        ids.push(net.network.id);
+    }
+
+    // Requested and approved by one side, outside the measurement.
+    let ask = ConnectionRequest {
+        kind: "network-to-network".into(),
+        reason: "benchmark".into(),
+        source_network_id: Some(ids[0]),
+        destination_network_id: Some(ids[1]),
+        protocol: Some("tcp".into()),
+        ports: Some("443".into()),
+        ..ConnectionRequest::default()
+    };
+    let made: Vec<Uuid> = futures::stream::iter(0..n)
+        .map(|_| {
+            let (ctx, requester, lead, ask) = (&ctx, &requester, &payments_lead, ask.clone());
+            async move {
+                let c = connections::request(ctx, requester, ask).await.unwrap();
+                let id = c.connection.id;
+                connections::approve(ctx, lead, id, "", None).await.unwrap();
+                id
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let mailer = Mailer::from_settings(&settings, &pool).unwrap();
+    let workers = tokio::spawn(jobs::run(
+        ctx.clone(),
+        mailer,
+        WorkerSettings::new(concurrency),
+        stop_rx,
+    ));
+
+    // The other side approves them all at once; the workers take it from there.
+    let commits_before = commits(&pool).await;
+    let started = Instant::now();
+    futures::stream::iter(made.iter().copied())
+        .map(|id| {
+            let (ctx, lead) = (&ctx, &search_lead);
+            async move { connections::approve(ctx, lead, id, "", None).await.unwrap() }
+        })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    let approved_in = started.elapsed();
+    loop {
+        let active: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM connections WHERE status = 'active'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        if active as usize == n {
+            break;
+        }
+        let failed: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM connections WHERE status NOT IN ('approved', 'provisioning', 'active')",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(failed, 0, "a connection did not make it");
+        assert!(started.elapsed() < Duration::from_secs(600), "timed out");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+    let commits_during = commits(&pool).await - commits_before;
+
+    // From the last approval to `active`, per connection, from the audit log.
+    let mut latencies: Vec<f64> = sqlx::query_scalar(
+        "SELECT extract(epoch FROM active.at - approved.at)::float8 * 1000
+           FROM (SELECT object_id, max(at) AS at FROM audit_events
+                  WHERE action = 'connection.approved' GROUP BY object_id) approved
+           JOIN audit_events active
+             ON active.object_id = approved.object_id AND active.action = 'connection.active'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    latencies.sort_by(f64::total_cmp);
+    let resources: i64 = sqlx::query_scalar("SELECT count(*) FROM sandbox_resources")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let _ = stop.send(true);
+    let _ = workers.await;
+    let ceiling = common::commit_ceiling(&db.url, 32, 5).await;
+
+    println!("provisioning: {n} sandbox connections, {concurrency} workers per job type");
+    println!(
+        "  throughput                       {:>9.0} connections/s ({n} in {:.2} s; the approvals took {:.2} s)",
+        n as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        approved_in.as_secs_f64()
+    );
+    println!(
+        "  approval → active                p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        latencies.last().copied().unwrap_or_default()
+    );
+    println!(
+        "  resources built                  {resources} (expected {})",
+        n * 5
+    );
+    println!(
+        "  commits during the run           {:>9.0} /s ({:.1} per connection)",
+        commits_during as f64 / elapsed.as_secs_f64(),
+        commits_during as f64 / n as f64
+    );
+    println!("  ceiling: single-row commits      {ceiling:>9.0} /s (32 connections)");
+    assert_eq!(
+        latencies.len(),
+        n,
+        "every connection has its approval and its activation"
+    );
+    assert_eq!(resources as usize, n * 5, "each built once");
+    pool.close().await;
+    db.drop().await;
+}

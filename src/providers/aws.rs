@@ -1,0 +1,925 @@
+//! The `aws` provider: VPC peerings (same region, across regions and accounts),
+//! transit-gateway attachments, routes in the VPCs' route tables and
+//! security-group rules, through the official SDK.
+//!
+//! Settings: `endpoint_url` (an EC2-compatible endpoint instead of AWS's),
+//! `account_id` (the 12-digit id, needed when another account peers with this
+//! one), `transit_gateway.<region>` (read by the planner) and
+//! `transit_gateway_route_table.<region>` (associate attachments with this
+//! route table instead of the gateway's default one).
+//! Credentials: `credentials_ref` `env:PREFIX` reads `PREFIX_ACCESS_KEY_ID`,
+//! `PREFIX_SECRET_ACCESS_KEY` and optionally `PREFIX_SESSION_TOKEN`;
+//! `file:/path` reads an AWS credentials file (`aws_access_key_id = …`).
+//!
+//! Everything is looked up by what it is before it is made (the peering of two
+//! VPCs, the attachment of a VPC to a gateway, a route's destination and target,
+//! a rule's protocol, ports and range), so a rerun finds what an earlier one made,
+//! and two connections that need the same thing share it. What is made is tagged
+//! (or described) with the connection, for people reading the console. Removal
+//! takes away only what Switchboard made (`Removal::made`), never what it found.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
+use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::types::{
+    Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification,
+    TransitGatewayAttachmentState, VpcPeeringConnectionStateReasonCode as PeeringState,
+};
+use ipnet::IpNet;
+use uuid::Uuid;
+
+use super::{Item, Provider, ProviderError, Removal, Step, kinds};
+use crate::domain::connection::parse_ports;
+use crate::planner::Mechanism;
+use crate::store::provider_accounts::ProviderAccount;
+
+const CONNECTION_TAG: &str = "switchboard:connection";
+const ITEM_TAG: &str = "switchboard:item";
+
+/// How to reach one AWS account.
+#[derive(Clone)]
+struct Site {
+    credentials: Credentials,
+    endpoint: Option<String>,
+    account_id: Option<String>,
+    route_tables: HashMap<String, String>,
+}
+
+pub struct Aws {
+    account: String,
+    /// Every aws account, for the other side of a peering; an account that
+    /// cannot be reached says why when it is needed.
+    sites: HashMap<String, Result<Site, String>>,
+    http: SharedHttpClient,
+    clients: Mutex<HashMap<(String, String), Client>>,
+}
+
+impl Aws {
+    pub fn new(account: &ProviderAccount, all: &[ProviderAccount]) -> Result<Self, String> {
+        let sites: HashMap<_, _> = all
+            .iter()
+            .filter(|a| a.kind == "aws")
+            .map(|a| (a.name.clone(), site(a)))
+            .collect();
+        if let Some(Err(why)) = sites.get(&account.name) {
+            return Err(why.clone());
+        }
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        Ok(Aws {
+            account: account.name.clone(),
+            sites,
+            http,
+            clients: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn site(&self, account: &str) -> Result<&Site, ProviderError> {
+        match self.sites.get(account) {
+            Some(Ok(site)) => Ok(site),
+            Some(Err(why)) => Err(ProviderError::Permanent(why.clone())),
+            None => Err(ProviderError::Permanent(format!(
+                "{account} is not an aws provider account"
+            ))),
+        }
+    }
+
+    /// The EC2 client of an account in a region, made once.
+    fn ec2(&self, account: &str, region: &str) -> Result<Client, ProviderError> {
+        let key = (account.to_owned(), region.to_owned());
+        if let Some(c) = self.clients.lock().expect("not poisoned").get(&key) {
+            return Ok(c.clone());
+        }
+        let site = self.site(account)?;
+        let mut config = aws_sdk_ec2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .credentials_provider(site.credentials.clone())
+            .http_client(self.http.clone());
+        if let Some(url) = &site.endpoint {
+            config = config.endpoint_url(url);
+        }
+        let client = Client::from_conf(config.build());
+        self.clients
+            .lock()
+            .expect("not poisoned")
+            .insert(key, client.clone());
+        Ok(client)
+    }
+
+    async fn peering(&self, conn: Uuid, item: &Item) -> Result<Step, ProviderError> {
+        let (vpc, region) = (need(item, "network_id")?, need(item, "region")?);
+        let peer_vpc = need(item, "peer_network_id")?;
+        let peer_region = item.param("peer_region").unwrap_or(region);
+        let peer_account = item.param("peer_account").unwrap_or(&self.account);
+        let ec2 = self.ec2(&self.account, region)?;
+        let (id, state, action) = match live_peering(&ec2, vpc, peer_vpc).await? {
+            Some((id, state)) => (id, state, "found"),
+            None => {
+                let mut ask = ec2
+                    .create_vpc_peering_connection()
+                    .vpc_id(vpc)
+                    .peer_vpc_id(peer_vpc)
+                    .tag_specifications(tags(ResourceType::VpcPeeringConnection, conn, item));
+                if peer_region != region {
+                    ask = ask.peer_region(peer_region);
+                }
+                if peer_account != self.account {
+                    let owner = self.site(peer_account)?.account_id.clone().ok_or_else(|| {
+                        ProviderError::Permanent(format!(
+                            "the aws account {peer_account} has no account_id setting, which a peering from another account needs"
+                        ))
+                    })?;
+                    ask = ask.peer_owner_id(owner);
+                }
+                let made = ask.send().await.map_err(|e| {
+                    refused(&format!("create a peering from {vpc} to {peer_vpc}"), e)
+                })?;
+                let pcx = made.vpc_peering_connection().ok_or_else(|| {
+                    ProviderError::Transient("AWS answered without the new peering".into())
+                })?;
+                let state = pcx.status().and_then(|s| s.code()).cloned();
+                let id = pcx
+                    .vpc_peering_connection_id()
+                    .unwrap_or_default()
+                    .to_owned();
+                (id, state, "created")
+            }
+        };
+        match state {
+            Some(PeeringState::Active) | Some(PeeringState::Provisioning) => {}
+            // The other side accepts, with its own credentials, in its own region.
+            _ => {
+                self.ec2(peer_account, peer_region)?
+                    .accept_vpc_peering_connection()
+                    .vpc_peering_connection_id(&id)
+                    .send()
+                    .await
+                    .map_err(|e| refused(&format!("accept the peering {id}"), e))?;
+            }
+        }
+        Ok(Step {
+            action,
+            item: item.clone(),
+            provider_id: Some(id),
+        })
+    }
+
+    async fn attachment(&self, conn: Uuid, item: &Item) -> Result<Step, ProviderError> {
+        let (vpc, region) = (need(item, "network_id")?, need(item, "region")?);
+        let tgw = need(item, "transit_gateway")?;
+        let ec2 = self.ec2(&self.account, region)?;
+        let (id, action) = match live_attachment(&ec2, tgw, vpc).await? {
+            Some(id) => (id, "found"),
+            None => {
+                let subnets = ec2
+                    .describe_subnets()
+                    .filters(filter("vpc-id", [vpc]))
+                    .send()
+                    .await
+                    .map_err(|e| refused(&format!("list the subnets of {vpc}"), e))?;
+                // One subnet per availability zone, as AWS requires.
+                let mut zones = HashMap::new();
+                for s in subnets.subnets() {
+                    if let (Some(zone), Some(id)) = (s.availability_zone(), s.subnet_id()) {
+                        zones
+                            .entry(zone.to_owned())
+                            .or_insert_with(|| id.to_owned());
+                    }
+                }
+                if zones.is_empty() {
+                    return Err(ProviderError::Permanent(format!(
+                        "{vpc} has no subnet, and a transit gateway attaches to subnets: add one to the VPC"
+                    )));
+                }
+                let mut ask = ec2
+                    .create_transit_gateway_vpc_attachment()
+                    .transit_gateway_id(tgw)
+                    .vpc_id(vpc)
+                    .tag_specifications(tags(ResourceType::TransitGatewayAttachment, conn, item));
+                for subnet in zones.into_values() {
+                    ask = ask.subnet_ids(subnet);
+                }
+                let made = ask
+                    .send()
+                    .await
+                    .map_err(|e| refused(&format!("attach {vpc} to {tgw}"), e))?;
+                let id = made
+                    .transit_gateway_vpc_attachment()
+                    .and_then(|a| a.transit_gateway_attachment_id())
+                    .ok_or_else(|| {
+                        ProviderError::Transient("AWS answered without the new attachment".into())
+                    })?;
+                (id.to_owned(), "created")
+            }
+        };
+        // With a route table named for the region, the attachment is associated
+        // with it and propagates its VPC's ranges; otherwise the gateway's
+        // default association and propagation do it.
+        if let Some(table) = self.site(&self.account)?.route_tables.get(region) {
+            let associated = ec2
+                .associate_transit_gateway_route_table()
+                .transit_gateway_route_table_id(table)
+                .transit_gateway_attachment_id(&id)
+                .send()
+                .await;
+            already_ok(associated, "Resource.AlreadyAssociated", || {
+                format!("associate {id} with {table}")
+            })?;
+            let propagated = ec2
+                .enable_transit_gateway_route_table_propagation()
+                .transit_gateway_route_table_id(table)
+                .transit_gateway_attachment_id(&id)
+                .send()
+                .await;
+            already_ok(
+                propagated,
+                "TransitGatewayRouteTablePropagation.Duplicate",
+                || format!("propagate the routes of {id} to {table}"),
+            )?;
+        }
+        Ok(Step {
+            action,
+            item: item.clone(),
+            provider_id: Some(id),
+        })
+    }
+
+    /// Where a route of this item goes: the transit gateway, or the peering
+    /// between the two VPCs (found by its ends, which both sides can see).
+    async fn route_target(&self, ec2: &Client, item: &Item) -> Result<Target, ProviderError> {
+        let vpc = need(item, "network_id")?;
+        if item.param("mechanism") == Some(Mechanism::TransitGateway.label()) {
+            return Ok(Target::TransitGateway(need(item, "via")?.to_owned()));
+        }
+        let peer = need(item, "peer_network_id")?;
+        let ends = [vpc, peer];
+        let found = ec2
+            .describe_vpc_peering_connections()
+            .filters(filter("requester-vpc-info.vpc-id", ends))
+            .filters(filter("accepter-vpc-info.vpc-id", ends))
+            .send()
+            .await
+            .map_err(|e| refused(&format!("look for the peering of {vpc} and {peer}"), e))?;
+        let mut ids = Vec::new();
+        let mut live = None;
+        for p in found.vpc_peering_connections() {
+            let Some(id) = p.vpc_peering_connection_id() else {
+                continue;
+            };
+            ids.push(id.to_owned());
+            if matches!(
+                p.status().and_then(|s| s.code()),
+                Some(PeeringState::Active | PeeringState::Provisioning)
+            ) {
+                live = Some(id.to_owned());
+            }
+        }
+        Ok(Target::Peering { live, any: ids })
+    }
+
+    async fn route(&self, item: &Item) -> Result<Step, ProviderError> {
+        let (vpc, region) = (need(item, "network_id")?, need(item, "region")?);
+        let destination = need(item, "destination")?;
+        let ec2 = self.ec2(&self.account, region)?;
+        let target = self.route_target(&ec2, item).await?;
+        let Some(via) = target.live() else {
+            return Err(ProviderError::Transient(format!(
+                "the peering of {vpc} is not active yet"
+            )));
+        };
+        let tables = route_tables(&ec2, vpc).await?;
+        if tables.is_empty() {
+            return Err(ProviderError::Permanent(format!(
+                "{vpc} has no route table"
+            )));
+        }
+        let mut created = false;
+        for (table, routes) in &tables {
+            match routes.iter().find(|(d, _)| d == destination) {
+                Some((_, Some(t))) if target.is(t) => continue,
+                Some((_, other)) => {
+                    return Err(ProviderError::Permanent(format!(
+                        "{table} already routes {destination} to {}: remove that route, or ask for a network that does not overlap",
+                        other.as_deref().unwrap_or("something else")
+                    )));
+                }
+                None => {}
+            }
+            let mut ask = ec2
+                .create_route()
+                .route_table_id(table)
+                .destination_cidr_block(destination);
+            ask = match &target {
+                Target::TransitGateway(tgw) => ask.transit_gateway_id(tgw),
+                Target::Peering { .. } => ask.vpc_peering_connection_id(via),
+            };
+            let made = ask.send().await;
+            // A route made by a run that died before recording it.
+            already_ok(made, "RouteAlreadyExists", || {
+                format!("add the route {destination} → {via} to {table}")
+            })?;
+            created = true;
+        }
+        Ok(Step {
+            action: if created { "created" } else { "found" },
+            item: item.clone(),
+            provider_id: Some(
+                tables
+                    .iter()
+                    .map(|(t, _)| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        })
+    }
+
+    async fn rule(&self, conn: Uuid, item: &Item) -> Result<Step, ProviderError> {
+        let (vpc, region) = (need(item, "network_id")?, need(item, "region")?);
+        let ec2 = self.ec2(&self.account, region)?;
+        let (group, present) = security_group(&ec2, vpc).await?;
+        let wanted = permissions(item)?;
+        let missing: Vec<&Permission> = wanted.iter().filter(|p| !present.contains(p)).collect();
+        if !missing.is_empty() {
+            let mut ask = ec2.authorize_security_group_ingress().group_id(&group);
+            for p in &missing {
+                ask = ask.ip_permissions(p.to_aws(&description(conn)));
+            }
+            let made = ask.send().await;
+            already_ok(made, "InvalidPermission.Duplicate", || {
+                format!("open {group} to {}", item.name)
+            })?;
+        }
+        Ok(Step {
+            action: if missing.is_empty() {
+                "found"
+            } else {
+                "created"
+            },
+            item: item.clone(),
+            provider_id: Some(group),
+        })
+    }
+
+    async fn remove(&self, removal: &Removal) -> Result<Option<Step>, ProviderError> {
+        let item = &removal.item;
+        let made = |id: &str| removal.made.iter().any(|m| m.split(", ").any(|m| m == id));
+        let region = need(item, "region")?;
+        let ec2 = self.ec2(&self.account, region)?;
+        let removed = |id: String| {
+            Ok(Some(Step {
+                action: "deleted",
+                item: item.clone(),
+                provider_id: Some(id),
+            }))
+        };
+        match item.kind.as_str() {
+            kinds::PEERING => {
+                let (vpc, peer) = (need(item, "network_id")?, need(item, "peer_network_id")?);
+                let Some((id, _)) = live_peering(&ec2, vpc, peer)
+                    .await?
+                    .filter(|(id, _)| made(id))
+                else {
+                    return Ok(None);
+                };
+                ec2.delete_vpc_peering_connection()
+                    .vpc_peering_connection_id(&id)
+                    .send()
+                    .await
+                    .map_err(|e| refused(&format!("delete the peering {id}"), e))?;
+                removed(id)
+            }
+            kinds::TRANSIT_GATEWAY_ATTACHMENT => {
+                let (vpc, tgw) = (need(item, "network_id")?, need(item, "transit_gateway")?);
+                let Some(id) = live_attachment(&ec2, tgw, vpc).await?.filter(|id| made(id)) else {
+                    return Ok(None);
+                };
+                ec2.delete_transit_gateway_vpc_attachment()
+                    .transit_gateway_attachment_id(&id)
+                    .send()
+                    .await
+                    .map_err(|e| refused(&format!("detach {id}"), e))?;
+                removed(id)
+            }
+            kinds::ROUTE => {
+                let vpc = need(item, "network_id")?;
+                let destination = need(item, "destination")?;
+                let target = self.route_target(&ec2, item).await?;
+                let mut tables = Vec::new();
+                for (table, routes) in route_tables(&ec2, vpc).await? {
+                    let ours = routes.iter().any(|(d, t)| {
+                        d == destination && t.as_deref().is_some_and(|t| target.is(t))
+                    });
+                    if !ours || !made(&table) {
+                        continue;
+                    }
+                    ec2.delete_route()
+                        .route_table_id(&table)
+                        .destination_cidr_block(destination)
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            refused(&format!("delete the route {destination} from {table}"), e)
+                        })?;
+                    tables.push(table);
+                }
+                if tables.is_empty() {
+                    return Ok(None);
+                }
+                removed(tables.join(", "))
+            }
+            kinds::FIREWALL_RULE => {
+                let vpc = need(item, "network_id")?;
+                let (group, present) = security_group(&ec2, vpc).await?;
+                let wanted = permissions(item)?;
+                let ours: Vec<&Permission> =
+                    present.iter().filter(|p| wanted.contains(p)).collect();
+                if ours.is_empty() || !made(&group) {
+                    return Ok(None);
+                }
+                let mut ask = ec2.revoke_security_group_ingress().group_id(&group);
+                for p in ours {
+                    ask = ask.ip_permissions(p.to_aws(&p.description));
+                }
+                ask.send()
+                    .await
+                    .map_err(|e| refused(&format!("close {group} to {}", item.name), e))?;
+                removed(group)
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for Aws {
+    fn kind(&self) -> &'static str {
+        "aws"
+    }
+
+    async fn apply(&self, connection_id: Uuid, item: &Item) -> Result<Step, ProviderError> {
+        match item.kind.as_str() {
+            kinds::PEERING => self.peering(connection_id, item).await,
+            kinds::TRANSIT_GATEWAY_ATTACHMENT => self.attachment(connection_id, item).await,
+            kinds::ROUTE => self.route(item).await,
+            kinds::FIREWALL_RULE => self.rule(connection_id, item).await,
+            other => Err(ProviderError::Permanent(format!(
+                "this version of Switchboard cannot build a {other} in AWS yet"
+            ))),
+        }
+    }
+
+    async fn destroy(
+        &self,
+        _connection_id: Uuid,
+        removals: &[Removal],
+    ) -> Result<Vec<Step>, ProviderError> {
+        let mut steps = Vec::new();
+        for removal in removals.iter().rev() {
+            if let Some(step) = self.remove(removal).await? {
+                steps.push(step);
+            }
+        }
+        Ok(steps)
+    }
+}
+
+/// What a route points at.
+enum Target {
+    TransitGateway(String),
+    /// The peering to route through (`live`), and every peering ever made
+    /// between the two VPCs (a route to a deleted one is still ours to remove).
+    Peering {
+        live: Option<String>,
+        any: Vec<String>,
+    },
+}
+
+impl Target {
+    fn live(&self) -> Option<&str> {
+        match self {
+            Target::TransitGateway(t) => Some(t),
+            Target::Peering { live, .. } => live.as_deref(),
+        }
+    }
+
+    fn is(&self, id: &str) -> bool {
+        match self {
+            Target::TransitGateway(t) => t == id,
+            Target::Peering { any, .. } => any.iter().any(|p| p == id),
+        }
+    }
+}
+
+/// One ingress permission, as AWS stores it: a protocol, a port range, a range.
+#[derive(Clone, Debug)]
+struct Permission {
+    protocol: String,
+    from: Option<i32>,
+    to: Option<i32>,
+    cidr: String,
+    description: String,
+}
+
+impl PartialEq for Permission {
+    /// The same opening, whoever made it.
+    fn eq(&self, other: &Self) -> bool {
+        self.protocol == other.protocol
+            && self.from.unwrap_or(-1) == other.from.unwrap_or(-1)
+            && self.to.unwrap_or(-1) == other.to.unwrap_or(-1)
+            && self.cidr == other.cidr
+    }
+}
+
+impl Permission {
+    fn to_aws(&self, description: &str) -> IpPermission {
+        let mut p = IpPermission::builder()
+            .ip_protocol(&self.protocol)
+            .ip_ranges(
+                IpRange::builder()
+                    .cidr_ip(&self.cidr)
+                    .description(description)
+                    .build(),
+            );
+        if let (Some(from), Some(to)) = (self.from, self.to) {
+            p = p.from_port(from).to_port(to);
+        }
+        p.build()
+    }
+}
+
+fn description(conn: Uuid) -> String {
+    format!("switchboard connection {conn}")
+}
+
+/// The ingress permissions a firewall-rule item asks for.
+fn permissions(item: &Item) -> Result<Vec<Permission>, ProviderError> {
+    let protocol = item.param("protocol").unwrap_or("any");
+    let ports = match item.param("ports") {
+        None | Some("all ports") => Vec::new(),
+        Some(text) => parse_ports(text).map_err(ProviderError::Permanent)?,
+    };
+    let mut ranges: Vec<(String, Option<i32>, Option<i32>)> = Vec::new();
+    match protocol {
+        "any" => ranges.push(("-1".into(), None, None)),
+        "icmp" => ranges.push(("icmp".into(), Some(-1), Some(-1))),
+        "tcp" | "udp" if ports.is_empty() => ranges.push((protocol.into(), Some(0), Some(65535))),
+        "tcp" | "udp" => ranges.extend(ports.iter().map(|p| {
+            (
+                protocol.to_owned(),
+                Some(i32::from(p.from)),
+                Some(i32::from(p.to)),
+            )
+        })),
+        other => {
+            return Err(ProviderError::Permanent(format!(
+                "a security group cannot open the protocol {other:?}"
+            )));
+        }
+    }
+    let mut out = Vec::new();
+    for cidr in need(item, "allow_from")?.split(',').map(str::trim) {
+        let net: IpNet = cidr.parse().map_err(|_| {
+            ProviderError::Permanent(format!(
+                "a security group opens to address ranges, and {cidr:?} is not one"
+            ))
+        })?;
+        if matches!(net, IpNet::V6(_)) {
+            return Err(ProviderError::Permanent(format!(
+                "this version of Switchboard opens security groups to IPv4 ranges only, not {net}"
+            )));
+        }
+        for (protocol, from, to) in &ranges {
+            out.push(Permission {
+                protocol: protocol.clone(),
+                from: *from,
+                to: *to,
+                cidr: net.to_string(),
+                description: String::new(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The VPC's default security group, and the ingress it allows now.
+async fn security_group(
+    ec2: &Client,
+    vpc: &str,
+) -> Result<(String, Vec<Permission>), ProviderError> {
+    let found = ec2
+        .describe_security_groups()
+        .filters(filter("vpc-id", [vpc]))
+        .filters(filter("group-name", ["default"]))
+        .send()
+        .await
+        .map_err(|e| refused(&format!("read the security groups of {vpc}"), e))?;
+    let Some(group) = found.security_groups().first() else {
+        return Err(ProviderError::Permanent(format!(
+            "{vpc} has no default security group (does the VPC exist?)"
+        )));
+    };
+    let mut present = Vec::new();
+    for p in group.ip_permissions() {
+        for r in p.ip_ranges() {
+            present.push(Permission {
+                protocol: p.ip_protocol().unwrap_or("-1").to_owned(),
+                from: p.from_port(),
+                to: p.to_port(),
+                cidr: r.cidr_ip().unwrap_or_default().to_owned(),
+                description: r.description().unwrap_or_default().to_owned(),
+            });
+        }
+    }
+    Ok((group.group_id().unwrap_or_default().to_owned(), present))
+}
+
+/// The VPC's route tables, each with its routes (destination, target).
+async fn route_tables(
+    ec2: &Client,
+    vpc: &str,
+) -> Result<Vec<(String, Vec<(String, Option<String>)>)>, ProviderError> {
+    let found = ec2
+        .describe_route_tables()
+        .filters(filter("vpc-id", [vpc]))
+        .send()
+        .await
+        .map_err(|e| refused(&format!("read the route tables of {vpc}"), e))?;
+    Ok(found
+        .route_tables()
+        .iter()
+        .filter_map(|t| {
+            let routes = t
+                .routes()
+                .iter()
+                .filter_map(|r| {
+                    let target = r
+                        .vpc_peering_connection_id()
+                        .or(r.transit_gateway_id())
+                        .or(r.gateway_id())
+                        .or(r.nat_gateway_id())
+                        .or(r.network_interface_id())
+                        .map(str::to_owned);
+                    Some((r.destination_cidr_block()?.to_owned(), target))
+                })
+                .collect();
+            Some((t.route_table_id()?.to_owned(), routes))
+        })
+        .collect())
+}
+
+/// The peering of two VPCs (either may have asked), unless it is gone: AWS
+/// allows one between a pair.
+async fn live_peering(
+    ec2: &Client,
+    vpc: &str,
+    peer: &str,
+) -> Result<Option<(String, Option<PeeringState>)>, ProviderError> {
+    let ends = [vpc, peer];
+    let found = ec2
+        .describe_vpc_peering_connections()
+        .filters(filter("requester-vpc-info.vpc-id", ends))
+        .filters(filter("accepter-vpc-info.vpc-id", ends))
+        .send()
+        .await
+        .map_err(|e| refused(&format!("look for the peering of {vpc} and {peer}"), e))?;
+    Ok(found.vpc_peering_connections().iter().find_map(|p| {
+        let requester = p.requester_vpc_info().and_then(|v| v.vpc_id());
+        let accepter = p.accepter_vpc_info().and_then(|v| v.vpc_id());
+        let between = matches!((requester, accepter), (Some(r), Some(a))
+            if (r == vpc && a == peer) || (r == peer && a == vpc));
+        let state = p.status().and_then(|s| s.code()).cloned();
+        let gone = matches!(
+            state,
+            Some(
+                PeeringState::Deleted
+                    | PeeringState::Deleting
+                    | PeeringState::Rejected
+                    | PeeringState::Failed
+                    | PeeringState::Expired
+            )
+        );
+        (between && !gone).then(|| {
+            (
+                p.vpc_peering_connection_id().unwrap_or_default().to_owned(),
+                state,
+            )
+        })
+    }))
+}
+
+/// The attachment of a VPC to a transit gateway, unless it is gone: AWS allows
+/// one per pair.
+async fn live_attachment(
+    ec2: &Client,
+    tgw: &str,
+    vpc: &str,
+) -> Result<Option<String>, ProviderError> {
+    let found = ec2
+        .describe_transit_gateway_vpc_attachments()
+        .filters(filter("transit-gateway-id", [tgw]))
+        .filters(filter("vpc-id", [vpc]))
+        .send()
+        .await
+        .map_err(|e| refused(&format!("look for the attachment of {vpc} to {tgw}"), e))?;
+    Ok(found
+        .transit_gateway_vpc_attachments()
+        .iter()
+        .find(|a| {
+            a.transit_gateway_id() == Some(tgw)
+                && a.vpc_id() == Some(vpc)
+                && !matches!(
+                    a.state(),
+                    Some(
+                        TransitGatewayAttachmentState::Deleted
+                            | TransitGatewayAttachmentState::Deleting
+                            | TransitGatewayAttachmentState::Failed
+                            | TransitGatewayAttachmentState::Rejected
+                    )
+                )
+        })
+        .and_then(|a| a.transit_gateway_attachment_id().map(str::to_owned)))
+}
+
+fn tags(kind: ResourceType, conn: Uuid, item: &Item) -> TagSpecification {
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+    TagSpecification::builder()
+        .resource_type(kind)
+        .tags(tag(CONNECTION_TAG, &conn.to_string()))
+        .tags(tag(ITEM_TAG, &item.name))
+        .tags(tag("Name", &format!("switchboard {}", item.name)))
+        .build()
+}
+
+fn filter<I, V>(name: &str, values: I) -> Filter
+where
+    I: IntoIterator<Item = V>,
+    V: Into<String>,
+{
+    values
+        .into_iter()
+        .fold(Filter::builder().name(name), |f, v| f.values(v))
+        .build()
+}
+
+fn need<'a>(item: &'a Item, key: &str) -> Result<&'a str, ProviderError> {
+    item.param(key).ok_or_else(|| {
+        ProviderError::Permanent(match key {
+            "network_id" | "peer_network_id" => format!(
+                "{} needs the VPC id of {}: register the network with its vpc-… id",
+                item.name,
+                item.param(if key == "network_id" {
+                    "network"
+                } else {
+                    "peer_network"
+                })
+                .unwrap_or("the network")
+            ),
+            _ => format!("{} has no {key}", item.name),
+        })
+    })
+}
+
+/// An answer that says the thing already exists counts as done.
+fn already_ok<T, E>(
+    answer: Result<T, SdkError<E, aws_sdk_ec2::config::http::HttpResponse>>,
+    code: &str,
+    what: impl FnOnce() -> String,
+) -> Result<(), ProviderError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match answer {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some(code) => Ok(()),
+        Err(e) => Err(refused(&what(), e)),
+    }
+}
+
+/// AWS's error in plain words: throttling, server errors and unreachable
+/// endpoints are worth retrying; anything else AWS refused is permanent.
+fn refused<E>(what: &str, e: SdkError<E, aws_sdk_ec2::config::http::HttpResponse>) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match &e {
+        SdkError::ServiceError(service) => {
+            let code = e.code().unwrap_or("an unknown error");
+            let message = e.message().unwrap_or("no message");
+            let status = service.raw().status().as_u16();
+            let transient = status >= 500
+                || matches!(
+                    code,
+                    "RequestLimitExceeded"
+                        | "Throttling"
+                        | "ThrottlingException"
+                        | "InternalError"
+                        | "ServiceUnavailable"
+                        | "Unavailable"
+                        | "IncorrectState"
+                );
+            let text = format!("AWS refused to {what}: {message} ({code})");
+            if transient {
+                ProviderError::Transient(text)
+            } else {
+                ProviderError::Permanent(text)
+            }
+        }
+        SdkError::ConstructionFailure(_) => ProviderError::Permanent(format!(
+            "could not ask AWS to {what}: {}",
+            DisplayErrorContext(&e)
+        )),
+        _ => ProviderError::Transient(format!(
+            "AWS could not be reached to {what}: {}",
+            DisplayErrorContext(&e)
+        )),
+    }
+}
+
+/// How to reach an account, from its settings and its credentials reference.
+fn site(account: &ProviderAccount) -> Result<Site, String> {
+    let setting = |key: &str| {
+        account
+            .settings
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let endpoint = setting("endpoint_url");
+    if let Some(url) = &endpoint {
+        if url::Url::parse(url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
+            return Err(format!(
+                "aws account {}: endpoint_url must be an http(s) URL",
+                account.name
+            ));
+        }
+    }
+    let route_tables = account
+        .settings
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| {
+            let region = k.strip_prefix("transit_gateway_route_table.")?;
+            Some((region.to_owned(), v.as_str()?.to_owned()))
+        })
+        .collect();
+    Ok(Site {
+        credentials: credentials(account)?,
+        endpoint,
+        account_id: setting("account_id"),
+        route_tables,
+    })
+}
+
+fn credentials(account: &ProviderAccount) -> Result<Credentials, String> {
+    let name = &account.name;
+    let Some(reference) = account.credentials_ref.as_deref() else {
+        return Err(format!(
+            "aws account {name} has no credentials_ref: set env:PREFIX (reads PREFIX_ACCESS_KEY_ID and PREFIX_SECRET_ACCESS_KEY) or file:/path to an AWS credentials file"
+        ));
+    };
+    let (key, secret, token) = if let Some(prefix) = reference.strip_prefix("env:") {
+        let var = |suffix: &str| std::env::var(format!("{prefix}_{suffix}")).ok();
+        let missing = |suffix: &str| {
+            format!("aws account {name}: the environment variable {prefix}_{suffix} is not set")
+        };
+        (
+            var("ACCESS_KEY_ID").ok_or_else(|| missing("ACCESS_KEY_ID"))?,
+            var("SECRET_ACCESS_KEY").ok_or_else(|| missing("SECRET_ACCESS_KEY"))?,
+            var("SESSION_TOKEN"),
+        )
+    } else if let Some(path) = reference.strip_prefix("file:") {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("aws account {name}: cannot read {path}: {e}"))?;
+        let mut values = HashMap::new();
+        for line in text.lines() {
+            if let Some((k, v)) = line.split_once('=') {
+                values.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+            }
+        }
+        let mut take = |k: &str| values.remove(k).filter(|v| !v.is_empty());
+        (
+            take("aws_access_key_id")
+                .ok_or_else(|| format!("aws account {name}: {path} has no aws_access_key_id"))?,
+            take("aws_secret_access_key").ok_or_else(|| {
+                format!("aws account {name}: {path} has no aws_secret_access_key")
+            })?,
+            take("aws_session_token"),
+        )
+    } else {
+        return Err(format!(
+            "aws account {name}: credentials_ref must be env:PREFIX or file:/path"
+        ));
+    };
+    Ok(Credentials::new(key, secret, token, None, "switchboard"))
+}

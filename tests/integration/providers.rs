@@ -1,0 +1,593 @@
+//! One contract every provider keeps, run against each of them (the sandbox, and
+//! aws against the moto EC2 emulator): approve → active with what the plan says
+//! really present; a repeated run builds nothing twice; removal deletes exactly
+//! what was built; removing again is harmless. Then what only AWS does: a
+//! peering across regions, the transit-gateway path, AWS's refusals in plain words.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::connections::{World, world, world_on};
+use crate::helpers::spawn_app;
+use crate::moto;
+use crate::provisioning::{approve_both, until_status};
+
+/// Where the connections of a test are built, and how to look at what exists.
+enum Cloud {
+    Sandbox,
+    Aws {
+        ec2: aws_sdk_ec2::Client,
+        payments_vpc: String,
+        search_vpc: String,
+    },
+}
+
+struct Subject {
+    w: World,
+    cloud: Cloud,
+}
+
+async fn sandbox() -> Subject {
+    Subject {
+        w: world(spawn_app().await).await,
+        cloud: Cloud::Sandbox,
+    }
+}
+
+/// Two VPCs in one region of one AWS account, registered as the teams' networks.
+async fn aws(settings: Value) -> Subject {
+    let ec2 = moto::ec2("us-east-1");
+    let payments_vpc = moto::vpc(&ec2, "10.1.0.0/16").await;
+    let search_vpc = moto::vpc(&ec2, "10.2.0.0/16").await;
+    let w = world_on(
+        spawn_app().await,
+        moto::account("cloud", settings),
+        |account| {
+            [
+                ("payments", "10.1.0.0/16", &payments_vpc),
+                ("search", "10.2.0.0/16", &search_vpc),
+            ]
+            .map(|(team, cidr, vpc)| {
+                json!({"name": format!("{team}-prod"), "team": team, "provider_account_id": account["id"],
+                       "region": "us-east-1", "cidr": cidr, "external_id": vpc})
+            })
+        },
+    )
+    .await;
+    Subject {
+        w,
+        cloud: Cloud::Aws {
+            ec2,
+            payments_vpc,
+            search_vpc,
+        },
+    }
+}
+
+impl Subject {
+    /// How many of the connection's five things (link, a route each way, a rule
+    /// each way) really exist, read from the provider itself.
+    async fn built(&self, id: &str) -> usize {
+        match &self.cloud {
+            Cloud::Sandbox => {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM sandbox_resources WHERE connection_id = $1",
+                )
+                .bind(Uuid::parse_str(id).unwrap())
+                .fetch_one(&self.w.app.pool)
+                .await
+                .unwrap();
+                n as usize
+            }
+            Cloud::Aws {
+                ec2,
+                payments_vpc,
+                search_vpc,
+            } => {
+                let peerings = moto::peerings(ec2, payments_vpc, search_vpc).await;
+                let pcx: Vec<&String> = peerings.iter().map(|(p, _)| p).collect();
+                let mut n = peerings.iter().filter(|(_, s)| s == "active").count();
+                for (vpc, to) in [(payments_vpc, "10.2.0.0/16"), (search_vpc, "10.1.0.0/16")] {
+                    n += moto::routes_to(ec2, vpc, to)
+                        .await
+                        .iter()
+                        .filter(|t| pcx.contains(t))
+                        .count();
+                }
+                for (vpc, from) in [(payments_vpc, "10.2.0.0/16"), (search_vpc, "10.1.0.0/16")] {
+                    let want = format!("tcp 443-443 from {from}");
+                    n += moto::ingress(ec2, vpc)
+                        .await
+                        .iter()
+                        .filter(|r| **r == want)
+                        .count();
+                }
+                n
+            }
+        }
+    }
+}
+
+fn steps(c: &Value, action: &str) -> usize {
+    c["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["action"] == action)
+        .count()
+}
+
+async fn keeps_the_contract(s: Subject) {
+    let w = &s.w;
+    let c = w.request().await;
+    let id = c["id"].as_str().unwrap();
+    approve_both(w, id).await;
+    let active = until_status(w, id, "active").await;
+    assert_eq!(s.built(id).await, 5, "{active}");
+    assert_eq!(steps(&active, "created"), 5, "{active}");
+
+    // A worker that died before marking it active runs again: it finds everything.
+    let uuid = Uuid::parse_str(id).unwrap();
+    sqlx::query("UPDATE connections SET status = 'provisioning' WHERE id = $1")
+        .bind(uuid)
+        .execute(&w.app.pool)
+        .await
+        .unwrap();
+    let hash = active["plan_hash"].as_str().unwrap();
+    switchboard::services::provisioning::provision(&w.app.ctx, uuid, hash, false)
+        .await
+        .unwrap();
+    let again = until_status(w, id, "active").await;
+    assert_eq!(steps(&again, "found"), 5, "{again}");
+    assert_eq!(s.built(id).await, 5, "nothing was built twice");
+
+    // Removal deletes exactly what was built.
+    let (status, body) = w
+        .call(
+            &w.requester,
+            Method::DELETE,
+            &format!("/api/v1/connections/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let gone = until_status(w, id, "deleted").await;
+    assert_eq!(s.built(id).await, 0);
+    assert_eq!(steps(&gone, "deleted"), 5, "{gone}");
+
+    // Removing again (a worker that died before marking it deleted) is harmless.
+    sqlx::query("UPDATE connections SET status = 'deprovisioning' WHERE id = $1")
+        .bind(uuid)
+        .execute(&w.app.pool)
+        .await
+        .unwrap();
+    switchboard::services::provisioning::deprovision(&w.app.ctx, uuid, false)
+        .await
+        .unwrap();
+    let twice = until_status(w, id, "deleted").await;
+    assert_eq!(
+        steps(&twice, "deleted"),
+        5,
+        "nothing more to delete: {twice}"
+    );
+}
+
+#[tokio::test]
+async fn the_sandbox_keeps_the_provider_contract() {
+    keeps_the_contract(sandbox().await).await;
+}
+
+#[tokio::test]
+async fn aws_keeps_the_provider_contract() {
+    keeps_the_contract(aws(json!({})).await).await;
+}
+
+#[tokio::test]
+async fn aws_peers_across_regions_and_accepts_in_the_other_region() {
+    let east = moto::ec2("us-east-1");
+    let west = moto::ec2("us-west-2");
+    let payments_vpc = moto::vpc(&east, "10.1.0.0/16").await;
+    let search_vpc = moto::vpc(&west, "10.2.0.0/16").await;
+    let w = world_on(
+        spawn_app().await,
+        moto::account("cloud", json!({})),
+        |account| {
+            [
+                ("payments", "10.1.0.0/16", "us-east-1", &payments_vpc),
+                ("search", "10.2.0.0/16", "us-west-2", &search_vpc),
+            ]
+            .map(|(team, cidr, region, vpc)| {
+                json!({"name": format!("{team}-prod"), "team": team, "provider_account_id": account["id"],
+                       "region": region, "cidr": cidr, "external_id": vpc})
+            })
+        },
+    )
+    .await;
+    let c = w.request().await;
+    assert_eq!(c["mechanism"], "inter-region-peering", "{c}");
+    let id = c["id"].as_str().unwrap();
+    approve_both(&w, id).await;
+    until_status(&w, id, "active").await;
+    let peerings = moto::peerings(&east, &payments_vpc, &search_vpc).await;
+    assert_eq!(peerings.len(), 1, "{peerings:?}");
+    assert_eq!(peerings[0].1, "active");
+    let pcx = &peerings[0].0;
+    assert_eq!(
+        moto::routes_to(&east, &payments_vpc, "10.2.0.0/16").await,
+        std::slice::from_ref(pcx)
+    );
+    assert_eq!(
+        moto::routes_to(&west, &search_vpc, "10.1.0.0/16").await,
+        std::slice::from_ref(pcx)
+    );
+    assert!(
+        moto::ingress(&west, &search_vpc)
+            .await
+            .contains(&"tcp 443-443 from 10.1.0.0/16".to_owned())
+    );
+
+    w.call(
+        &w.requester,
+        Method::DELETE,
+        &format!("/api/v1/connections/{id}"),
+        None,
+    )
+    .await;
+    until_status(&w, id, "deleted").await;
+    assert!(
+        moto::peerings(&east, &payments_vpc, &search_vpc)
+            .await
+            .is_empty()
+    );
+    assert!(
+        moto::routes_to(&west, &search_vpc, "10.1.0.0/16")
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn aws_attaches_both_networks_to_the_accounts_transit_gateway() {
+    let ec2 = moto::ec2("us-east-1");
+    let tgw = moto::transit_gateway(&ec2).await;
+    let s = aws(json!({ "transit_gateway.us-east-1": tgw })).await;
+    let Cloud::Aws {
+        payments_vpc,
+        search_vpc,
+        ..
+    } = &s.cloud
+    else {
+        unreachable!()
+    };
+    let w = &s.w;
+    let c = w.request().await;
+    assert_eq!(c["mechanism"], "transit-gateway", "{c}");
+    let id = c["id"].as_str().unwrap();
+    approve_both(w, id).await;
+    let active = until_status(w, id, "active").await;
+    let mut attached: Vec<String> = moto::attachments(&ec2, &tgw)
+        .await
+        .into_iter()
+        .map(|(_, vpc)| vpc)
+        .collect();
+    attached.sort();
+    let mut both = vec![payments_vpc.clone(), search_vpc.clone()];
+    both.sort();
+    assert_eq!(attached, both, "{active}");
+    assert_eq!(
+        moto::routes_to(&ec2, payments_vpc, "10.2.0.0/16").await,
+        std::slice::from_ref(&tgw)
+    );
+    assert_eq!(
+        moto::routes_to(&ec2, search_vpc, "10.1.0.0/16").await,
+        std::slice::from_ref(&tgw)
+    );
+
+    w.call(
+        &w.requester,
+        Method::DELETE,
+        &format!("/api/v1/connections/{id}"),
+        None,
+    )
+    .await;
+    until_status(w, id, "deleted").await;
+    assert!(moto::attachments(&ec2, &tgw).await.is_empty());
+    assert!(
+        moto::routes_to(&ec2, payments_vpc, "10.2.0.0/16")
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn what_aws_refuses_fails_at_once_with_its_reason_in_plain_words() {
+    let ec2 = moto::ec2("us-east-1");
+    let search_vpc = moto::vpc(&ec2, "10.2.0.0/16").await;
+    let w = world_on(
+        spawn_app().await,
+        moto::account("cloud", json!({})),
+        |account| {
+            [
+                // Registered with a VPC id that does not exist in the account.
+                ("payments", "10.1.0.0/16", "vpc-0123456789abcdef0"),
+                ("search", "10.2.0.0/16", search_vpc.as_str()),
+            ]
+            .map(|(team, cidr, vpc)| {
+                json!({"name": format!("{team}-prod"), "team": team, "provider_account_id": account["id"],
+                       "region": "us-east-1", "cidr": cidr, "external_id": vpc})
+            })
+        },
+    )
+    .await;
+    let c = w.request().await;
+    let id = c["id"].as_str().unwrap();
+    approve_both(&w, id).await;
+    let failed = until_status(&w, id, "failed").await;
+    let why = failed["failure"].as_str().unwrap();
+    assert!(
+        why.starts_with("AWS refused to create a peering from vpc-0123456789abcdef0")
+            && why.contains("does not exist"),
+        "{why}"
+    );
+    // Failed at once: no retries for what retrying cannot fix.
+    assert_eq!(steps(&failed, "retrying"), 0, "{failed}");
+}
+
+#[tokio::test]
+async fn an_aws_account_without_its_credentials_is_reported_not_crashed_on() {
+    let mut account = moto::account("cloud", json!({}));
+    account["credentials_ref"] = json!("env:SWITCHBOARD_TEST_NOWHERE");
+    let ec2 = moto::ec2("us-east-1");
+    let (a, b) = (
+        moto::vpc(&ec2, "10.1.0.0/16").await,
+        moto::vpc(&ec2, "10.2.0.0/16").await,
+    );
+    let w = world_on(spawn_app().await, account, |account| {
+        [("payments", "10.1.0.0/16", &a), ("search", "10.2.0.0/16", &b)].map(
+            |(team, cidr, vpc)| {
+                json!({"name": format!("{team}-prod"), "team": team, "provider_account_id": account["id"],
+                       "region": "us-east-1", "cidr": cidr, "external_id": vpc})
+            },
+        )
+    })
+    .await;
+    let admin = w.app.token("root@example.test", true).await;
+    let (status, accounts) = w
+        .call(&admin, Method::GET, "/api/v1/provider-accounts", None)
+        .await;
+    assert_eq!(status, 200);
+    let problem = accounts[0]["problem"].as_str().unwrap_or_default();
+    assert!(
+        problem.contains("SWITCHBOARD_TEST_NOWHERE_ACCESS_KEY_ID is not set"),
+        "{accounts}"
+    );
+    let c = w.request().await;
+    let id = c["id"].as_str().unwrap();
+    approve_both(&w, id).await;
+    let failed = until_status(&w, id, "failed").await;
+    assert!(
+        failed["failure"]
+            .as_str()
+            .unwrap()
+            .contains("SWITCHBOARD_TEST_NOWHERE_ACCESS_KEY_ID is not set"),
+        "{failed}"
+    );
+}
+
+/// A TCP relay to moto that holds every chunk a client sends for `delay`: AWS
+/// at the speed of a slow link, so a worker can be killed half-way.
+async fn slow_link(delay: std::time::Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let moto = url::Url::parse(&moto::url()).unwrap();
+    let upstream = format!(
+        "{}:{}",
+        moto.host_str().unwrap(),
+        moto.port_or_known_default().unwrap()
+    );
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let Ok(outbound) = tokio::net::TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let (mut client_read, mut client_write) = inbound.into_split();
+                let (mut moto_read, mut moto_write) = outbound.into_split();
+                let up = async {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n) = client_read.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        tokio::time::sleep(delay).await;
+                        if moto_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = moto_write.shutdown().await;
+                };
+                let down = tokio::io::copy(&mut moto_read, &mut client_write);
+                let _ = tokio::join!(up, down);
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+/// Worker processes killed with SIGKILL at several points of a build; the next
+/// one carries on, and exactly one set of resources exists at the end.
+#[tokio::test]
+async fn a_worker_killed_mid_build_leaves_exactly_one_peering() {
+    use std::time::Duration;
+    let link = slow_link(Duration::from_millis(150)).await;
+    let s = aws(json!({})).await;
+    // Every AWS call of this account goes through the slow link.
+    sqlx::query("UPDATE provider_accounts SET settings = jsonb_set(settings, '{endpoint_url}', to_jsonb($1::text))")
+        .bind(&link)
+        .execute(&s.w.app.pool)
+        .await
+        .unwrap();
+    // Only the worker processes below build.
+    s.w.app.stop_workers();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let w = &s.w;
+    let c = w.request().await;
+    let id = c["id"].as_str().unwrap().to_owned();
+    let uuid = Uuid::parse_str(&id).unwrap();
+    approve_both(w, &id).await;
+
+    let env = [
+        ("DATABASE_URL", w.app.db.url.clone()),
+        ("SWITCHBOARD_WORKER_HEARTBEAT_SECONDS", "1".to_owned()),
+    ];
+    let progress = || async {
+        let status: String = sqlx::query_scalar("SELECT status FROM connections WHERE id = $1")
+            .bind(uuid)
+            .fetch_one(&w.app.pool)
+            .await
+            .unwrap();
+        let steps: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM connection_steps WHERE connection_id = $1 AND action IN ('created', 'found')",
+        )
+        .bind(uuid)
+        .fetch_one(&w.app.pool)
+        .await
+        .unwrap();
+        (status, steps)
+    };
+    let dir = std::env::temp_dir();
+    // Killed while the peering is being made, after it, and among the routes.
+    for (at_steps, then_wait) in [(0, 400), (1, 0), (3, 0)] {
+        let mut worker = crate::processes::start(&["work"], &env, &dir);
+        crate::helpers::eventually(
+            Duration::from_secs(60),
+            "the worker to reach the kill point",
+            || async {
+                let (status, steps) = progress().await;
+                (status == "provisioning" && steps >= at_steps).then_some(())
+            },
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(then_wait)).await;
+        worker.kill().unwrap(); // SIGKILL
+        worker.wait().unwrap();
+        let (status, _) = progress().await;
+        assert_eq!(status, "provisioning", "killed before it could finish");
+    }
+    let mut last = crate::processes::start(&["work"], &env, &dir);
+    let active = crate::helpers::eventually(Duration::from_secs(90), "active", || async {
+        let (_, c) = w
+            .call(
+                &w.requester,
+                Method::GET,
+                &format!("/api/v1/connections/{id}"),
+                None,
+            )
+            .await;
+        (c["status"] == "active").then_some(c)
+    })
+    .await;
+    let _ = last.kill();
+    let _ = last.wait();
+    let Cloud::Aws {
+        ec2,
+        payments_vpc,
+        search_vpc,
+    } = &s.cloud
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        moto::peerings(ec2, payments_vpc, search_vpc).await.len(),
+        1,
+        "{active}"
+    );
+    assert_eq!(s.built(&id).await, 5, "{active}");
+}
+
+/// Two connections between the same VPCs share the one peering AWS allows (and
+/// its routes); removing the first keeps what the second still needs.
+#[tokio::test]
+async fn aws_connections_share_a_peering_and_removal_keeps_what_another_needs() {
+    let s = aws(json!({})).await;
+    let Cloud::Aws {
+        ec2,
+        payments_vpc,
+        search_vpc,
+    } = &s.cloud
+    else {
+        unreachable!()
+    };
+    let w = &s.w;
+    let first = w.request().await["id"].as_str().unwrap().to_owned();
+    let (status, second) = w
+        .call(
+            &w.requester,
+            Method::POST,
+            "/api/v1/connections",
+            Some(json!({"kind": "network-to-network", "reason": "metrics",
+                        "source_network_id": w.payments_net, "destination_network_id": w.search_net,
+                        "protocol": "tcp", "ports": "9090"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{second}");
+    let second = second["id"].as_str().unwrap().to_owned();
+    for id in [&first, &second] {
+        approve_both(w, id).await;
+        until_status(w, id, "active").await;
+    }
+    assert_eq!(moto::peerings(ec2, payments_vpc, search_vpc).await.len(), 1);
+
+    w.call(
+        &w.requester,
+        Method::DELETE,
+        &format!("/api/v1/connections/{first}"),
+        None,
+    )
+    .await;
+    let gone = until_status(w, &first, "deleted").await;
+    assert_eq!(
+        steps(&gone, "kept"),
+        3,
+        "the peering and both routes: {gone}"
+    );
+    assert_eq!(moto::peerings(ec2, payments_vpc, search_vpc).await.len(), 1);
+    assert_eq!(
+        moto::routes_to(ec2, payments_vpc, "10.2.0.0/16")
+            .await
+            .len(),
+        1
+    );
+    let ingress = moto::ingress(ec2, search_vpc).await;
+    assert!(
+        !ingress.contains(&"tcp 443-443 from 10.1.0.0/16".to_owned()),
+        "{ingress:?}"
+    );
+    assert!(
+        ingress.contains(&"tcp 9090-9090 from 10.1.0.0/16".to_owned()),
+        "{ingress:?}"
+    );
+
+    w.call(
+        &w.requester,
+        Method::DELETE,
+        &format!("/api/v1/connections/{second}"),
+        None,
+    )
+    .await;
+    until_status(w, &second, "deleted").await;
+    assert!(
+        moto::peerings(ec2, payments_vpc, search_vpc)
+            .await
+            .is_empty()
+    );
+    assert!(
+        moto::routes_to(ec2, payments_vpc, "10.2.0.0/16")
+            .await
+            .is_empty()
+    );
+    assert!(moto::ingress(ec2, search_vpc).await.is_empty());
+}
