@@ -1,11 +1,12 @@
 //! The command-line client: `switchboard pool …`, `switchboard network …` and
-//! `switchboard connection …` call `/api/v1` with an API token. It needs no server configuration, only where the
+//! `switchboard connection …` and `switchboard sandbox …` call `/api/v1` with an API token. It needs no server configuration, only where the
 //! portal is and a token (flags, environment, or `~/.config/switchboard/config.toml`).
 
 mod connections;
 mod networks;
 mod output;
 mod pools;
+mod sandbox;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -51,6 +52,9 @@ pub enum Command {
     /// Connection requests: ask, see the plan, approve, reject, cancel (client of /api/v1)
     #[command(subcommand)]
     Connection(connections::ConnectionCommand),
+    /// The sandbox's simulated cloud: change or delete a resource behind Switchboard's back (admins; client of /api/v1)
+    #[command(subcommand)]
+    Sandbox(sandbox::SandboxCommand),
 }
 
 /// Runs a client verb; prints the result to stdout and any error to stderr.
@@ -66,6 +70,7 @@ pub fn run(args: ClientArgs, command: Command) -> ExitCode {
                     Command::Pool(command) => pools::run(&client, command).await?,
                     Command::Network(command) => networks::run(&client, command).await?,
                     Command::Connection(command) => connections::run(&client, command).await?,
+                    Command::Sandbox(command) => sandbox::run(&client, command).await?,
                 };
                 print(&text)
             })
@@ -234,6 +239,11 @@ impl Client {
 
     async fn post(&self, path: &str, body: &serde_json::Value) -> Result<Reply, Error> {
         self.send(self.request(reqwest::Method::POST, path).json(body))
+            .await
+    }
+
+    async fn patch(&self, path: &str, body: &serde_json::Value) -> Result<Reply, Error> {
+        self.send(self.request(reqwest::Method::PATCH, path).json(body))
             .await
     }
 

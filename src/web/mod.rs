@@ -14,6 +14,7 @@ mod networks;
 mod outbox;
 mod provider_accounts;
 pub mod ratelimit;
+mod sandbox;
 pub mod session;
 mod teams;
 
@@ -141,6 +142,9 @@ route_table! {
     post "/address-plan/allocations/{id}/release" => address_plan::release,
     get "/admin/provider-accounts" => provider_accounts::list,
     post "/admin/provider-accounts" => provider_accounts::create,
+    get "/admin/sandbox" => sandbox::list,
+    post "/admin/sandbox/{id}/change" => sandbox::change,
+    post "/admin/sandbox/{id}/delete" => sandbox::delete,
     get "/networks" => networks::list,
     post "/networks" => networks::create,
     get "/networks/{id}" => networks::show,

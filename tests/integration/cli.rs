@@ -806,3 +806,56 @@ async fn connection_mistakes_name_the_flag_and_dry_runs_save_nothing() {
     statuses.sort();
     assert_eq!(statuses, ["cancelled", "rejected"]);
 }
+
+#[tokio::test]
+async fn admins_change_the_sandbox_behind_switchboards_back_from_the_command_line() {
+    let w = crate::connections::world(spawn_app().await).await;
+    let c = w.request().await;
+    let id = c["id"].as_str().unwrap();
+    crate::provisioning::approve_both(&w, id).await;
+    crate::provisioning::until_status(&w, id, "active").await;
+    let admin = User {
+        app: &w.app,
+        token: w.app.token("root@example.test", true).await,
+    };
+    let table = admin.ok(&["sandbox", "list", "--connection", id]).await;
+    assert_aligned(&table, "KIND");
+    assert_eq!(
+        table.lines().count(),
+        6,
+        "a header and five resources: {table}"
+    );
+    let listed = admin.json(&["sandbox", "list", "--connection", id]).await;
+    let route = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "route")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = admin
+        .ok(&["sandbox", "change", &route, "--detail", "sent elsewhere"])
+        .await;
+    assert!(out.contains("sent elsewhere"), "{out}");
+    let out = admin
+        .run(&["sandbox", "change", &route, "--detail", ""])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("detail"), "{}", stderr(&out));
+    let out = admin.ok(&["sandbox", "delete", &route]).await;
+    assert!(
+        out.contains(&format!("Deleted sandbox resource {route}")),
+        "{out}"
+    );
+    let listed = admin.json(&["sandbox", "list", "--connection", id]).await;
+    assert_eq!(listed.as_array().unwrap().len(), 4);
+    // Not for a team member.
+    let member = User {
+        app: &w.app,
+        token: w.requester.clone(),
+    };
+    let out = member.run(&["sandbox", "list"]).await;
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -6,6 +6,7 @@ mod connections;
 mod me;
 mod networks;
 pub(super) mod pools;
+mod sandbox;
 mod teams;
 mod tokens;
 
@@ -19,7 +20,8 @@ use utoipa::{Modify, OpenApi};
     paths(me::me, teams::list, teams::get, tokens::list, tokens::create, tokens::revoke,
         pools::list, pools::create, pools::get, pools::available, pools::allocate, pools::release, pools::set_quota,
         networks::list_accounts, networks::create_account, networks::list, networks::create, networks::get, networks::update, networks::delete,
-        connections::list, connections::create, connections::preview, connections::get, connections::plan, connections::events, connections::approve, connections::reject, connections::cancel, connections::remove, connections::retry),
+        connections::list, connections::create, connections::preview, connections::get, connections::plan, connections::events, connections::approve, connections::reject, connections::cancel, connections::remove, connections::retry,
+        sandbox::list, sandbox::change, sandbox::delete),
     components(schemas(
         me::Me, me::MyTeam, teams::TeamOut, teams::TeamDetailOut, teams::MemberOut,
         tokens::TokenOut, tokens::NewTokenIn, tokens::NewTokenOut, Problem, FieldProblem,
@@ -27,7 +29,8 @@ use utoipa::{Modify, OpenApi};
         networks::AccountOut, networks::NewAccountIn, networks::NetworkOut, networks::NewNetworkIn, networks::NetworkChangeIn,
         connections::ConnectionOut, connections::SideOut, connections::PlanOut, connections::EventOut, connections::DecisionIn, connections::StepOut,
         crate::services::connections::ConnectionRequest, crate::planner::Plan, crate::planner::Mechanism, crate::planner::Resource, crate::planner::Route, crate::planner::Rule, crate::planner::Alternative,
-        crate::domain::connection::Kind, crate::domain::connection::Status
+        crate::domain::connection::Kind, crate::domain::connection::Status,
+        sandbox::SandboxResourceOut, sandbox::SandboxChangeIn
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -112,4 +115,7 @@ crate::web::route_table! {
     post "/api/v1/connections/{id}/cancel" => connections::cancel,
     delete "/api/v1/connections/{id}" => connections::remove,
     post "/api/v1/connections/{id}/retry" => connections::retry,
+    get "/api/v1/sandbox/resources" => sandbox::list,
+    patch "/api/v1/sandbox/resources/{id}" => sandbox::change,
+    delete "/api/v1/sandbox/resources/{id}" => sandbox::delete,
 }
