@@ -62,6 +62,8 @@ pub struct Settings {
     /// Workers say they are alive this often; a job held by a worker silent
     /// for three of these is taken up by another.
     pub worker_heartbeat_seconds: i64,
+    /// How often the monitor compares every active connection with what exists.
+    pub monitor_interval_seconds: i64,
     /// `None`: the development sign-in is offered instead.
     pub oidc: Option<OidcSettings>,
     /// Members of this identity-provider group are admins.
@@ -309,6 +311,7 @@ impl Settings {
         let session_max_seconds = minutes("SWITCHBOARD_SESSION_MAX_HOURS", 24, 720) * 3600;
         let expiry_reminder_hours = minutes("SWITCHBOARD_EXPIRY_REMINDER_HOURS", 24, 720);
         let worker_heartbeat_seconds = minutes("SWITCHBOARD_WORKER_HEARTBEAT_SECONDS", 10, 300);
+        let monitor_interval_seconds = minutes("SWITCHBOARD_MONITOR_INTERVAL", 60, 86_400);
 
         if problems.is_empty() {
             Ok(Settings {
@@ -323,6 +326,7 @@ impl Settings {
                 log_format,
                 worker_concurrency,
                 worker_heartbeat_seconds,
+                monitor_interval_seconds,
                 oidc,
                 admin_group,
                 session_idle_seconds,

@@ -49,6 +49,20 @@ struct RouteLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AccountLabels {
+    account: String,
+}
+
+/// What the monitor's last sweep did, read at scrape time.
+pub struct MonitorFigures {
+    pub sweep_seconds: Option<f64>,
+    pub observed: Option<i64>,
+    /// (account, seconds, connections observed, could not be asked)
+    pub accounts: Vec<(String, f64, i64, bool)>,
+    pub open_drift: i64,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct JobLabels {
     pub queue: String,
     pub state: String,
@@ -62,6 +76,12 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: HistogramFamily,
     jobs: Family<JobLabels, Gauge>,
+    sweep_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    sweep_observed: Gauge,
+    account_seconds: Family<AccountLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    account_observed: Family<AccountLabels, Gauge>,
+    account_unknown: Family<AccountLabels, Gauge>,
+    open_drift: Gauge,
 }
 
 impl Default for Metrics {
@@ -92,11 +112,54 @@ impl Metrics {
             "Jobs in the queue by queue and state, read at scrape time",
             jobs.clone(),
         );
+        let sweep_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "monitor_sweep_seconds",
+            "How long the monitor's last sweep took",
+            sweep_seconds.clone(),
+        );
+        let sweep_observed = Gauge::default();
+        registry.register(
+            "monitor_connections_observed",
+            "Connections observed by the monitor's last sweep",
+            sweep_observed.clone(),
+        );
+        let account_seconds =
+            Family::<AccountLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "monitor_account_seconds",
+            "How long each provider account took to answer the last sweep",
+            account_seconds.clone(),
+        );
+        let account_observed = Family::<AccountLabels, Gauge>::default();
+        registry.register(
+            "monitor_account_connections",
+            "Connections observed in each provider account by the last sweep",
+            account_observed.clone(),
+        );
+        let account_unknown = Family::<AccountLabels, Gauge>::default();
+        registry.register(
+            "monitor_account_unreachable",
+            "1 when the provider account could not be asked at the last sweep",
+            account_unknown.clone(),
+        );
+        let open_drift = Gauge::default();
+        registry.register(
+            "drift_events_open",
+            "Drift episodes not yet closed",
+            open_drift.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             jobs,
+            sweep_seconds,
+            sweep_observed,
+            account_seconds,
+            account_observed,
+            account_unknown,
+            open_drift,
         }
     }
 
@@ -125,6 +188,26 @@ impl Metrics {
                     state: state.clone(),
                 })
                 .set(*count);
+        }
+    }
+
+    /// Replaces the monitor's gauges with figures read from the database.
+    pub fn set_monitor(&self, m: &MonitorFigures) {
+        self.sweep_seconds.set(m.sweep_seconds.unwrap_or(0.0));
+        self.sweep_observed.set(m.observed.unwrap_or(0));
+        self.open_drift.set(m.open_drift);
+        self.account_seconds.clear();
+        self.account_observed.clear();
+        self.account_unknown.clear();
+        for (account, seconds, observed, unknown) in &m.accounts {
+            let labels = AccountLabels {
+                account: account.clone(),
+            };
+            self.account_seconds.get_or_create(&labels).set(*seconds);
+            self.account_observed.get_or_create(&labels).set(*observed);
+            self.account_unknown
+                .get_or_create(&labels)
+                .set(i64::from(*unknown));
         }
     }
 

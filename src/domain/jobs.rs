@@ -55,3 +55,13 @@ pub struct Deprovision {
 impl Job for Deprovision {
     const QUEUE: &'static str = "switchboard.deprovision";
 }
+
+/// Re-apply a drifted connection's approved plan (auto-repair, or "repair now").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repair {
+    pub connection_id: uuid::Uuid,
+}
+
+impl Job for Repair {
+    const QUEUE: &'static str = "switchboard.repair";
+}

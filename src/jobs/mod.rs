@@ -14,7 +14,7 @@ use apalis_postgres::{Config, PostgresStorage, Pubsub};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use crate::domain::jobs::{Deprovision, Job, Noop, Provision, SendEmail};
+use crate::domain::jobs::{Deprovision, Job, Noop, Provision, Repair, SendEmail};
 use crate::notify::Mailer;
 use crate::services::Context;
 
@@ -78,6 +78,7 @@ fn monitor(ctx: &Context, mailer: &Mailer, settings: &WorkerSettings) -> Monitor
     let (pool2, settings2) = (pool.clone(), settings.clone());
     let (ctx3, settings3) = (ctx.clone(), settings.clone());
     let (ctx4, settings4) = (ctx.clone(), settings.clone());
+    let (ctx5, settings5) = (ctx.clone(), settings.clone());
     Monitor::new()
         .register(move |_| {
             WorkerBuilder::new(worker_name(Provision::QUEUE))
@@ -92,6 +93,13 @@ fn monitor(ctx: &Context, mailer: &Mailer, settings: &WorkerSettings) -> Monitor
                 .data(ctx4.clone())
                 .concurrency(settings4.concurrency)
                 .build(provision::deprovision)
+        })
+        .register(move |_| {
+            WorkerBuilder::new(worker_name(Repair::QUEUE))
+                .backend(storage::<Repair>(&ctx5.pool, &settings5))
+                .data(ctx5.clone())
+                .concurrency(settings5.concurrency)
+                .build(provision::repair)
         })
         .register(move |_| {
             WorkerBuilder::new(worker_name(SendEmail::QUEUE))

@@ -1,9 +1,9 @@
-//! Provision and Deprovision: thin handlers over `services::provisioning`.
+//! Provision, Deprovision and Repair: thin handlers over `services::provisioning`.
 
 use apalis::prelude::{Attempt, BoxDynError, Data, RetryAfterError};
 
 use super::retry_delay;
-use crate::domain::jobs::{Deprovision, Job, Provision};
+use crate::domain::jobs::{Deprovision, Job, Provision, Repair};
 use crate::services::Context;
 use crate::services::provisioning::{self, Outcome};
 
@@ -46,6 +46,15 @@ pub async fn deprovision(
     let last = last(&attempt, Deprovision::MAX_ATTEMPTS);
     outcome(
         provisioning::deprovision(&ctx, job.connection_id, last).await,
+        &attempt,
+    )
+}
+
+#[tracing::instrument(skip_all, fields(connection = %job.connection_id))]
+pub async fn repair(job: Repair, ctx: Data<Context>, attempt: Attempt) -> Result<(), BoxDynError> {
+    let last = last(&attempt, Repair::MAX_ATTEMPTS);
+    outcome(
+        provisioning::repair(&ctx, job.connection_id, last).await,
         &attempt,
     )
 }

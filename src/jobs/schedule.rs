@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::services::{Context, connections, housekeeping};
+use crate::services::{Context, connections, housekeeping, monitor};
 
 /// How often dead sessions are deleted.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
@@ -17,8 +17,22 @@ pub async fn run(ctx: Context, mut shutdown: watch::Receiver<bool>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut expiry = tokio::time::interval(EXPIRY_EVERY);
     expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The monitor: every process ticks, the sweep itself makes sure only one
+    // runs per interval.
+    let every = Duration::from_secs(ctx.settings.monitor_interval_seconds.unsigned_abs());
+    let mut sweep = tokio::time::interval(every);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = sweep.tick() => {
+                match monitor::sweep(&ctx).await {
+                    Ok(r) if !r.skipped => tracing::info!(
+                        observed = r.observed, drifted = r.drifted, recovered = r.recovered,
+                        unknown = r.unknown, ms = r.duration.as_millis() as u64, "monitor sweep"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "the monitor's sweep failed; trying again next interval"),
+                }
+            }
             _ = expiry.tick() => {
                 if let Err(e) = connections::remind_expiring(&ctx).await {
                     tracing::warn!(error = %e, "expiry reminders failed; trying again later");

@@ -18,7 +18,7 @@
 //! (or described) with the connection, for people reading the console. Removal
 //! takes away only what Switchboard made (`Removal::made`), never what it found.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -26,13 +26,13 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{
-    Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification,
+    Filter, IpPermission, IpRange, ResourceType, RouteState, Tag, TagSpecification,
     TransitGatewayAttachmentState, VpcPeeringConnectionStateReasonCode as PeeringState,
 };
 use ipnet::IpNet;
 use uuid::Uuid;
 
-use super::{Item, Provider, ProviderError, Removal, Step, kinds};
+use super::{Item, Provider, ProviderError, Removal, Seen, Step, Wanted, kinds};
 use crate::domain::connection::parse_ports;
 use crate::planner::Mechanism;
 use crate::store::provider_accounts::ProviderAccount;
@@ -304,7 +304,24 @@ impl Aws {
         let mut created = false;
         for (table, routes) in &tables {
             match routes.iter().find(|(d, _)| d == destination) {
-                Some((_, Some(t))) if target.is(t) => continue,
+                Some((_, Some(t))) if t == via => continue,
+                // Through an earlier peering of the two VPCs, since deleted: repoint it.
+                Some((_, Some(t))) if target.is(t) => {
+                    ec2.replace_route()
+                        .route_table_id(table)
+                        .destination_cidr_block(destination)
+                        .vpc_peering_connection_id(via)
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            refused(
+                                &format!("point the route {destination} in {table} at {via}"),
+                                e,
+                            )
+                        })?;
+                    created = true;
+                    continue;
+                }
                 Some((_, other)) => {
                     return Err(ProviderError::Permanent(format!(
                         "{table} already routes {destination} to {}: remove that route, or ask for a network that does not overlap",
@@ -476,6 +493,37 @@ impl Provider for Aws {
         }
     }
 
+    async fn observe(&self, wanted: &[Wanted]) -> Result<Vec<Seen>, ProviderError> {
+        // Every VPC the items name, by region: a few filtered reads per region.
+        let mut vpcs: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for item in wanted.iter().flat_map(|w| &w.items) {
+            if let (Some(region), Some(vpc)) = (item.param("region"), item.param("network_id")) {
+                vpcs.entry(region).or_default().insert(vpc);
+            }
+        }
+        let mut regions = HashMap::new();
+        for (region, vpcs) in vpcs {
+            let ec2 = self.ec2(&self.account, region)?;
+            let vpcs: Vec<&str> = vpcs.into_iter().collect();
+            regions.insert(region, read_region(&ec2, &vpcs).await?);
+        }
+        Ok(wanted
+            .iter()
+            .map(|w| Seen {
+                connection_id: w.connection_id,
+                differences: w
+                    .items
+                    .iter()
+                    .filter_map(|item| {
+                        let state = regions.get(item.param("region")?)?;
+                        Some(state.differences(item))
+                    })
+                    .flatten()
+                    .collect(),
+            })
+            .collect())
+    }
+
     async fn destroy(
         &self,
         _connection_id: Uuid,
@@ -488,6 +536,252 @@ impl Provider for Aws {
             }
         }
         Ok(steps)
+    }
+}
+
+/// A route as observed: destination, target, and whether it is a blackhole.
+type SeenRoute = (String, Option<String>, bool);
+
+/// What exists in one region around the VPCs being observed.
+#[derive(Default)]
+struct RegionState {
+    /// (id, requester VPC, accepter VPC, state)
+    peerings: Vec<(String, String, String, Option<PeeringState>)>,
+    /// VPC → its route tables and their routes
+    tables: HashMap<String, Vec<(String, Vec<SeenRoute>)>>,
+    /// VPC → its default security group and the ingress it allows
+    groups: HashMap<String, (String, Vec<Permission>)>,
+    /// (id, transit gateway, VPC, state)
+    attachments: Vec<(
+        String,
+        String,
+        String,
+        Option<TransitGatewayAttachmentState>,
+    )>,
+}
+
+/// AWS caps the values of one filter at 200.
+const FILTER_VALUES: usize = 200;
+
+async fn read_region(ec2: &Client, vpcs: &[&str]) -> Result<RegionState, ProviderError> {
+    let mut state = RegionState::default();
+    let mut seen_peerings = BTreeSet::new();
+    for chunk in vpcs.chunks(FILTER_VALUES) {
+        for side in ["requester-vpc-info.vpc-id", "accepter-vpc-info.vpc-id"] {
+            let mut pages = ec2
+                .describe_vpc_peering_connections()
+                .filters(filter(side, chunk.iter().copied()))
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| refused("read the peerings", e))?;
+                for p in page.vpc_peering_connections() {
+                    let id = p.vpc_peering_connection_id().unwrap_or_default().to_owned();
+                    if seen_peerings.insert(id.clone()) {
+                        let vpc = |v: Option<&aws_sdk_ec2::types::VpcPeeringConnectionVpcInfo>| {
+                            v.and_then(|v| v.vpc_id()).unwrap_or_default().to_owned()
+                        };
+                        state.peerings.push((
+                            id,
+                            vpc(p.requester_vpc_info()),
+                            vpc(p.accepter_vpc_info()),
+                            p.status().and_then(|s| s.code()).cloned(),
+                        ));
+                    }
+                }
+            }
+        }
+        let mut pages = ec2
+            .describe_route_tables()
+            .filters(filter("vpc-id", chunk.iter().copied()))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| refused("read the route tables", e))?;
+            for t in page.route_tables() {
+                let routes = t
+                    .routes()
+                    .iter()
+                    .filter_map(|r| {
+                        let target = r
+                            .vpc_peering_connection_id()
+                            .or(r.transit_gateway_id())
+                            .or(r.gateway_id())
+                            .or(r.nat_gateway_id())
+                            .or(r.network_interface_id())
+                            .map(str::to_owned);
+                        let blackhole = r.state() == Some(&RouteState::Blackhole);
+                        Some((r.destination_cidr_block()?.to_owned(), target, blackhole))
+                    })
+                    .collect();
+                state
+                    .tables
+                    .entry(t.vpc_id().unwrap_or_default().to_owned())
+                    .or_default()
+                    .push((t.route_table_id().unwrap_or_default().to_owned(), routes));
+            }
+        }
+        let mut pages = ec2
+            .describe_security_groups()
+            .filters(filter("vpc-id", chunk.iter().copied()))
+            .filters(filter("group-name", ["default"]))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| refused("read the security groups", e))?;
+            for g in page.security_groups() {
+                state.groups.insert(
+                    g.vpc_id().unwrap_or_default().to_owned(),
+                    (g.group_id().unwrap_or_default().to_owned(), ingress(g)),
+                );
+            }
+        }
+        let mut pages = ec2
+            .describe_transit_gateway_vpc_attachments()
+            .filters(filter("vpc-id", chunk.iter().copied()))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| refused("read the transit gateway attachments", e))?;
+            for a in page.transit_gateway_vpc_attachments() {
+                state.attachments.push((
+                    a.transit_gateway_attachment_id()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    a.transit_gateway_id().unwrap_or_default().to_owned(),
+                    a.vpc_id().unwrap_or_default().to_owned(),
+                    a.state().cloned(),
+                ));
+            }
+        }
+    }
+    Ok(state)
+}
+
+fn peering_gone(state: Option<&PeeringState>) -> bool {
+    matches!(
+        state,
+        Some(
+            PeeringState::Deleted
+                | PeeringState::Deleting
+                | PeeringState::Rejected
+                | PeeringState::Failed
+                | PeeringState::Expired
+        )
+    )
+}
+
+impl RegionState {
+    /// The peering of two VPCs: a live one if any, else the last one seen.
+    fn peering(
+        &self,
+        vpc: &str,
+        peer: &str,
+    ) -> Option<&(String, String, String, Option<PeeringState>)> {
+        let between = |p: &&(String, String, String, Option<PeeringState>)| {
+            (p.1 == vpc && p.2 == peer) || (p.1 == peer && p.2 == vpc)
+        };
+        self.peerings
+            .iter()
+            .filter(between)
+            .find(|p| !peering_gone(p.3.as_ref()))
+            .or_else(|| self.peerings.iter().rfind(between))
+    }
+
+    /// How an item differs from what exists, in plain words.
+    fn differences(&self, item: &Item) -> Vec<String> {
+        let Some(vpc) = item.param("network_id") else {
+            return Vec::new();
+        };
+        match item.kind.as_str() {
+            kinds::PEERING => {
+                let peer = item.param("peer_network_id").unwrap_or_default();
+                match self.peering(vpc, peer) {
+                    None => vec![format!("the peering of {vpc} and {peer} is missing")],
+                    Some((id, _, _, state)) => match state {
+                        Some(PeeringState::Active) => Vec::new(),
+                        other => vec![format!(
+                            "peering {id} is `{}`, expected `active`",
+                            other.as_ref().map_or("unknown", |s| s.as_str())
+                        )],
+                    },
+                }
+            }
+            kinds::TRANSIT_GATEWAY_ATTACHMENT => {
+                let tgw = item.param("transit_gateway").unwrap_or_default();
+                let mine = |a: &&(
+                    String,
+                    String,
+                    String,
+                    Option<TransitGatewayAttachmentState>,
+                )| { a.1 == tgw && a.2 == vpc };
+                let live = self
+                    .attachments
+                    .iter()
+                    .filter(mine)
+                    .find(|a| a.3 == Some(TransitGatewayAttachmentState::Available));
+                match (live, self.attachments.iter().rfind(mine)) {
+                    (Some(_), _) => Vec::new(),
+                    (None, Some((id, _, _, state))) => vec![format!(
+                        "attachment {id} of {vpc} to {tgw} is `{}`, expected `available`",
+                        state.as_ref().map_or("unknown", |s| s.as_str())
+                    )],
+                    (None, None) => vec![format!("the attachment of {vpc} to {tgw} is missing")],
+                }
+            }
+            kinds::ROUTE => {
+                let destination = item.param("destination").unwrap_or_default();
+                let expected = if item.param("mechanism") == Some(Mechanism::TransitGateway.label())
+                {
+                    item.param("via").map(str::to_owned)
+                } else {
+                    let peer = item.param("peer_network_id").unwrap_or_default();
+                    self.peering(vpc, peer)
+                        .filter(|p| !peering_gone(p.3.as_ref()))
+                        .map(|p| p.0.clone())
+                };
+                let expected_text = expected
+                    .clone()
+                    .unwrap_or_else(|| "the peering (missing)".to_owned());
+                let Some(tables) = self.tables.get(vpc) else {
+                    return vec![format!("{vpc} has no route table (is the VPC gone?)")];
+                };
+                tables
+                    .iter()
+                    .filter_map(|(table, routes)| {
+                        match routes.iter().find(|(d, _, _)| d == destination) {
+                            None => Some(format!(
+                                "route {destination} → {expected_text} missing from {table}"
+                            )),
+                            Some((_, _, true)) => Some(format!(
+                                "route {destination} in {table} is a blackhole: its target is gone"
+                            )),
+                            Some((_, target, false)) if *target != expected => Some(format!(
+                                "route {destination} in {table} goes to {}, expected {expected_text}",
+                                target.as_deref().unwrap_or("nothing")
+                            )),
+                            Some(_) => None,
+                        }
+                    })
+                    .collect()
+            }
+            kinds::FIREWALL_RULE => {
+                let Some((group, present)) = self.groups.get(vpc) else {
+                    return vec![format!(
+                        "{vpc} has no default security group (is the VPC gone?)"
+                    )];
+                };
+                match permissions(item) {
+                    Err(e) => vec![e.to_string()],
+                    Ok(wanted) => wanted
+                        .iter()
+                        .filter(|p| !present.contains(p))
+                        .map(|p| format!("security group {group} does not allow {}", p.words()))
+                        .collect(),
+                }
+            }
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -539,6 +833,21 @@ impl PartialEq for Permission {
 }
 
 impl Permission {
+    /// "tcp 443 from 10.2.0.0/16"
+    fn words(&self) -> String {
+        let ports = match (self.from, self.to) {
+            (Some(f), Some(t)) if f == t && f >= 0 => format!(" {f}"),
+            (Some(f), Some(t)) if f >= 0 => format!(" {f}-{t}"),
+            _ => String::new(),
+        };
+        let protocol = if self.protocol == "-1" {
+            "all traffic"
+        } else {
+            &self.protocol
+        };
+        format!("{protocol}{ports} from {}", self.cidr)
+    }
+
     fn to_aws(&self, description: &str) -> IpPermission {
         let mut p = IpPermission::builder()
             .ip_protocol(&self.protocol)
@@ -626,6 +935,13 @@ async fn security_group(
             "{vpc} has no default security group (does the VPC exist?)"
         )));
     };
+    Ok((
+        group.group_id().unwrap_or_default().to_owned(),
+        ingress(group),
+    ))
+}
+
+fn ingress(group: &aws_sdk_ec2::types::SecurityGroup) -> Vec<Permission> {
     let mut present = Vec::new();
     for p in group.ip_permissions() {
         for r in p.ip_ranges() {
@@ -638,7 +954,7 @@ async fn security_group(
             });
         }
     }
-    Ok((group.group_id().unwrap_or_default().to_owned(), present))
+    present
 }
 
 /// The VPC's route tables, each with its routes (destination, target).

@@ -58,6 +58,21 @@ pub struct Removal {
     pub made: Vec<String>,
 }
 
+/// What a connection should have in an account, for observation.
+#[derive(Clone, Debug)]
+pub struct Wanted {
+    pub connection_id: Uuid,
+    pub items: Vec<Item>,
+}
+
+/// How a connection's items differ from what exists, in plain words; empty when
+/// everything matches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    pub connection_id: Uuid,
+    pub differences: Vec<String>,
+}
+
 /// An item with the plan's entry it comes from, as a JSON containment probe:
 /// another connection whose plan contains the probe needs the same thing.
 pub struct Planned {
@@ -222,6 +237,10 @@ pub trait Provider: Send + Sync {
     /// Builds one item of a connection; idempotent: what exists is found, not
     /// built twice.
     async fn apply(&self, connection_id: Uuid, item: &Item) -> Result<Step, ProviderError>;
+    /// What exists now of many connections' items, read in bulk (a few calls
+    /// per account, not per connection); an error means the provider could not
+    /// be asked, so nothing is known.
+    async fn observe(&self, wanted: &[Wanted]) -> Result<Vec<Seen>, ProviderError>;
     /// Removes what Switchboard made of the connection's `removals` (given in
     /// the order they were built), newest first; idempotent.
     async fn destroy(

@@ -3,13 +3,14 @@
 //! Settings: `latency_ms` (per item, default 0) and `failure_rate` (0 to 1, the
 //! share of calls that fail transiently, default 0).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{Item, Provider, ProviderError, Removal, Step};
+use super::{Item, Provider, ProviderError, Removal, Seen, Step, Wanted};
 use crate::store::provider_accounts::ProviderAccount;
 
 pub struct Sandbox {
@@ -85,17 +86,22 @@ impl Provider for Sandbox {
     async fn apply(&self, connection_id: Uuid, item: &Item) -> Result<Step, ProviderError> {
         self.call().await?;
         let id = format!("sbx-{}", &Uuid::new_v4().simple().to_string()[..12]);
-        // Look before creating: the unique key finds what an earlier attempt built.
-        let (existing, created): (String, bool) = sqlx::query_as(
-            "WITH made AS (
+        // Look before creating: the unique key finds what an earlier attempt
+        // built; one changed since is put back as approved.
+        let (existing, action): (String, String) = sqlx::query_as(
+            "WITH old AS (
+                 SELECT id, detail FROM sandbox_resources
+                  WHERE account_id = $2 AND connection_id = $3 AND kind = $4 AND name = $5),
+             made AS (
                  INSERT INTO sandbox_resources (id, account_id, connection_id, kind, name, detail)
                  VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (account_id, connection_id, kind, name) DO NOTHING RETURNING id)
-             SELECT id, true FROM made
-             UNION ALL
-             SELECT id, false FROM sandbox_resources
-              WHERE account_id = $2 AND connection_id = $3 AND kind = $4 AND name = $5
-             LIMIT 1",
+                 ON CONFLICT (account_id, connection_id, kind, name)
+                 DO UPDATE SET detail = EXCLUDED.detail
+                 RETURNING id)
+             SELECT made.id, CASE WHEN old.id IS NULL THEN 'created'
+                                  WHEN old.detail <> $6 THEN 'repaired'
+                                  ELSE 'found' END
+               FROM made LEFT JOIN old ON true",
         )
         .bind(&id)
         .bind(self.account_id)
@@ -107,10 +113,54 @@ impl Provider for Sandbox {
         .await
         .map_err(db)?;
         Ok(Step {
-            action: if created { "created" } else { "found" },
+            action: match action.as_str() {
+                "created" => "created",
+                "repaired" => "repaired",
+                _ => "found",
+            },
             item: item.clone(),
             provider_id: Some(existing),
         })
+    }
+
+    async fn observe(&self, wanted: &[Wanted]) -> Result<Vec<Seen>, ProviderError> {
+        self.call().await?;
+        let ids: Vec<Uuid> = wanted.iter().map(|w| w.connection_id).collect();
+        // One query for the whole account.
+        let rows: Vec<(Uuid, String, String, String)> = sqlx::query_as(
+            "SELECT connection_id, kind, name, detail FROM sandbox_resources
+              WHERE account_id = $1 AND connection_id = ANY($2)",
+        )
+        .bind(self.account_id)
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut found: HashMap<(Uuid, &str, &str), &str> = HashMap::with_capacity(rows.len());
+        for (c, kind, name, detail) in &rows {
+            found.insert((*c, kind.as_str(), name.as_str()), detail.as_str());
+        }
+        Ok(wanted
+            .iter()
+            .map(|w| Seen {
+                connection_id: w.connection_id,
+                differences: w
+                    .items
+                    .iter()
+                    .filter_map(|item| {
+                        match found.get(&(w.connection_id, item.kind.as_str(), item.name.as_str()))
+                        {
+                            None => Some(format!("{} {} is missing", item.kind, item.name)),
+                            Some(detail) if *detail != item.detail => Some(format!(
+                                "{} {} is \u{201c}{detail}\u{201d}, expected \u{201c}{}\u{201d}",
+                                item.kind, item.name, item.detail
+                            )),
+                            Some(_) => None,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect())
     }
 
     async fn destroy(

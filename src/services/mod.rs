@@ -10,6 +10,7 @@ pub mod audit;
 pub mod connections;
 pub mod housekeeping;
 pub mod mail;
+pub mod monitor;
 pub mod networks;
 pub mod provisioning;
 pub mod sandbox;

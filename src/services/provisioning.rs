@@ -211,6 +211,9 @@ async fn finish(
                 let from = status_of(&c)?;
                 if connection::transition(from, event).is_ok() {
                     move_to(&mut tx, &c, from, event, action, json!({})).await?;
+                    if event == Event::Deprovisioned {
+                        store::monitoring::close_drift(&mut tx, id, "removed").await?;
+                    }
                     notify(
                         ctx,
                         &mut tx,
@@ -408,6 +411,44 @@ async fn removals(
         });
     }
     Ok(removals)
+}
+
+/// Puts a connection back as approved (auto-repair, or a lead's "repair now"):
+/// every item is applied again, which makes what is missing and restores what
+/// changed. The next sweep of the monitor sees whether it matches again.
+pub async fn repair(ctx: &Context, id: Uuid, last_attempt: bool) -> Result<Outcome> {
+    let Some(c) = store::connections::find(&ctx.pool, id).await? else {
+        return Ok(Outcome::Done);
+    };
+    if !matches!(status_of(&c)?, Status::Active | Status::Drifted) {
+        return Ok(Outcome::Done);
+    }
+    let plan = plan_of(&c)?;
+    let accounts = store::provider_accounts::list(&ctx.pool).await?;
+    let registry = Registry::build(&ctx.pool, &accounts);
+    let repaired = async {
+        for account in providers::accounts_of(&plan) {
+            let provider = registry.get(&account)?;
+            for item in providers::items_in(&plan, &account) {
+                let step = provider.apply(id, &item).await?;
+                // Only what changed is worth a line on the page.
+                if step.action != "found" {
+                    record(ctx, id, &account, &step).await?;
+                }
+            }
+        }
+        Ok::<(), ProviderError>(())
+    }
+    .await;
+    match repaired {
+        Ok(()) => Ok(Outcome::Done),
+        Err(ProviderError::Transient(why)) if !last_attempt => Ok(Outcome::Retry(why)),
+        Err(e) => {
+            let why = format!("repair failed: {e}");
+            store::connections::add_step(&ctx.pool, id, "failed", &why, None).await?;
+            Ok(Outcome::Done)
+        }
+    }
 }
 
 /// A lead of either side (or an admin) tries a failed connection again.

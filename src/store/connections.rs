@@ -24,6 +24,12 @@ pub struct Connection {
     pub failure: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// account | notify | auto: what happens when it drifts.
+    pub repair: String,
+    /// matches | differs | unknown, since when, and the differences (or why unknown).
+    pub observed_state: Option<String>,
+    pub observed_since: Option<DateTime<Utc>>,
+    pub observed_detail: serde_json::Value,
 }
 
 const SELECT: &str = "SELECT c.*, u.email AS requester_email, u.name AS requester_name

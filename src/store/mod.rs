@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod connections;
+pub mod monitoring;
 pub mod networks;
 pub mod outbox;
 pub mod pools;

@@ -407,6 +407,7 @@ struct ShowPage {
     view: ConnectionView,
     plan: PlanPart,
     events: Vec<EventRow>,
+    monitoring: super::monitoring::Monitoring,
 }
 
 async fn show_page(
@@ -422,7 +423,9 @@ async fn show_page(
         .into_iter()
         .map(event_row)
         .collect();
+    let monitoring = super::monitoring::section(ctx, caller, id, chrome.csrf.clone()).await?;
     let page = ShowPage {
+        monitoring,
         chrome,
         plan: PlanPart::of(view.plan.clone()),
         view,

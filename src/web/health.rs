@@ -46,6 +46,14 @@ pub(super) async fn metrics(
     {
         metrics.set_job_counts(&counts);
     }
+    if let Ok(Ok(figures)) = tokio::time::timeout(
+        Duration::from_secs(2),
+        store::monitoring::figures(&ctx.pool),
+    )
+    .await
+    {
+        metrics.set_monitor(&figures);
+    }
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(metrics.render())

@@ -10,6 +10,7 @@ mod flash;
 mod health;
 mod home;
 mod me;
+mod monitoring;
 mod networks;
 mod outbox;
 mod provider_accounts;
@@ -162,6 +163,11 @@ route_table! {
     post "/connections/{id}/remove" => connections::remove,
     post "/connections/{id}/retry" => connections::retry,
     get "/approvals" => connections::approvals,
+    get "/status" => monitoring::status,
+    get "/status/board" => monitoring::board,
+    get "/connections/{id}/monitoring" => monitoring::monitoring,
+    post "/connections/{id}/repair" => monitoring::repair,
+    post "/connections/{id}/repair-mode" => monitoring::repair_mode,
     get "/dev/outbox" => outbox::outbox_page,
     get "/dev/outbox/{id}/html" => outbox::message_html,
     post "/dev/outbox/test-email" => outbox::send_test_email,

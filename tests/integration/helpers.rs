@@ -202,6 +202,8 @@ pub struct Options {
     pub share_database_of: Option<(String, String)>,
     /// Extra environment variables for the settings.
     pub env: Vec<(&'static str, String)>,
+    /// Also run the periodic tasks of a worker process (the monitor's sweeps…).
+    pub scheduler: bool,
 }
 
 pub struct TestApp {
@@ -272,6 +274,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let mailer = Mailer::from_settings(&settings, &pool).unwrap();
     let mut worker_settings = WorkerSettings::new(4);
     worker_settings.poll_interval = Duration::from_millis(200);
+    if options.scheduler {
+        tokio::spawn(jobs::schedule::run(ctx.clone(), stop_rx.clone()));
+    }
     tokio::spawn(jobs::run(ctx.clone(), mailer, worker_settings, stop_rx));
 
     let client = reqwest::Client::builder()

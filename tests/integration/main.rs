@@ -12,6 +12,7 @@ mod email;
 mod errors;
 mod health;
 mod helpers;
+mod monitoring;
 mod moto;
 mod networks;
 mod processes;

@@ -9,7 +9,7 @@ use crate::domain::connection::{Kind, Status};
 use crate::error::Error;
 use crate::planner::Plan;
 use crate::services::connections::{self, ConnectionRequest, ConnectionView};
-use crate::services::{Caller, Context, provisioning};
+use crate::services::{Caller, Context, monitor, provisioning};
 use crate::store::audit::AuditEvent;
 use crate::store::connections::{Connection, Side};
 
@@ -64,8 +64,25 @@ pub struct ConnectionOut {
     /// What provisioning did, step by step (on a single connection).
     #[serde(skip_serializing_if = "Option::is_none")]
     steps: Option<Vec<StepOut>>,
+    /// What the monitor saw last.
+    observed: ObservedOut,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+}
+
+/// What the monitor saw of a connection.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ObservedOut {
+    /// `matches`, `differs`, `unknown` (the provider could not be asked), or null
+    /// before the first observation.
+    state: Option<String>,
+    /// Since when it has looked like this.
+    since: Option<DateTime<Utc>>,
+    /// The differences in plain words, or why the state is unknown.
+    details: Vec<String>,
+    /// `account` (the provider account's default), `notify` or `auto`: what
+    /// happens when it drifts.
+    repair: String,
 }
 
 fn summary_out(c: Connection) -> ConnectionOut {
@@ -87,6 +104,12 @@ fn summary_out(c: Connection) -> ConnectionOut {
         sides: None,
         plan: None,
         steps: None,
+        observed: ObservedOut {
+            state: c.observed_state,
+            since: c.observed_since,
+            details: serde_json::from_value(c.observed_detail).unwrap_or_default(),
+            repair: c.repair,
+        },
         created_at: c.created_at,
         updated_at: c.updated_at,
     }
@@ -320,4 +343,108 @@ pub(super) async fn retry(
     let id = connection_id(&id)?;
     provisioning::retry(&ctx, &caller, id).await?;
     Ok(HttpResponse::Accepted().json(view_out(connections::get(&ctx, &caller, id).await?)))
+}
+
+/// A drift episode: when what exists stopped matching the approved plan, how,
+/// and when (and how) it ended.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DriftOut {
+    opened_at: DateTime<Utc>,
+    /// The differences when it began, in plain words.
+    differences: Vec<String>,
+    /// As last seen.
+    latest: Vec<String>,
+    repair_asked_at: Option<DateTime<Utc>>,
+    closed_at: Option<DateTime<Utc>>,
+    /// `recovered`, `repaired` or `removed`; null while open.
+    closed_as: Option<String>,
+}
+
+/// A connection's drift episodes, newest first.
+#[utoipa::path(get, path = "/api/v1/connections/{id}/drift", tag = "monitoring", params(("id" = Uuid, Path)),
+    responses((status = 200, body = [DriftOut]), (status = 404, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
+pub(super) async fn drift(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<web::Json<Vec<DriftOut>>, Error> {
+    let id = connection_id(&id)?;
+    let events = monitor::drift_history(&ctx, &caller, id).await?;
+    let lines = |v: serde_json::Value| serde_json::from_value(v).unwrap_or_default();
+    Ok(web::Json(
+        events
+            .into_iter()
+            .map(|e| DriftOut {
+                opened_at: e.opened_at,
+                differences: lines(e.differences),
+                latest: lines(e.latest),
+                repair_asked_at: e.repair_asked_at,
+                closed_at: e.closed_at,
+                closed_as: e.closed_as,
+            })
+            .collect(),
+    ))
+}
+
+/// Put an active or drifted connection back as approved now (leads, admins).
+#[utoipa::path(post, path = "/api/v1/connections/{id}/repair", tag = "monitoring", params(("id" = Uuid, Path)),
+    responses((status = 202, description = "repair queued", body = ConnectionOut), (status = 409, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
+pub(super) async fn repair(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    let id = connection_id(&id)?;
+    monitor::repair_now(&ctx, &caller, id).await?;
+    Ok(HttpResponse::Accepted().json(view_out(connections::get(&ctx, &caller, id).await?)))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RepairModeIn {
+    /// `account` (the provider account's `repair` setting, notify by default),
+    /// `notify` (tell the owners) or `auto` (re-apply the approved plan, then tell them).
+    #[schema(example = "auto")]
+    repair: String,
+}
+
+/// Choose what happens when the connection drifts (leads, admins).
+#[utoipa::path(put, path = "/api/v1/connections/{id}/repair-mode", tag = "monitoring", params(("id" = Uuid, Path)),
+    request_body = RepairModeIn,
+    responses((status = 200, body = ConnectionOut), (status = 422, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
+pub(super) async fn repair_mode(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<RepairModeIn>,
+) -> Result<web::Json<ConnectionOut>, Error> {
+    let id = connection_id(&id)?;
+    monitor::set_repair(&ctx, &caller, id, &body.repair).await?;
+    Ok(web::Json(view_out(
+        connections::get(&ctx, &caller, id).await?,
+    )))
+}
+
+/// How many connections I can see are in each state (`unknown`: active or
+/// drifted, but the provider could not be asked).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StatusOut {
+    #[schema(value_type = Object, example = json!({"drifted": 1, "unknown": 0, "failed": 0, "provisioning": 2, "active": 40, "pending_approval": 3}))]
+    counts: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Counts of my connections by state: the dashboard in numbers.
+#[utoipa::path(get, path = "/api/v1/status", tag = "monitoring", responses((status = 200, body = StatusOut)))]
+pub(super) async fn status(
+    ctx: web::Data<Context>,
+    caller: Caller,
+) -> Result<web::Json<StatusOut>, Error> {
+    let board = monitor::dashboard(&ctx, &caller).await?;
+    Ok(web::Json(StatusOut {
+        counts: board
+            .counts
+            .into_iter()
+            .map(|(k, n)| (k, n.into()))
+            .collect(),
+    }))
 }

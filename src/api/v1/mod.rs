@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         pools::list, pools::create, pools::get, pools::available, pools::allocate, pools::release, pools::set_quota,
         networks::list_accounts, networks::create_account, networks::list, networks::create, networks::get, networks::update, networks::delete,
         connections::list, connections::create, connections::preview, connections::get, connections::plan, connections::events, connections::approve, connections::reject, connections::cancel, connections::remove, connections::retry,
+        connections::drift, connections::repair, connections::repair_mode, connections::status,
         sandbox::list, sandbox::change, sandbox::delete),
     components(schemas(
         me::Me, me::MyTeam, teams::TeamOut, teams::TeamDetailOut, teams::MemberOut,
@@ -30,7 +31,8 @@ use utoipa::{Modify, OpenApi};
         connections::ConnectionOut, connections::SideOut, connections::PlanOut, connections::EventOut, connections::DecisionIn, connections::StepOut,
         crate::services::connections::ConnectionRequest, crate::planner::Plan, crate::planner::Mechanism, crate::planner::Resource, crate::planner::Route, crate::planner::Rule, crate::planner::Alternative,
         crate::domain::connection::Kind, crate::domain::connection::Status,
-        sandbox::SandboxResourceOut, sandbox::SandboxChangeIn
+        sandbox::SandboxResourceOut, sandbox::SandboxChangeIn,
+        connections::ObservedOut, connections::DriftOut, connections::RepairModeIn, connections::StatusOut
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -115,6 +117,10 @@ crate::web::route_table! {
     post "/api/v1/connections/{id}/cancel" => connections::cancel,
     delete "/api/v1/connections/{id}" => connections::remove,
     post "/api/v1/connections/{id}/retry" => connections::retry,
+    get "/api/v1/connections/{id}/drift" => connections::drift,
+    post "/api/v1/connections/{id}/repair" => connections::repair,
+    put "/api/v1/connections/{id}/repair-mode" => connections::repair_mode,
+    get "/api/v1/status" => connections::status,
     get "/api/v1/sandbox/resources" => sandbox::list,
     patch "/api/v1/sandbox/resources/{id}" => sandbox::change,
     delete "/api/v1/sandbox/resources/{id}" => sandbox::delete,

@@ -1,0 +1,348 @@
+//! What the monitor reads and writes: the connections it watches, what it saw,
+//! drift episodes, and the sweep's own bookkeeping.
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgConnection, PgExecutor};
+use uuid::Uuid;
+
+/// An `active` or `drifted` connection, as the monitor needs it.
+#[derive(Debug, Clone, FromRow)]
+pub struct Watched {
+    pub id: Uuid,
+    pub status: String,
+    pub plan: serde_json::Value,
+    pub repair: String,
+    pub observed_state: Option<String>,
+    pub observed_detail: serde_json::Value,
+}
+
+pub async fn watched(db: impl PgExecutor<'_>) -> Result<Vec<Watched>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, status, plan, repair, observed_state, observed_detail FROM connections
+          WHERE status IN ('active', 'drifted')",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The lock that makes one sweep at a time, across every worker process.
+const SWEEP_LOCK: i64 = 0x0053_5742_544d_4f4e; // "SWBTMON"
+
+pub async fn try_lock_sweep(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(SWEEP_LOCK)
+        .fetch_one(conn)
+        .await
+}
+
+pub async fn unlock_sweep(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(SWEEP_LOCK)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Starts a sweep unless one started less than `gap_seconds` ago.
+pub async fn begin_sweep(db: impl PgExecutor<'_>, gap_seconds: f64) -> Result<bool, sqlx::Error> {
+    let started: Option<bool> = sqlx::query_scalar(
+        "INSERT INTO monitor_sweeps (id, started_at) VALUES (true, now())
+         ON CONFLICT (id) DO UPDATE SET started_at = now(), finished_at = NULL
+          WHERE monitor_sweeps.started_at < now() - make_interval(secs => $1)
+         RETURNING true",
+    )
+    .bind(gap_seconds)
+    .fetch_optional(db)
+    .await?;
+    Ok(started.is_some())
+}
+
+pub async fn finish_sweep(
+    db: impl PgExecutor<'_>,
+    duration_ms: i32,
+    observed: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE monitor_sweeps SET finished_at = now(), duration_ms = $1, observed = $2 WHERE id",
+    )
+    .bind(duration_ms)
+    .bind(observed)
+    .execute(db)
+    .await
+    .map(drop)
+}
+
+/// Records how an account answered; returns since when it has been unreachable
+/// (None when it answered) and whether admins were already told.
+pub async fn record_account(
+    db: impl PgExecutor<'_>,
+    account: Uuid,
+    duration_ms: i32,
+    observed: i32,
+    error: Option<&str>,
+) -> Result<(Option<DateTime<Utc>>, bool), sqlx::Error> {
+    sqlx::query_as(
+        "INSERT INTO monitor_accounts (account_id, observed_at, duration_ms, observed, error, unknown_since)
+         VALUES ($1, now(), $2, $3, $4, CASE WHEN $4::text IS NULL THEN NULL ELSE now() END)
+         ON CONFLICT (account_id) DO UPDATE SET
+             observed_at = now(), duration_ms = $2, observed = $3, error = $4,
+             unknown_since = CASE WHEN $4::text IS NULL THEN NULL
+                                  ELSE coalesce(monitor_accounts.unknown_since, now()) END,
+             admins_told_at = CASE WHEN $4::text IS NULL THEN NULL
+                                   ELSE monitor_accounts.admins_told_at END
+         RETURNING unknown_since, admins_told_at IS NOT NULL",
+    )
+    .bind(account)
+    .bind(duration_ms)
+    .bind(observed)
+    .bind(error)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn admins_told(db: impl PgExecutor<'_>, account: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE monitor_accounts SET admins_told_at = now() WHERE account_id = $1")
+        .bind(account)
+        .execute(db)
+        .await
+        .map(drop)
+}
+
+/// Stores what was seen of connections whose observation changed.
+pub async fn record_observations(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    states: &[String],
+    details: &[serde_json::Value],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE connections c SET observed_state = v.state, observed_detail = v.detail,
+                observed_since = CASE WHEN c.observed_state IS DISTINCT FROM v.state
+                                      THEN now() ELSE c.observed_since END,
+                unknown_since = CASE WHEN v.state = 'unknown'
+                                     THEN coalesce(c.unknown_since, now()) END
+           FROM unnest($1::uuid[], $2::text[], $3::jsonb[]) AS v(id, state, detail)
+          WHERE c.id = v.id",
+    )
+    .bind(ids)
+    .bind(states)
+    .bind(details)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Opens a drift episode (one open per connection).
+pub async fn open_drift(
+    conn: &mut PgConnection,
+    id: Uuid,
+    differences: &serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO drift_events (connection_id, differences, latest) VALUES ($1, $2, $2)
+         ON CONFLICT (connection_id) WHERE closed_at IS NULL DO UPDATE SET latest = $2",
+    )
+    .bind(id)
+    .bind(differences)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+pub async fn update_drift(
+    conn: &mut PgConnection,
+    id: Uuid,
+    latest: &serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE drift_events SET latest = $2 WHERE connection_id = $1 AND closed_at IS NULL",
+    )
+    .bind(id)
+    .bind(latest)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Closes the open episode; returns when it opened and how it closed
+/// (`repaired` when a repair was asked for during it).
+pub async fn close_drift(
+    conn: &mut PgConnection,
+    id: Uuid,
+    closed_as: &str,
+) -> Result<Option<(DateTime<Utc>, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE drift_events SET closed_at = now(),
+                closed_as = CASE WHEN $2 = 'recovered' AND repair_asked_at IS NOT NULL
+                                 THEN 'repaired' ELSE $2 END
+          WHERE connection_id = $1 AND closed_at IS NULL
+         RETURNING opened_at, closed_as",
+    )
+    .bind(id)
+    .bind(closed_as)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Notes a repair of the open episode, unless one was asked for less than
+/// `gap_seconds` ago; true when this call should queue it.
+pub async fn ask_repair(
+    conn: &mut PgConnection,
+    id: Uuid,
+    gap_seconds: f64,
+) -> Result<bool, sqlx::Error> {
+    let asked: Option<i64> = sqlx::query_scalar(
+        "UPDATE drift_events SET repair_asked_at = now()
+          WHERE connection_id = $1 AND closed_at IS NULL
+            AND (repair_asked_at IS NULL OR repair_asked_at < now() - make_interval(secs => $2))
+         RETURNING id",
+    )
+    .bind(id)
+    .bind(gap_seconds)
+    .fetch_optional(conn)
+    .await?;
+    Ok(asked.is_some())
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct DriftEvent {
+    pub id: i64,
+    pub opened_at: DateTime<Utc>,
+    pub differences: serde_json::Value,
+    pub latest: serde_json::Value,
+    pub repair_asked_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub closed_as: Option<String>,
+}
+
+pub async fn drift_history(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Vec<DriftEvent>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, opened_at, differences, latest, repair_asked_at, closed_at, closed_as
+           FROM drift_events WHERE connection_id = $1 ORDER BY opened_at DESC LIMIT 50",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await
+}
+
+/// When the accounts a connection lives in were last observed (the oldest).
+pub async fn last_observed(
+    db: impl PgExecutor<'_>,
+    accounts: &[String],
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT min(m.observed_at) FROM monitor_accounts m
+           JOIN provider_accounts a ON a.id = m.account_id WHERE a.name = ANY($1)",
+    )
+    .bind(accounts)
+    .fetch_one(db)
+    .await
+}
+
+/// For the metrics: the last sweep, each account's answer, open drift episodes.
+pub async fn figures(db: &sqlx::PgPool) -> Result<crate::telemetry::MonitorFigures, sqlx::Error> {
+    let last: Option<(Option<i32>, Option<i32>)> =
+        sqlx::query_as("SELECT duration_ms, observed FROM monitor_sweeps WHERE id")
+            .fetch_optional(db)
+            .await?;
+    let accounts: Vec<(String, i32, i32, bool)> = sqlx::query_as(
+        "SELECT a.name, m.duration_ms, m.observed, m.error IS NOT NULL
+           FROM monitor_accounts m JOIN provider_accounts a ON a.id = m.account_id ORDER BY 1",
+    )
+    .fetch_all(db)
+    .await?;
+    let open_drift: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM drift_events WHERE closed_at IS NULL")
+            .fetch_one(db)
+            .await?;
+    let (duration, observed) = last.unwrap_or((None, None));
+    Ok(crate::telemetry::MonitorFigures {
+        sweep_seconds: duration.map(|ms| f64::from(ms) / 1000.0),
+        observed: observed.map(i64::from),
+        accounts: accounts
+            .into_iter()
+            .map(|(n, ms, o, unknown)| (n, f64::from(ms) / 1000.0, i64::from(o), unknown))
+            .collect(),
+        open_drift,
+    })
+}
+
+/// The people to tell about each connection: its requester and the leads of
+/// its teams, as (connection, email, name).
+pub async fn owners(
+    db: impl PgExecutor<'_>,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT c.id, u.email, u.name FROM connections c JOIN users u ON u.id = c.requested_by
+          WHERE c.id = ANY($1)
+         UNION
+         SELECT s.connection_id, u.email, u.name FROM connection_sides s
+           JOIN memberships m ON m.team_id = s.team_id AND m.role = 'lead'
+           JOIN users u ON u.id = m.user_id
+          WHERE s.connection_id = ANY($1)
+         ORDER BY 2, 1",
+    )
+    .bind(ids)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn admins(db: impl PgExecutor<'_>) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT email, name FROM users WHERE is_admin ORDER BY email")
+        .fetch_all(db)
+        .await
+}
+
+/// What the dashboard shows: `active` and `drifted` connections the provider
+/// could not be asked about count as `unknown`.
+const CATEGORY: &str =
+    "CASE WHEN c.status IN ('active', 'drifted') AND c.observed_state = 'unknown'
+                            THEN 'unknown' ELSE c.status END";
+
+const VISIBLE: &str = "($2 OR c.requested_by = $1 OR EXISTS (
+             SELECT 1 FROM connection_sides s JOIN memberships m ON m.team_id = s.team_id
+             WHERE s.connection_id = c.id AND m.user_id = $1))";
+
+/// How many connections the person can see, by dashboard category.
+pub async fn counts(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    all: bool,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {CATEGORY} AS category, count(*) FROM connections c
+          WHERE {VISIBLE} GROUP BY 1"
+    )))
+    .bind(user_id)
+    .bind(all)
+    .fetch_all(db)
+    .await
+}
+
+/// The connections of the dashboard, what needs attention first.
+pub async fn board(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    all: bool,
+    limit: i64,
+) -> Result<Vec<super::connections::Connection>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT c.*, u.email AS requester_email, u.name AS requester_name
+           FROM connections c JOIN users u ON u.id = c.requested_by
+          WHERE {VISIBLE}
+            AND c.status IN ('active', 'drifted', 'provisioning', 'approved', 'failed', 'deprovisioning')
+          ORDER BY CASE {CATEGORY} WHEN 'drifted' THEN 0 WHEN 'unknown' THEN 1 WHEN 'failed' THEN 2
+                   WHEN 'provisioning' THEN 3 WHEN 'approved' THEN 3 WHEN 'deprovisioning' THEN 4 ELSE 5 END,
+                   c.updated_at DESC
+          LIMIT $3"
+    )))
+    .bind(user_id)
+    .bind(all)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

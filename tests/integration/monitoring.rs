@@ -1,0 +1,321 @@
+//! The monitor, end to end with the interval set to one second: something
+//! changed behind Switchboard's back becomes a drift episode with the difference
+//! in plain words, emailed once to the owners; a repair (by hand or automatic)
+//! ends it and they hear of that too. A provider that cannot be asked is
+//! `unknown`, not drift. Several worker processes make one sweep and one email.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::connections::{World, world, world_on};
+use crate::helpers::{Options, eventually, maildev_messages, spawn_app_with};
+use crate::moto;
+use crate::provisioning::{approve_both, until_status};
+
+fn monitored() -> Options {
+    Options {
+        smtp: true,
+        scheduler: true,
+        env: vec![("SWITCHBOARD_MONITOR_INTERVAL", "1".into())],
+        ..Options::default()
+    }
+}
+
+/// An active connection of the world.
+async fn active(w: &World) -> String {
+    let id = w.request().await["id"].as_str().unwrap().to_owned();
+    approve_both(w, &id).await;
+    until_status(w, &id, "active").await;
+    id
+}
+
+async fn emails(to: &str, subject_starts: &str) -> Vec<Value> {
+    maildev_messages(to)
+        .await
+        .into_iter()
+        .filter(|m| {
+            m["subject"]
+                .as_str()
+                .is_some_and(|s| s.starts_with(subject_starts))
+        })
+        .collect()
+}
+
+async fn connection(w: &World, id: &str) -> Value {
+    w.call(
+        &w.requester,
+        Method::GET,
+        &format!("/api/v1/connections/{id}"),
+        None,
+    )
+    .await
+    .1
+}
+
+#[tokio::test]
+async fn a_sandbox_change_is_emailed_once_and_a_repair_ends_it() {
+    let w = world(spawn_app_with(monitored()).await).await;
+    let id = active(&w).await;
+    let admin = w.app.token("root@example.test", true).await;
+    let (_, resources) = w
+        .call(
+            &admin,
+            Method::GET,
+            &format!("/api/v1/sandbox/resources?connection_id={id}"),
+            None,
+        )
+        .await;
+    let route = resources
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "route")
+        .unwrap()
+        .clone();
+    let (status, _) = w
+        .call(
+            &admin,
+            Method::DELETE,
+            &format!(
+                "/api/v1/sandbox/resources/{}",
+                route["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let changed = std::time::Instant::now();
+
+    // The owners hear of it within two intervals (plus delivery), with the difference.
+    let lead = w.payments_lead_email.clone();
+    let mail = eventually(Duration::from_secs(15), "the drift email", || async {
+        emails(&lead, "Drifted:").await.into_iter().next()
+    })
+    .await;
+    let text = mail["text"].as_str().unwrap();
+    let missing = format!("route {} is missing", route["name"].as_str().unwrap());
+    assert!(text.contains(&missing), "{text}");
+    assert!(text.contains(&format!("/connections/{id}")), "{text}");
+    eprintln!("drift to inbox: {:?}", changed.elapsed());
+    let c = connection(&w, &id).await;
+    assert_eq!(c["status"], "drifted");
+    assert_eq!(c["observed"]["state"], "differs");
+    assert!(
+        c["observed"]["details"][0]
+            .as_str()
+            .unwrap()
+            .contains("is missing")
+    );
+
+    // One email per episode, however many sweeps see it.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(emails(&lead, "Drifted:").await.len(), 1);
+    assert_eq!(
+        emails(&w.search_lead_email, "Drifted:").await.len(),
+        1,
+        "both sides' leads hear of it"
+    );
+
+    // The requester may not repair; a lead may.
+    let (status, _) = w
+        .call(
+            &w.requester,
+            Method::POST,
+            &format!("/api/v1/connections/{id}/repair"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, body) = w
+        .call(
+            &w.payments_lead,
+            Method::POST,
+            &format!("/api/v1/connections/{id}/repair"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    until_status(&w, &id, "active").await;
+    let mail = eventually(Duration::from_secs(15), "the recovery email", || async {
+        emails(&lead, "Recovered:").await.into_iter().next()
+    })
+    .await;
+    assert!(
+        mail["text"]
+            .as_str()
+            .unwrap()
+            .contains("Repaired by Switchboard; it differed for"),
+        "{mail}"
+    );
+    let (_, history) = w
+        .call(
+            &w.requester,
+            Method::GET,
+            &format!("/api/v1/connections/{id}/drift"),
+            None,
+        )
+        .await;
+    assert_eq!(history.as_array().unwrap().len(), 1, "{history}");
+    assert_eq!(history[0]["closed_as"], "repaired");
+    assert!(
+        history[0]["differences"][0]
+            .as_str()
+            .unwrap()
+            .contains("is missing")
+    );
+
+    // The page shows the history.
+    w.app
+        .sign_in_dev(&w.payments_lead_email, "payments", "lead", false)
+        .await;
+    let page = w
+        .app
+        .get(&format!("/connections/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Drift history"), "{page}");
+    assert!(page.contains("matches the plan"), "{page}");
+}
+
+#[tokio::test]
+async fn a_route_deleted_in_aws_is_repaired_automatically_and_both_emails_follow() {
+    let ec2 = moto::ec2("us-east-1");
+    let (a, b) = (
+        moto::vpc(&ec2, "10.1.0.0/16").await,
+        moto::vpc(&ec2, "10.2.0.0/16").await,
+    );
+    let w = world_on(
+        spawn_app_with(monitored()).await,
+        moto::account("cloud", json!({"repair": "auto"})),
+        |account| {
+            [("payments", "10.1.0.0/16", &a), ("search", "10.2.0.0/16", &b)].map(
+                |(team, cidr, vpc)| {
+                    json!({"name": format!("{team}-prod"), "team": team, "provider_account_id": account["id"],
+                           "region": "us-east-1", "cidr": cidr, "external_id": vpc})
+                },
+            )
+        },
+    )
+    .await;
+    let id = active(&w).await;
+    let tables = ec2
+        .describe_route_tables()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(&a)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let table = tables.route_tables()[0]
+        .route_table_id()
+        .unwrap()
+        .to_owned();
+    ec2.delete_route()
+        .route_table_id(&table)
+        .destination_cidr_block("10.2.0.0/16")
+        .send()
+        .await
+        .unwrap();
+
+    let lead = w.payments_lead_email.clone();
+    let mail = eventually(Duration::from_secs(20), "the drift email", || async {
+        emails(&lead, "Drifted:").await.into_iter().next()
+    })
+    .await;
+    let text = mail["text"].as_str().unwrap();
+    assert!(
+        text.contains("route 10.2.0.0/16 → pcx-")
+            && text.contains(&format!("missing from {table}")),
+        "{text}"
+    );
+    // Repaired without anyone asking: the route is back and the owners hear of it.
+    let mail = eventually(Duration::from_secs(20), "the recovery email", || async {
+        emails(&lead, "Recovered:").await.into_iter().next()
+    })
+    .await;
+    assert!(
+        mail["text"]
+            .as_str()
+            .unwrap()
+            .contains("Repaired by Switchboard")
+    );
+    assert_eq!(moto::routes_to(&ec2, &a, "10.2.0.0/16").await.len(), 1);
+    assert_eq!(connection(&w, &id).await["status"], "active");
+    assert_eq!(emails(&lead, "Drifted:").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_provider_that_cannot_be_asked_is_unknown_not_drift() {
+    let w = world(spawn_app_with(monitored()).await).await;
+    let id = active(&w).await;
+    // The sandbox fails every call from now on, as an unreachable API would.
+    sqlx::query("UPDATE provider_accounts SET settings = '{\"failure_rate\": \"1\"}'")
+        .execute(&w.app.pool)
+        .await
+        .unwrap();
+    let c = eventually(Duration::from_secs(15), "unknown", || async {
+        let c = connection(&w, &id).await;
+        (c["observed"]["state"] == "unknown").then_some(c)
+    })
+    .await;
+    assert_eq!(c["status"], "active", "not drifted: {c}");
+    assert!(
+        c["observed"]["details"][0]
+            .as_str()
+            .unwrap()
+            .contains("demo could not be asked"),
+        "{c}"
+    );
+    let (_, status) = w
+        .call(&w.requester, Method::GET, "/api/v1/status", None)
+        .await;
+    assert_eq!(status["counts"]["unknown"], 1, "{status}");
+    assert_eq!(status["counts"]["active"], 0, "{status}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(emails(&w.payments_lead_email, "Drifted:").await.is_empty());
+}
+
+/// Two worker processes with the monitor: one sweep per interval, one email.
+#[tokio::test]
+async fn two_worker_processes_send_one_email_per_drift() {
+    let w = world(spawn_app_with(Options::default()).await).await;
+    let id = active(&w).await;
+    w.app.stop_workers();
+    let env = [
+        ("DATABASE_URL", w.app.db.url.clone()),
+        ("SWITCHBOARD_SMTP_URL", crate::helpers::maildev_smtp()),
+        ("SWITCHBOARD_MONITOR_INTERVAL", "1".to_owned()),
+    ];
+    let dir = std::env::temp_dir();
+    let mut workers = [
+        crate::processes::start(&["work"], &env, &dir),
+        crate::processes::start(&["work"], &env, &dir),
+    ];
+    sqlx::query("DELETE FROM sandbox_resources WHERE connection_id = $1 AND kind = 'route'")
+        .bind(Uuid::parse_str(&id).unwrap())
+        .execute(&w.app.pool)
+        .await
+        .unwrap();
+    let lead = w.payments_lead_email.clone();
+    eventually(Duration::from_secs(20), "the drift email", || async {
+        emails(&lead, "Drifted:").await.into_iter().next()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for worker in &mut workers {
+        let _ = worker.kill();
+        let _ = worker.wait();
+    }
+    let drifts = emails(&lead, "Drifted:").await;
+    assert_eq!(drifts.len(), 1, "one email, whatever the number of workers");
+    let text = drifts[0]["text"].as_str().unwrap();
+    assert!(text.contains("is missing"), "{text}");
+}
