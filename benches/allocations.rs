@@ -19,18 +19,10 @@ use switchboard::telemetry::Metrics;
 #[path = "common/mod.rs"]
 mod common;
 
-fn arg(name: &str, default: u64) -> u64 {
-    let argv: Vec<String> = std::env::args().collect();
-    argv.windows(2)
-        .find(|w| w[0] == name)
-        .and_then(|w| w[1].parse().ok())
-        .unwrap_or(default)
-}
-
 #[tokio::main]
 async fn main() {
-    let clients = arg("--clients", 32) as usize;
-    let seconds = arg("--seconds", 5);
+    let clients = common::world::arg("--clients", 32) as usize;
+    let seconds = common::world::arg("--seconds", 5);
     let db = common::ScratchDatabase::create().await;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(40)

@@ -9,57 +9,16 @@
 //! from the audit log), the database's commits/s during the run, and the commit
 //! ceiling of single-row inserts measured right after, in the same run.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use switchboard::config::Settings;
-use switchboard::domain::team::{Role, TeamSlug};
 use switchboard::jobs::{self, WorkerSettings};
 use switchboard::notify::mailer::Mailer;
-use switchboard::services::connections::{self, ConnectionRequest};
-use switchboard::services::networks::{self, AccountRequest, NetworkRequest};
-use switchboard::services::{Caller, Context, address_plan};
+use switchboard::services::connections;
 use uuid::Uuid;
 
 #[path = "common/mod.rs"]
 mod common;
-
-fn arg(name: &str, default: u64) -> u64 {
-    let argv: Vec<String> = std::env::args().collect();
-    argv.windows(2)
-        .find(|w| w[0] == name)
-        .and_then(|w| w[1].parse().ok())
-        .unwrap_or(default)
-}
-
-/// A person with `role` in `team` (or an admin), as a caller of the services.
-async fn person(ctx: &Context, email: &str, team: Option<(&str, Role)>, admin: bool) -> Caller {
-    let mut conn = ctx.pool.acquire().await.unwrap();
-    let (user, _) = switchboard::store::users::upsert(&mut conn, "bench", email, email, email)
-        .await
-        .unwrap();
-    switchboard::store::users::set_admin(&mut *conn, user.id, admin)
-        .await
-        .unwrap();
-    if let Some((slug, role)) = team {
-        let slug = TeamSlug::parse(slug).unwrap();
-        let team = switchboard::store::teams::ensure(&mut conn, &slug, slug.as_str())
-            .await
-            .unwrap();
-        switchboard::store::teams::set_membership(&mut *conn, user.id, team.id, role, "manual")
-            .await
-            .unwrap();
-    }
-    let actor = switchboard::store::users::actor(&mut conn, user.id)
-        .await
-        .unwrap()
-        .unwrap();
-    Caller {
-        actor,
-        request_id: None,
-    }
-}
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -77,99 +36,20 @@ async fn commits(pool: &sqlx::PgPool) -> i64 {
 
 #[tokio::main]
 async fn main() {
-    let n = arg("--connections", 2000) as usize;
-    let concurrency = arg("--concurrency", 16) as usize;
-    let db = common::ScratchDatabase::create().await;
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(40)
-        .connect(&db.url)
-        .await
-        .unwrap();
-    switchboard::store::migrate(&pool).await.unwrap();
-    let settings = Arc::new(
-        Settings::from_lookup(|k| match k {
-            "DATABASE_URL" => Some(db.url.clone()),
-            _ => None,
-        })
-        .unwrap(),
-    );
-    let ctx = Context::new(pool.clone(), settings.clone()).unwrap();
-
-    let admin = person(&ctx, "admin@bench.test", None, true).await;
-    let requester = person(
-        &ctx,
-        "rita@bench.test",
-        Some(("payments", Role::Member)),
-        false,
-    )
-    .await;
-    let payments_lead = person(
-        &ctx,
-        "pat@bench.test",
-        Some(("payments", Role::Lead)),
-        false,
-    )
-    .await;
-    let search_lead = person(&ctx, "sam@bench.test", Some(("search", Role::Lead)), false).await;
-    address_plan::create_pool(
-        &ctx,
-        &admin,
-        address_plan::PoolRequest {
-            name: "corp".into(),
-            cidr: "10.0.0.0/8".into(),
-            parent_id: None,
-            labels: serde_json::json!({}),
-            default_prefix_length: None,
-        },
-    )
-    .await
-    .unwrap();
-    let account = networks::create_account(
-        &ctx,
-        &admin,
-        AccountRequest {
-            kind: "sandbox".into(),
-            name: "demo".into(),
-            regions: vec!["local".into()],
-            settings: serde_json::json!({}),
-            credentials_ref: None,
-        },
-    )
-    .await
-    .unwrap();
-    let mut ids = Vec::new();
-    for (team, cidr) in [("payments", "10.1.0.0/16"), ("search", "10.2.0.0/16")] {
-        let net = networks::create_network(
-            &ctx,
-            &admin,
-            NetworkRequest {
-                name: format!("{team}-prod"),
-                team: team.into(),
-                provider_account_id: Some(account.id),
-                region: "local".into(),
-                environment: None,
-                pool_id: None,
-                prefix_length: None,
-                cidr: Some(cidr.into()),
-                external_id: None,
-                tags: serde_json::json!({}),
-            },
-        )
-        .await
-        .unwrap();
-        ids.push(net.network.id);
-    }
+    let n = common::world::arg("--connections", 2000) as usize;
+    let concurrency = common::world::arg("--concurrency", 16) as usize;
+    let common::world::World {
+        db,
+        ctx,
+        settings,
+        requester,
+        payments_lead,
+        search_lead,
+        ask,
+    } = common::world::world(&[]).await;
+    let pool = ctx.pool.clone();
 
     // Requested and approved by one side, outside the measurement.
-    let ask = ConnectionRequest {
-        kind: "network-to-network".into(),
-        reason: "benchmark".into(),
-        source_network_id: Some(ids[0]),
-        destination_network_id: Some(ids[1]),
-        protocol: Some("tcp".into()),
-        ports: Some("443".into()),
-        ..ConnectionRequest::default()
-    };
     let made: Vec<Uuid> = futures::stream::iter(0..n)
         .map(|_| {
             let (ctx, requester, lead, ask) = (&ctx, &requester, &payments_lead, ask.clone());

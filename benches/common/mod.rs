@@ -1,4 +1,8 @@
-//! Shared by the benchmarks: a scratch database and the commit-rate ceiling.
+//! Shared by the benchmarks: a scratch database, the commit-rate ceiling, and a
+//! world of two teams with a sandbox network each. Each benchmark uses part of it.
+#![allow(dead_code)]
+
+pub mod world;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1007,3 +1007,95 @@ async fn the_request_page_shows_provisioning_live() {
     browser.screenshot("connection-active-live").await;
     c.clone().close().await.unwrap();
 }
+
+/// The status dashboard follows the monitor without a reload: a connection
+/// changed behind Switchboard's back turns `drifted` with its difference, then
+/// `active` again once a lead repairs it.
+#[tokio::test]
+async fn the_dashboard_shows_a_connection_drifting_and_coming_back_after_a_repair() {
+    use crate::helpers::{Options, spawn_app_with};
+    let w = crate::connections::world(
+        spawn_app_with(Options {
+            scheduler: true,
+            env: vec![("SWITCHBOARD_MONITOR_INTERVAL", "1".into())],
+            ..Options::default()
+        })
+        .await,
+    )
+    .await;
+    let id = w.request().await["id"].as_str().unwrap().to_owned();
+    crate::provisioning::approve_both(&w, &id).await;
+    crate::provisioning::until_status(&w, &id, "active").await;
+
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    dev_sign_in(
+        &w.app,
+        c,
+        &w.payments_lead_email,
+        "Pat",
+        "payments",
+        "lead",
+        false,
+    )
+    .await;
+    c.goto(&w.app.url("/status")).await.unwrap();
+    let row = format!("#row-{id}");
+    text_when(c, &row, "the connection active on the dashboard", |t| {
+        t.contains("active")
+    })
+    .await;
+    c.execute("window.stillTheSamePage = true", vec![])
+        .await
+        .unwrap();
+
+    // Someone deletes a route in the sandbox.
+    sqlx::query(
+        "DELETE FROM sandbox_resources WHERE connection_id = $1 AND kind = 'route' AND name LIKE '10.2.0.0/16%'",
+    )
+    .bind(uuid::Uuid::parse_str(&id).unwrap())
+    .execute(&w.app.pool)
+    .await
+    .unwrap();
+    let drifted = text_when(
+        c,
+        &row,
+        "the connection drifted, with its difference",
+        |t| t.contains("drifted") && t.contains("is missing"),
+    )
+    .await;
+    assert!(drifted.contains("route 10.2.0.0/16"), "{drifted}");
+    let count = c
+        .find(Locator::Id("count-drifted"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(count, "1");
+    let same = c
+        .execute("return window.stillTheSamePage === true", vec![])
+        .await
+        .unwrap();
+    assert_eq!(same, json!(true), "the dashboard updated itself");
+
+    // A lead repairs it (from another tab: the API); the dashboard follows.
+    let (status, body) = w
+        .call(
+            &w.payments_lead,
+            reqwest::Method::POST,
+            &format!("/api/v1/connections/{id}/repair"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    text_when(c, &row, "the connection active again", |t| {
+        t.contains("active") && !t.contains("is missing")
+    })
+    .await;
+    let same = c
+        .execute("return window.stillTheSamePage === true", vec![])
+        .await
+        .unwrap();
+    assert_eq!(same, json!(true), "the dashboard updated itself");
+}

@@ -109,6 +109,74 @@ impl Subject {
     }
 }
 
+impl Subject {
+    /// Deletes one route behind Switchboard's back, in the provider itself.
+    async fn break_a_route(&self, id: &str) {
+        match &self.cloud {
+            Cloud::Sandbox => {
+                sqlx::query(
+                    "DELETE FROM sandbox_resources WHERE id = (
+                         SELECT id FROM sandbox_resources WHERE connection_id = $1 AND kind = 'route'
+                            AND name LIKE '10.2.0.0/16%')",
+                )
+                .bind(Uuid::parse_str(id).unwrap())
+                .execute(&self.w.app.pool)
+                .await
+                .unwrap();
+            }
+            Cloud::Aws {
+                ec2, payments_vpc, ..
+            } => {
+                let tables = ec2
+                    .describe_route_tables()
+                    .filters(
+                        aws_sdk_ec2::types::Filter::builder()
+                            .name("vpc-id")
+                            .values(payments_vpc)
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                ec2.delete_route()
+                    .route_table_id(tables.route_tables()[0].route_table_id().unwrap())
+                    .destination_cidr_block("10.2.0.0/16")
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// What the provider's bulk observation says differs for the connection.
+    async fn differences(&self, id: &str) -> Vec<String> {
+        let app = &self.w.app;
+        let uuid = Uuid::parse_str(id).unwrap();
+        let c = switchboard::store::connections::find(&app.pool, uuid)
+            .await
+            .unwrap()
+            .unwrap();
+        let plan: switchboard::planner::Plan = serde_json::from_value(c.plan).unwrap();
+        let accounts = switchboard::store::provider_accounts::list(&app.pool)
+            .await
+            .unwrap();
+        let registry = switchboard::providers::Registry::build(&app.pool, &accounts);
+        let mut found = Vec::new();
+        for account in switchboard::providers::accounts_of(&plan) {
+            let wanted = switchboard::providers::Wanted {
+                connection_id: uuid,
+                items: switchboard::providers::items_in(&plan, &account),
+            };
+            let provider = registry.get(&account).unwrap();
+            for seen in provider.observe(&[wanted]).await.unwrap() {
+                assert_eq!(seen.connection_id, uuid);
+                found.extend(seen.differences);
+            }
+        }
+        found
+    }
+}
+
 fn steps(c: &Value, action: &str) -> usize {
     c["steps"]
         .as_array()
@@ -141,6 +209,23 @@ async fn keeps_the_contract(s: Subject) {
     let again = until_status(w, id, "active").await;
     assert_eq!(steps(&again, "found"), 5, "{again}");
     assert_eq!(s.built(id).await, 5, "nothing was built twice");
+
+    // Observation sees what exists: nothing differs, then the route deleted
+    // behind Switchboard's back, in plain words; a repair puts it back.
+    assert_eq!(s.differences(id).await, Vec::<String>::new());
+    s.break_a_route(id).await;
+    assert_eq!(s.built(id).await, 4);
+    let differences = s.differences(id).await;
+    assert_eq!(differences.len(), 1, "{differences:?}");
+    assert!(
+        differences[0].starts_with("route 10.2.0.0/16 ") && differences[0].contains("missing"),
+        "{differences:?}"
+    );
+    switchboard::services::provisioning::repair(&w.app.ctx, uuid, false)
+        .await
+        .unwrap();
+    assert_eq!(s.built(id).await, 5);
+    assert_eq!(s.differences(id).await, Vec::<String>::new());
 
     // Removal deletes exactly what was built.
     let (status, body) = w
