@@ -40,6 +40,10 @@ pub enum ConnectionCommand {
     },
     /// Withdraw your request before it is built
     Cancel { id: Uuid },
+    /// Apply the approved plan again to an active or drifted connection (leads)
+    Repair { id: Uuid },
+    /// What happens when it drifts: account (the provider account's default), notify or auto (leads)
+    RepairMode { id: Uuid, mode: String },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -256,7 +260,16 @@ struct Connection {
     #[serde(default)]
     sides: Vec<Side>,
     plan: Option<Plan>,
+    observed: Option<Observed>,
     created_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize)]
+struct Observed {
+    state: Option<String>,
+    since: Option<DateTime<Utc>>,
+    details: Vec<String>,
+    repair: String,
 }
 
 #[derive(Deserialize)]
@@ -413,6 +426,40 @@ pub(super) async fn run(client: &Client, command: ConnectionCommand) -> Result<S
                 ("Summary", c.summary),
                 ("Comment", comment),
                 ("Status", c.status),
+            ]))
+        }
+        ConnectionCommand::Repair { id } => {
+            let reply = client
+                .post(&format!("/connections/{id}/repair"), &json!({}))
+                .await?;
+            if client.json_output() {
+                return Ok(reply.pretty());
+            }
+            let c: Connection = reply.parse()?;
+            Ok(fields(&[
+                ("Repair queued", c.id.to_string()),
+                ("Summary", c.summary),
+                ("Status", c.status),
+            ]))
+        }
+        ConnectionCommand::RepairMode { id, mode } => {
+            let reply = client
+                .put(
+                    &format!("/connections/{id}/repair-mode"),
+                    &json!({ "repair": mode }),
+                )
+                .await?;
+            if client.json_output() {
+                return Ok(reply.pretty());
+            }
+            let c: Connection = reply.parse()?;
+            Ok(fields(&[
+                ("Connection", c.id.to_string()),
+                ("Summary", c.summary),
+                (
+                    "When it drifts",
+                    c.observed.map(|o| o.repair).unwrap_or_default(),
+                ),
             ]))
         }
         ConnectionCommand::Cancel { id } => {
@@ -572,6 +619,18 @@ fn detail(c: &Connection, events: Option<&[Event]>) -> String {
     pairs.push(("Plan hash", c.plan_hash.clone()));
     if let Some(failure) = &c.failure {
         pairs.push(("Failure", failure.clone()));
+    }
+    if let Some(o) = &c.observed {
+        let state = match (&o.state, &o.since) {
+            (Some(s), Some(t)) => format!("{s} since {}", output::time(t)),
+            (Some(s), None) => s.clone(),
+            _ => "not observed yet".into(),
+        };
+        pairs.push(("Observed", state));
+        for d in &o.details {
+            pairs.push(("  differs", d.clone()));
+        }
+        pairs.push(("When it drifts", o.repair.clone()));
     }
     let mut out = fields(&pairs);
     if let Some(plan) = &c.plan {

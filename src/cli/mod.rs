@@ -242,6 +242,11 @@ impl Client {
             .await
     }
 
+    async fn put(&self, path: &str, body: &serde_json::Value) -> Result<Reply, Error> {
+        self.send(self.request(reqwest::Method::PUT, path).json(body))
+            .await
+    }
+
     async fn patch(&self, path: &str, body: &serde_json::Value) -> Result<Reply, Error> {
         self.send(self.request(reqwest::Method::PATCH, path).json(body))
             .await

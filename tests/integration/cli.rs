@@ -858,4 +858,24 @@ async fn admins_change_the_sandbox_behind_switchboards_back_from_the_command_lin
     };
     let out = member.run(&["sandbox", "list"]).await;
     assert_eq!(out.status.code(), Some(1));
+
+    // A lead chooses what happens when it drifts, and repairs it.
+    let lead = User {
+        app: &w.app,
+        token: w.payments_lead.clone(),
+    };
+    let out = lead
+        .run(&["connection", "repair-mode", id, "sometimes"])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("repair"), "{}", stderr(&out));
+    let out = lead.ok(&["connection", "repair-mode", id, "auto"]).await;
+    assert!(out.contains("auto"), "{out}");
+    let out = lead.ok(&["connection", "repair", id]).await;
+    assert!(out.contains("Repair queued"), "{out}");
+    let shown = lead.ok(&["connection", "show", id]).await;
+    assert!(
+        shown.contains("When it drifts") && shown.contains("auto"),
+        "{shown}"
+    );
 }
