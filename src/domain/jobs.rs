@@ -65,3 +65,16 @@ pub struct Repair {
 impl Job for Repair {
     const QUEUE: &'static str = "switchboard.repair";
 }
+
+/// Post an event to a team's webhook, signed with the secret `secret_ref` names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendWebhook {
+    pub url: String,
+    pub secret_ref: String,
+    pub body: serde_json::Value,
+}
+
+impl Job for SendWebhook {
+    const QUEUE: &'static str = "switchboard.send_webhook";
+    const MAX_ATTEMPTS: usize = 8;
+}

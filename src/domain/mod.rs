@@ -3,4 +3,5 @@
 pub mod connection;
 pub mod email;
 pub mod jobs;
+pub mod notification;
 pub mod team;

@@ -6,6 +6,7 @@ mod noop;
 mod provision;
 pub mod schedule;
 mod send_email;
+mod send_webhook;
 
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use apalis_postgres::{Config, PostgresStorage, Pubsub};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use crate::domain::jobs::{Deprovision, Job, Noop, Provision, Repair, SendEmail};
+use crate::domain::jobs::{Deprovision, Job, Noop, Provision, Repair, SendEmail, SendWebhook};
 use crate::notify::Mailer;
 use crate::services::Context;
 
@@ -79,6 +80,7 @@ fn monitor(ctx: &Context, mailer: &Mailer, settings: &WorkerSettings) -> Monitor
     let (ctx3, settings3) = (ctx.clone(), settings.clone());
     let (ctx4, settings4) = (ctx.clone(), settings.clone());
     let (ctx5, settings5) = (ctx.clone(), settings.clone());
+    let (ctx6, settings6) = (ctx.clone(), settings.clone());
     Monitor::new()
         .register(move |_| {
             WorkerBuilder::new(worker_name(Provision::QUEUE))
@@ -100,6 +102,12 @@ fn monitor(ctx: &Context, mailer: &Mailer, settings: &WorkerSettings) -> Monitor
                 .data(ctx5.clone())
                 .concurrency(settings5.concurrency)
                 .build(provision::repair)
+        })
+        .register(move |_| {
+            WorkerBuilder::new(worker_name(SendWebhook::QUEUE))
+                .backend(storage::<SendWebhook>(&ctx6.pool, &settings6))
+                .concurrency(settings6.concurrency)
+                .build(send_webhook::handle)
         })
         .register(move |_| {
             WorkerBuilder::new(worker_name(SendEmail::QUEUE))

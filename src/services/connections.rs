@@ -13,6 +13,7 @@ use super::{Caller, Context, audit, mail};
 use crate::domain::connection::{self, Event, Kind, Protocol, Status};
 use crate::domain::email::{Email, EmailAddress};
 use crate::domain::jobs::Provision;
+use crate::domain::notification::Topic;
 use crate::domain::team::Role;
 use crate::error::{Error, FieldError, Result};
 use crate::planner::{self, Ask, End, Plan, Service, Source};
@@ -948,6 +949,16 @@ pub(super) async fn notify(
         tracing::warn!(connection = %c.id, "not emailing an unusable address");
         return Ok(());
     };
+    let topic = match notice {
+        Notice::ApprovalNeeded => Topic::Approvals,
+        Notice::Approved | Notice::Rejected(_) | Notice::Expiring | Notice::Expired => {
+            Topic::Decisions
+        }
+        Notice::Active | Notice::Failed(_) | Notice::Removed => Topic::Provisioning,
+    };
+    if !store::notifications::wants_email(&mut *tx, to.as_str(), topic.as_str()).await? {
+        return Ok(());
+    }
     let (subject, headline, detail) = match &notice {
         Notice::ApprovalNeeded => (
             format!("Approval needed: {}", plan.summary),

@@ -12,6 +12,7 @@ pub mod housekeeping;
 pub mod mail;
 pub mod monitor;
 pub mod networks;
+pub mod notifications;
 pub mod provisioning;
 pub mod sandbox;
 pub mod teams;

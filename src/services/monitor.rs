@@ -20,6 +20,7 @@ use super::{Caller, Context, audit, mail};
 use crate::domain::connection::Status;
 use crate::domain::email::{Email, EmailAddress};
 use crate::domain::jobs::Repair;
+use crate::domain::notification::Topic;
 use crate::domain::team::Role;
 use crate::error::{Error, Result};
 use crate::planner::Plan;
@@ -373,6 +374,32 @@ async fn tell_owners(
             person.2.push(entry(id, vec![line]));
         }
     }
+    // Teams' webhooks get the same events, one per connection.
+    let payload = |id: Uuid, lines: &[String]| {
+        json!({
+            "connection": {
+                "id": id,
+                "summary": plans.get(&id).map(|p| p.summary.clone()).unwrap_or_default(),
+                "url": ctx.settings.absolute_url(&format!("/connections/{id}")),
+            },
+            "details": lines,
+        })
+    };
+    let drifted_ids: Vec<Uuid> = drifted.iter().map(|d| d.0).collect();
+    super::notifications::queue_webhooks(tx, "connection.drifted", &drifted_ids, |id| {
+        let lines = drifted.iter().find(|d| d.0 == id).map(|d| d.1.clone());
+        payload(id, &lines.unwrap_or_default())
+    })
+    .await?;
+    let recovered_ids: Vec<Uuid> = recovered.iter().map(|r| r.0).collect();
+    super::notifications::queue_webhooks(tx, "connection.recovered", &recovered_ids, |id| {
+        let how = recovered
+            .iter()
+            .find(|r| r.0 == id)
+            .map(|r| format!("{} after {}", r.2, lasted(r.1, now)));
+        payload(id, &how.into_iter().collect::<Vec<_>>())
+    })
+    .await?;
     for (email, (name, drifts, recoveries)) in people {
         if !drifts.is_empty() {
             let subject = match drifts.as_slice() {
@@ -381,6 +408,7 @@ async fn tell_owners(
             };
             send(
                 tx,
+                Some(Topic::Drift),
                 &email,
                 &name,
                 subject,
@@ -397,6 +425,7 @@ async fn tell_owners(
             };
             send(
                 tx,
+                Some(Topic::Drift),
                 &email,
                 &name,
                 subject,
@@ -410,8 +439,11 @@ async fn tell_owners(
     Ok(())
 }
 
+/// Queues a digest email, unless its topic is one the person turned off.
+#[allow(clippy::too_many_arguments)]
 async fn send(
     tx: &mut PgConnection,
+    topic: Option<Topic>,
     to: &str,
     name: &str,
     subject: String,
@@ -423,6 +455,11 @@ async fn send(
         tracing::warn!("not emailing an unusable address");
         return Ok(());
     };
+    if let Some(topic) = topic
+        && !store::notifications::wants_email(&mut *tx, to.as_str(), topic.as_str()).await?
+    {
+        return Ok(());
+    }
     let text = DigestText {
         name,
         headline,
@@ -475,6 +512,7 @@ async fn tell_admins(
     for (email, name) in store::monitoring::admins(&mut *tx).await? {
         send(
             &mut tx,
+            None,
             &email,
             &name,
             format!("Cannot observe {account}"),

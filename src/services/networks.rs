@@ -76,10 +76,7 @@ pub async fn create_account(
         ));
     }
     if let Some(r) = &req.credentials_ref {
-        let ok = r.strip_prefix("env:").is_some_and(|v| {
-            !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        }) || r.strip_prefix("file:").is_some_and(|p| p.starts_with('/'));
-        if !ok {
+        if !crate::domain::notification::is_secret_ref(r) {
             errors.push(FieldError::new(
                 "credentials_ref",
                 "must be env:VARIABLE_NAME or file:/absolute/path",

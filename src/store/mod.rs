@@ -4,6 +4,7 @@ pub mod audit;
 pub mod connections;
 pub mod monitoring;
 pub mod networks;
+pub mod notifications;
 pub mod outbox;
 pub mod pools;
 pub mod provider_accounts;

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::{Chrome, Flash};
 use crate::auth::policy::TeamRole;
+use crate::domain::notification::Topic;
 use crate::error::{Error, FieldError};
 use crate::services::{self, Caller, Context};
 use crate::store::tokens::ApiToken;
@@ -20,6 +21,7 @@ pub(super) struct ProfilePage {
     is_admin: bool,
     teams: Vec<TeamRole>,
     tokens: Vec<ApiToken>,
+    notifications: Vec<(Topic, bool)>,
     /// A token just created: its secret is shown this once.
     new_token: Option<String>,
     form_name: String,
@@ -43,6 +45,7 @@ async fn render(
         is_admin: caller.actor.is_admin,
         teams: caller.actor.teams.clone(),
         tokens: services::tokens::list(ctx, caller).await?,
+        notifications: services::notifications::preferences(ctx, caller).await?,
         new_token,
         form_name: form.map(|f| f.name.clone()).unwrap_or_default(),
         form_days: form.map(|f| f.expires_in_days.clone()).unwrap_or_default(),
@@ -149,4 +152,18 @@ pub(super) async fn revoke_token(
     let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound("that token".into()))?;
     let token = services::tokens::revoke(&ctx, &caller, id).await?;
     Ok(Flash::success(format!("Token {:?} revoked.", token.name)).redirect("/me"))
+}
+
+/// The email preferences form: a checked box is "on", an unchecked one "off".
+pub(super) async fn set_notifications(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    form: web::Form<std::collections::HashMap<String, String>>,
+) -> Result<HttpResponse, Error> {
+    let changes: Vec<(String, bool)> = Topic::ALL
+        .into_iter()
+        .map(|t| (t.as_str().to_owned(), form.contains_key(t.as_str())))
+        .collect();
+    services::notifications::set_preferences(&ctx, &caller, &changes).await?;
+    Ok(Flash::success("Saved which emails you get.").redirect("/me"))
 }

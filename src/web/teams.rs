@@ -98,6 +98,7 @@ pub(super) struct TeamPage {
     can_manage: bool,
     form_email: String,
     errors: Vec<FieldError>,
+    webhook: Option<crate::store::notifications::Webhook>,
 }
 
 async fn team_page(
@@ -117,6 +118,9 @@ async fn team_page(
         can_manage: detail.can_manage,
         form_email,
         errors,
+        webhook: services::notifications::webhook(ctx, caller, slug)
+            .await
+            .unwrap_or(None),
     };
     super::render_page(status, Some(&format!("/teams/{slug}")), &page)
 }
@@ -188,4 +192,47 @@ pub(super) async fn remove_member(
     let user_id = Uuid::parse_str(&user_id).map_err(|_| Error::NotFound("that member".into()))?;
     services::teams::remove_member(&ctx, &caller, &slug, user_id).await?;
     Ok(Flash::success("Member removed.").redirect(&format!("/teams/{slug}")))
+}
+
+#[derive(Deserialize)]
+pub(super) struct WebhookForm {
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    secret_ref: String,
+}
+
+/// A lead sets the team's webhook.
+pub(super) async fn set_webhook(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    slug: web::Path<String>,
+    form: web::Form<WebhookForm>,
+) -> Result<HttpResponse, Error> {
+    let page = format!("/teams/{slug}");
+    match services::notifications::set_webhook(&ctx, &caller, &slug, &form.url, &form.secret_ref)
+        .await
+    {
+        Ok(_) => {
+            Ok(Flash::success("Webhook saved: drift events are posted to it.").redirect(&page))
+        }
+        Err(Error::Invalid(errors)) => Ok(Flash::error(
+            errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.reason))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+        .redirect(&page)),
+        Err(e) => Err(e),
+    }
+}
+
+pub(super) async fn delete_webhook(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    services::notifications::delete_webhook(&ctx, &caller, &slug).await?;
+    Ok(Flash::success("Webhook removed.").redirect(&format!("/teams/{slug}")))
 }

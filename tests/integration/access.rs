@@ -119,6 +119,7 @@ async fn every_route_for_every_role() {
     let signed_in = [false, true, true, true, true];
     let payments_leads = [false, false, true, false, true];
     let admins = [false, false, false, false, true];
+    let payments_members = [false, true, true, false, true];
     let table: Vec<(&str, &str, String, Body, [bool; 5])> = vec![
         ("get", "/", "/".into(), Body::None, public),
         ("get", "/healthz", "/healthz".into(), Body::None, public),
@@ -665,6 +666,62 @@ async fn every_route_for_every_role() {
             format!("/connections/{nobody}/retry"),
             Body::None,
             signed_in,
+        ),
+        (
+            "post",
+            "/me/notifications",
+            "/me/notifications".into(),
+            form(&[("drift", "on")]),
+            signed_in,
+        ),
+        (
+            "post",
+            "/teams/{slug}/webhook",
+            "/teams/payments/webhook".into(),
+            form(&[("url", "nonsense")]),
+            payments_leads,
+        ),
+        (
+            "post",
+            "/teams/{slug}/webhook/delete",
+            "/teams/payments/webhook/delete".into(),
+            Body::None,
+            payments_leads,
+        ),
+        (
+            "get",
+            "/api/v1/me/notifications",
+            "/api/v1/me/notifications".into(),
+            Body::None,
+            signed_in,
+        ),
+        (
+            "put",
+            "/api/v1/me/notifications",
+            "/api/v1/me/notifications".into(),
+            Body::Json(json!({"drift": true})),
+            signed_in,
+        ),
+        (
+            "get",
+            "/api/v1/teams/{slug}/webhook",
+            "/api/v1/teams/payments/webhook".into(),
+            Body::None,
+            payments_members,
+        ),
+        (
+            "put",
+            "/api/v1/teams/{slug}/webhook",
+            "/api/v1/teams/payments/webhook".into(),
+            Body::Json(json!({"url": "", "secret_ref": ""})),
+            payments_leads,
+        ),
+        (
+            "delete",
+            "/api/v1/teams/{slug}/webhook",
+            "/api/v1/teams/payments/webhook".into(),
+            Body::None,
+            payments_leads,
         ),
         ("get", "/status", "/status".into(), Body::None, signed_in),
         (

@@ -319,3 +319,157 @@ async fn two_worker_processes_send_one_email_per_drift() {
     let text = drifts[0]["text"].as_str().unwrap();
     assert!(text.contains("is missing"), "{text}");
 }
+
+/// A one-route HTTP server that records what is posted to it: (headers, body).
+async fn webhook_receiver() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/network", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut data = Vec::new();
+                let mut buf = [0u8; 8192];
+                loop {
+                    let Ok(n) = stream.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    data.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&data).into_owned();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let head = text[..end].to_ascii_lowercase();
+                        let length: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse().ok())
+                            .unwrap_or(0);
+                        if data.len() >= end + 4 + length {
+                            let body = data[end + 4..end + 4 + length].to_vec();
+                            let _ = tx.send((head, body));
+                            let _ = stream
+                                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                                .await;
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, rx)
+}
+
+/// A person who turned drift email off gets none; the other lead does; the
+/// team's webhook gets the event, signed with its secret.
+#[tokio::test]
+async fn preferences_are_honoured_and_the_teams_webhook_gets_signed_events() {
+    let w = world(spawn_app_with(monitored()).await).await;
+    let id = active(&w).await;
+    let (status, prefs) = w
+        .call(
+            &w.payments_lead,
+            Method::PUT,
+            "/api/v1/me/notifications",
+            Some(json!({"drift": false})),
+        )
+        .await;
+    assert_eq!(status, 200, "{prefs}");
+    assert_eq!(
+        prefs,
+        json!({"approvals": true, "decisions": true, "provisioning": true, "drift": false})
+    );
+    let (status, body) = w
+        .call(
+            &w.payments_lead,
+            Method::PUT,
+            "/api/v1/me/notifications",
+            Some(json!({"drift": "no"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("expected a boolean"),
+        "{body}"
+    );
+
+    let secret_file = std::env::temp_dir().join(format!("hook-{}", Uuid::new_v4()));
+    std::fs::write(&secret_file, "s3cret\n").unwrap();
+    let (url, mut posts) = webhook_receiver().await;
+    let (status, body) = w
+        .call(
+            &w.search_lead,
+            Method::PUT,
+            "/api/v1/teams/search/webhook",
+            Some(json!({"url": "not a url", "secret_ref": "hunter2"})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["url", "secret_ref"]);
+    let (status, _) = w
+        .call(
+            &w.payments_lead,
+            Method::PUT,
+            "/api/v1/teams/search/webhook",
+            Some(json!({"url": url, "secret_ref": format!("file:{}", secret_file.display())})),
+        )
+        .await;
+    assert_eq!(status, 403, "a lead of another team may not");
+    let (status, body) = w
+        .call(
+            &w.search_lead,
+            Method::PUT,
+            "/api/v1/teams/search/webhook",
+            Some(json!({"url": url, "secret_ref": format!("file:{}", secret_file.display())})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    sqlx::query("DELETE FROM sandbox_resources WHERE connection_id = $1 AND kind = 'route'")
+        .bind(Uuid::parse_str(&id).unwrap())
+        .execute(&w.app.pool)
+        .await
+        .unwrap();
+    let search_lead = w.search_lead_email.clone();
+    eventually(
+        Duration::from_secs(15),
+        "the other lead's drift email",
+        || async { emails(&search_lead, "Drifted:").await.into_iter().next() },
+    )
+    .await;
+    let (head, body) = tokio::time::timeout(Duration::from_secs(15), posts.recv())
+        .await
+        .expect("the webhook is posted")
+        .unwrap();
+    let event: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(event["event"], "connection.drifted");
+    assert_eq!(event["team"], "search");
+    assert_eq!(event["connection"]["id"], id.as_str());
+    assert!(event["details"][0].as_str().unwrap().contains("is missing"));
+    let expected = switchboard::services::notifications::signature(b"s3cret", &body);
+    assert!(
+        head.contains(&format!("x-switchboard-signature: {expected}")),
+        "{head}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        emails(&w.payments_lead_email, "Drifted:").await.is_empty(),
+        "drift email was turned off"
+    );
+}

@@ -5,6 +5,7 @@
 mod connections;
 mod me;
 mod networks;
+mod notifications;
 pub(super) mod pools;
 mod sandbox;
 mod teams;
@@ -22,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         networks::list_accounts, networks::create_account, networks::list, networks::create, networks::get, networks::update, networks::delete,
         connections::list, connections::create, connections::preview, connections::get, connections::plan, connections::events, connections::approve, connections::reject, connections::cancel, connections::remove, connections::retry,
         connections::drift, connections::repair, connections::repair_mode, connections::status,
+        notifications::preferences, notifications::set_preferences, notifications::webhook, notifications::set_webhook, notifications::delete_webhook,
         sandbox::list, sandbox::change, sandbox::delete),
     components(schemas(
         me::Me, me::MyTeam, teams::TeamOut, teams::TeamDetailOut, teams::MemberOut,
@@ -32,7 +34,8 @@ use utoipa::{Modify, OpenApi};
         crate::services::connections::ConnectionRequest, crate::planner::Plan, crate::planner::Mechanism, crate::planner::Resource, crate::planner::Route, crate::planner::Rule, crate::planner::Alternative,
         crate::domain::connection::Kind, crate::domain::connection::Status,
         sandbox::SandboxResourceOut, sandbox::SandboxChangeIn,
-        connections::ObservedOut, connections::DriftOut, connections::RepairModeIn, connections::StatusOut
+        connections::ObservedOut, connections::DriftOut, connections::RepairModeIn, connections::StatusOut,
+        notifications::PreferencesIo, notifications::WebhookIo
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -121,6 +124,11 @@ crate::web::route_table! {
     post "/api/v1/connections/{id}/repair" => connections::repair,
     put "/api/v1/connections/{id}/repair-mode" => connections::repair_mode,
     get "/api/v1/status" => connections::status,
+    get "/api/v1/me/notifications" => notifications::preferences,
+    put "/api/v1/me/notifications" => notifications::set_preferences,
+    get "/api/v1/teams/{slug}/webhook" => notifications::webhook,
+    put "/api/v1/teams/{slug}/webhook" => notifications::set_webhook,
+    delete "/api/v1/teams/{slug}/webhook" => notifications::delete_webhook,
     get "/api/v1/sandbox/resources" => sandbox::list,
     patch "/api/v1/sandbox/resources/{id}" => sandbox::change,
     delete "/api/v1/sandbox/resources/{id}" => sandbox::delete,
