@@ -53,15 +53,6 @@ struct AccountLabels {
     account: String,
 }
 
-/// What the monitor's last sweep did, read at scrape time.
-pub struct MonitorFigures {
-    pub sweep_seconds: Option<f64>,
-    pub observed: Option<i64>,
-    /// (account, seconds, connections observed, could not be asked)
-    pub accounts: Vec<(String, f64, i64, bool)>,
-    pub open_drift: i64,
-}
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct JobLabels {
     pub queue: String,
@@ -192,7 +183,7 @@ impl Metrics {
     }
 
     /// Replaces the monitor's gauges with figures read from the database.
-    pub fn set_monitor(&self, m: &MonitorFigures) {
+    pub fn set_monitor(&self, m: &crate::store::monitoring::Figures) {
         self.sweep_seconds.set(m.sweep_seconds.unwrap_or(0.0));
         self.sweep_observed.set(m.observed.unwrap_or(0));
         self.open_drift.set(m.open_drift);

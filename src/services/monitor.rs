@@ -343,6 +343,25 @@ async fn tell_owners(
         .chain(recovered.iter().map(|r| r.0))
         .collect();
     let now = Utc::now();
+    // Looked up once per owner and per webhook: many may drift at once.
+    let drifts: HashMap<Uuid, &Vec<String>> = drifted.iter().map(|(id, d)| (*id, d)).collect();
+    let recoveries: HashMap<Uuid, String> = recovered
+        .iter()
+        .map(|(id, opened, how)| {
+            let line = if how == "repaired" {
+                format!(
+                    "Repaired by Switchboard; it differed for {}.",
+                    lasted(*opened, now)
+                )
+            } else {
+                format!(
+                    "It matches again; it differed for {}.",
+                    lasted(*opened, now)
+                )
+            };
+            (*id, line)
+        })
+        .collect();
     let entry = |id: Uuid, lines: Vec<String>| Entry {
         summary: plans
             .get(&id)
@@ -356,22 +375,11 @@ async fn tell_owners(
         let person = people
             .entry(email)
             .or_insert_with(|| (name, Vec::new(), Vec::new()));
-        if let Some((_, d)) = drifted.iter().find(|d| d.0 == id) {
-            person.1.push(entry(id, d.clone()));
+        if let Some(d) = drifts.get(&id) {
+            person.1.push(entry(id, (*d).clone()));
         }
-        if let Some((_, opened, how)) = recovered.iter().find(|r| r.0 == id) {
-            let line = if how == "repaired" {
-                format!(
-                    "Repaired by Switchboard; it differed for {}.",
-                    lasted(*opened, now)
-                )
-            } else {
-                format!(
-                    "It matches again; it differed for {}.",
-                    lasted(*opened, now)
-                )
-            };
-            person.2.push(entry(id, vec![line]));
+        if let Some(line) = recoveries.get(&id) {
+            person.2.push(entry(id, vec![line.clone()]));
         }
     }
     // Teams' webhooks get the same events, one per connection.
@@ -387,17 +395,15 @@ async fn tell_owners(
     };
     let drifted_ids: Vec<Uuid> = drifted.iter().map(|d| d.0).collect();
     super::notifications::queue_webhooks(tx, "connection.drifted", &drifted_ids, |id| {
-        let lines = drifted.iter().find(|d| d.0 == id).map(|d| d.1.clone());
-        payload(id, &lines.unwrap_or_default())
+        payload(id, drifts.get(&id).map_or(&[][..], |d| d.as_slice()))
     })
     .await?;
     let recovered_ids: Vec<Uuid> = recovered.iter().map(|r| r.0).collect();
     super::notifications::queue_webhooks(tx, "connection.recovered", &recovered_ids, |id| {
-        let how = recovered
-            .iter()
-            .find(|r| r.0 == id)
-            .map(|r| format!("{} after {}", r.2, lasted(r.1, now)));
-        payload(id, &how.into_iter().collect::<Vec<_>>())
+        payload(
+            id,
+            recoveries.get(&id).map_or(&[][..], std::slice::from_ref),
+        )
     })
     .await?;
     for (email, (name, drifts, recoveries)) in people {

@@ -242,8 +242,16 @@ pub async fn last_observed(
     .await
 }
 
-/// For the metrics: the last sweep, each account's answer, open drift episodes.
-pub async fn figures(db: &sqlx::PgPool) -> Result<crate::telemetry::MonitorFigures, sqlx::Error> {
+/// What the monitor's last sweep did, for the metrics.
+pub struct Figures {
+    pub sweep_seconds: Option<f64>,
+    pub observed: Option<i64>,
+    /// (account, seconds, connections observed, could not be asked)
+    pub accounts: Vec<(String, f64, i64, bool)>,
+    pub open_drift: i64,
+}
+
+pub async fn figures(db: &sqlx::PgPool) -> Result<Figures, sqlx::Error> {
     let last: Option<(Option<i32>, Option<i32>)> =
         sqlx::query_as("SELECT duration_ms, observed FROM monitor_sweeps WHERE id")
             .fetch_optional(db)
@@ -259,7 +267,7 @@ pub async fn figures(db: &sqlx::PgPool) -> Result<crate::telemetry::MonitorFigur
             .fetch_one(db)
             .await?;
     let (duration, observed) = last.unwrap_or((None, None));
-    Ok(crate::telemetry::MonitorFigures {
+    Ok(Figures {
         sweep_seconds: duration.map(|ms| f64::from(ms) / 1000.0),
         observed: observed.map(i64::from),
         accounts: accounts

@@ -256,6 +256,8 @@ async fn a_route_deleted_in_aws_is_repaired_automatically_and_both_emails_follow
 async fn a_provider_that_cannot_be_asked_is_unknown_not_drift() {
     let w = world(spawn_app_with(monitored()).await).await;
     let id = active(&w).await;
+    let admin = crate::helpers::unique_recipient();
+    let _ = w.app.token(&admin, true).await;
     // The sandbox fails every call from now on, as an unreachable API would.
     sqlx::query("UPDATE provider_accounts SET settings = '{\"failure_rate\": \"1\"}'")
         .execute(&w.app.pool)
@@ -281,6 +283,23 @@ async fn a_provider_that_cannot_be_asked_is_unknown_not_drift() {
     assert_eq!(status["counts"]["active"], 0, "{status}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(emails(&w.payments_lead_email, "Drifted:").await.is_empty());
+    // Still unreachable after five intervals: the admins hear of it, once.
+    let mail = eventually(Duration::from_secs(15), "the admins' email", || async {
+        emails(&admin, "Cannot observe demo")
+            .await
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert!(
+        mail["text"]
+            .as_str()
+            .unwrap()
+            .contains("the sandbox simulated an API failure"),
+        "{mail}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(emails(&admin, "Cannot observe demo").await.len(), 1);
 }
 
 /// Two worker processes with the monitor: one sweep per interval, one email.
@@ -472,4 +491,59 @@ async fn preferences_are_honoured_and_the_teams_webhook_gets_signed_events() {
         emails(&w.payments_lead_email, "Drifted:").await.is_empty(),
         "drift email was turned off"
     );
+}
+
+/// AWS that cannot be reached (the emulator gone from where the account points)
+/// is unknown, not drift; the metrics say which account could not be asked.
+#[tokio::test]
+async fn aws_out_of_reach_is_unknown_and_the_metrics_say_so() {
+    let ec2 = moto::ec2("us-east-1");
+    let (a, b) = (
+        moto::vpc(&ec2, "10.1.0.0/16").await,
+        moto::vpc(&ec2, "10.2.0.0/16").await,
+    );
+    let w = world_on(
+        spawn_app_with(monitored()).await,
+        moto::account("cloud", json!({})),
+        |account| {
+            [("payments", "10.1.0.0/16", &a), ("search", "10.2.0.0/16", &b)].map(
+                |(team, cidr, vpc)| {
+                    json!({"name": format!("{team}-prod"), "team": team, "provider_account_id": account["id"],
+                           "region": "us-east-1", "cidr": cidr, "external_id": vpc})
+                },
+            )
+        },
+    )
+    .await;
+    let id = active(&w).await;
+    // Nothing listens on port 9 of the loopback.
+    sqlx::query(
+        "UPDATE provider_accounts SET settings = jsonb_set(settings, '{endpoint_url}', '\"http://127.0.0.1:9\"')",
+    )
+    .execute(&w.app.pool)
+    .await
+    .unwrap();
+    let c = eventually(Duration::from_secs(30), "unknown", || async {
+        let c = connection(&w, &id).await;
+        (c["observed"]["state"] == "unknown").then_some(c)
+    })
+    .await;
+    assert_eq!(c["status"], "active", "{c}");
+    assert!(
+        c["observed"]["details"][0]
+            .as_str()
+            .unwrap()
+            .contains("cloud could not be asked"),
+        "{c}"
+    );
+    let metrics = w.app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains(r#"switchboard_monitor_account_unreachable{account="cloud"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("switchboard_monitor_sweep_seconds"),
+        "{metrics}"
+    );
+    assert!(emails(&w.payments_lead_email, "Drifted:").await.is_empty());
 }
