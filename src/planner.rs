@@ -665,7 +665,19 @@ fn service_exposure(
             kind: "DNS record".into(),
             name: hostname.to_owned(),
             detail: format!("{hostname} → {} (the proxy)", proxy.detail),
-            params: BTreeMap::new(),
+            params: BTreeMap::from([
+                (
+                    "record_type".to_owned(),
+                    match proxy.detail.parse::<std::net::IpAddr>() {
+                        Ok(std::net::IpAddr::V4(_)) => "A",
+                        Ok(std::net::IpAddr::V6(_)) => "AAAA",
+                        Err(_) => "CNAME",
+                    }
+                    .to_owned(),
+                ),
+                ("value".to_owned(), proxy.detail.clone()),
+                ("ttl".to_owned(), "300".to_owned()),
+            ]),
         }),
         None => rejected.push(Alternative {
             mechanism: Mechanism::DnsRecord,
@@ -826,7 +838,11 @@ fn dns_record(
             kind: format!("{record_type} record"),
             name: name.to_owned(),
             detail: format!("{value}, TTL {ttl} s"),
-            params: BTreeMap::new(),
+            params: BTreeMap::from([
+                ("record_type".to_owned(), record_type.to_owned()),
+                ("value".to_owned(), value.to_owned()),
+                ("ttl".to_owned(), ttl.to_string()),
+            ]),
         }],
         routes: Vec::new(),
         rules: Vec::new(),

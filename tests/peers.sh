@@ -1,7 +1,7 @@
 # Sourced by tests/run: makes sure every program the tests talk to is installed
 # and running on 127.0.0.1, starting (and if need be installing) what is missing.
 # Exports TEST_DATABASE_URL, MAILDEV_SMTP_URL, MAILDEV_API_URL, OIDC_ISSUER_URL,
-# MOTO_URL.
+# MOTO_URL, PDNS_API_URL, PDNS_DNS_ADDRESS.
 # Whatever this script starts, it stops on exit (see stop_peers).
 
 PEERS_DIR="$PWD/target/peers"
@@ -123,6 +123,19 @@ ensure_moto() {
   "$server" -H 127.0.0.1 -p 5000 >"$PEERS_DIR/moto.log" 2>&1 &
   STARTED_PIDS+=($!)
   wait_port 5000 30 moto
+}
+
+ensure_pdns() {
+  export PDNS_API_URL="http://127.0.0.1:8081" PDNS_DNS_ADDRESS="127.0.0.1:5353"
+  if port_open 8081; then return 0; fi
+  command -v pdns_server >/dev/null || apt_install pdns-server pdns-backend-sqlite3 sqlite3
+  local dir="$PEERS_DIR/pdns"
+  rm -rf "$dir" && mkdir -p "$dir"
+  sqlite3 "$dir/pdns.sqlite3" </usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql
+  sed "s#\${PDNS_DIR}#$dir#g" tests/peers/pdns.conf >"$dir/pdns.conf"
+  /usr/sbin/pdns_server --config-dir="$dir" >"$PEERS_DIR/pdns.log" 2>&1 &
+  STARTED_PIDS+=($!)
+  wait_port 8081 20 PowerDNS
 }
 
 ensure_chromium() {

@@ -3,6 +3,7 @@
 //! what each kind can build. Adding a provider is adding a module here.
 
 mod aws;
+mod dns;
 pub mod sandbox;
 
 use std::collections::{BTreeMap, HashMap};
@@ -293,6 +294,7 @@ fn provider_for(
     match account.kind.as_str() {
         "sandbox" => Ok(Arc::new(sandbox::Sandbox::new(pool.clone(), account)?)),
         "aws" => Ok(Arc::new(aws::Aws::new(account, all)?)),
+        "dns" => Ok(Arc::new(dns::Dns::new(account)?)),
         other => Err(format!(
             "provider account {} is of kind {other}, which this version of Switchboard cannot provision yet",
             account.name

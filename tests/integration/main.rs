@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod connection_pages;
 mod connections;
+mod dns;
 mod email;
 mod errors;
 mod health;

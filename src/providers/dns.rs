@@ -1,0 +1,340 @@
+//! The `dns` provider: A, AAAA and CNAME records in a zone of a PowerDNS server,
+//! through its HTTP API.
+//!
+//! Settings: `zone` (e.g. `example.com`, read by the planner too), `api_url`
+//! (e.g. `http://127.0.0.1:8081`), `server_id` (default `localhost`).
+//! Credentials: `credentials_ref` names the API key (`env:NAME` or `file:/path`).
+//!
+//! A record is found by its name and type. One Switchboard made carries the
+//! comment "switchboard connection …", so it is put back when changed and
+//! removed when no longer needed; a record someone else made is never touched.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Item, Provider, ProviderError, Removal, Seen, Step, Wanted};
+use crate::store::provider_accounts::ProviderAccount;
+
+const MARK: &str = "switchboard connection";
+
+pub struct Dns {
+    api: String,
+    zone: String,
+    key: String,
+    http: reqwest::Client,
+}
+
+/// A record set as PowerDNS returns it.
+#[derive(Deserialize)]
+struct RrSet {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    ttl: u32,
+    records: Vec<Record>,
+    #[serde(default)]
+    comments: Vec<Comment>,
+}
+
+#[derive(Deserialize)]
+struct Record {
+    content: String,
+}
+
+#[derive(Deserialize)]
+struct Comment {
+    content: String,
+}
+
+#[derive(Deserialize)]
+struct Zone {
+    rrsets: Vec<RrSet>,
+}
+
+/// What a record item asks for.
+struct WantedRecord<'a> {
+    name: String,
+    kind: &'a str,
+    value: String,
+    ttl: u32,
+}
+
+impl RrSet {
+    fn ours(&self) -> bool {
+        self.comments.iter().any(|c| c.content.starts_with(MARK))
+    }
+
+    fn content(&self) -> String {
+        self.records
+            .iter()
+            .map(|r| r.content.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// A name in the zone's absolute form: `www.example.com.`
+fn absolute(name: &str) -> String {
+    format!("{}.", name.trim_end_matches('.'))
+}
+
+impl Dns {
+    pub fn new(account: &ProviderAccount) -> Result<Self, String> {
+        let name = &account.name;
+        let setting = |key: &str| {
+            account
+                .settings
+                .get(key)
+                .and_then(|v| v.as_str())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let zone =
+            setting("zone").ok_or_else(|| format!("dns account {name} has no zone setting"))?;
+        let api = setting("api_url").ok_or_else(|| {
+            format!("dns account {name} has no api_url setting (the PowerDNS API)")
+        })?;
+        if url::Url::parse(api).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
+            return Err(format!(
+                "dns account {name}: api_url must be an http(s) URL"
+            ));
+        }
+        let server = setting("server_id").unwrap_or("localhost");
+        let key = match account.credentials_ref.as_deref() {
+            Some(r) => read_key(r).map_err(|why| format!("dns account {name}: {why}"))?,
+            None => {
+                return Err(format!(
+                    "dns account {name} has no credentials_ref: set env:NAME or file:/path to the PowerDNS API key"
+                ));
+            }
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Dns {
+            api: format!(
+                "{}/api/v1/servers/{server}/zones/{}",
+                api.trim_end_matches('/'),
+                absolute(zone)
+            ),
+            zone: absolute(zone),
+            key,
+            http,
+        })
+    }
+
+    fn wanted<'a>(&self, item: &'a Item) -> Result<WantedRecord<'a>, ProviderError> {
+        let need = |k: &str| {
+            item.param(k).ok_or_else(|| {
+                ProviderError::Permanent(format!("the DNS record {} has no {k}", item.name))
+            })
+        };
+        let ttl = need("ttl")?.parse().map_err(|_| {
+            ProviderError::Permanent(format!("the TTL of {} is not a number", item.name))
+        })?;
+        let kind = need("record_type")?;
+        let mut value = need("value")?.to_owned();
+        if kind == "CNAME" {
+            value = absolute(&value);
+        }
+        Ok(WantedRecord {
+            name: absolute(&item.name),
+            kind,
+            value,
+            ttl,
+        })
+    }
+
+    async fn zone(&self) -> Result<Vec<RrSet>, ProviderError> {
+        let answer = self
+            .http
+            .get(&self.api)
+            .header("X-API-Key", &self.key)
+            .send()
+            .await
+            .map_err(|e| {
+                ProviderError::Transient(format!("the DNS server could not be reached: {e}"))
+            })?;
+        let answer = checked(answer, &format!("read the zone {}", self.zone)).await?;
+        let zone: Zone = answer
+            .json()
+            .await
+            .map_err(|e| ProviderError::Transient(format!("the DNS server's answer: {e}")))?;
+        Ok(zone.rrsets)
+    }
+
+    async fn patch(&self, rrset: serde_json::Value, what: &str) -> Result<(), ProviderError> {
+        let answer = self
+            .http
+            .patch(&self.api)
+            .header("X-API-Key", &self.key)
+            .json(&json!({ "rrsets": [rrset] }))
+            .send()
+            .await
+            .map_err(|e| {
+                ProviderError::Transient(format!("the DNS server could not be reached: {e}"))
+            })?;
+        checked(answer, what).await.map(drop)
+    }
+}
+
+/// PowerDNS's answer, or its error in plain words.
+async fn checked(
+    answer: reqwest::Response,
+    what: &str,
+) -> Result<reqwest::Response, ProviderError> {
+    let status = answer.status();
+    if status.is_success() {
+        return Ok(answer);
+    }
+    let body = answer.text().await.unwrap_or_default();
+    let error = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_owned))
+        .unwrap_or(body);
+    let text = format!(
+        "the DNS server refused to {what}: {error} (HTTP {})",
+        status.as_u16()
+    );
+    if status.is_server_error() {
+        Err(ProviderError::Transient(text))
+    } else {
+        Err(ProviderError::Permanent(text))
+    }
+}
+
+fn read_key(reference: &str) -> Result<String, String> {
+    if let Some(name) = reference.strip_prefix("env:") {
+        std::env::var(name).map_err(|_| format!("the environment variable {name} is not set"))
+    } else if let Some(path) = reference.strip_prefix("file:") {
+        std::fs::read_to_string(path)
+            .map(|k| k.trim().to_owned())
+            .map_err(|e| format!("cannot read {path}: {e}"))
+    } else {
+        Err("credentials_ref must be env:NAME or file:/path".into())
+    }
+}
+
+#[async_trait]
+impl Provider for Dns {
+    fn kind(&self) -> &'static str {
+        "dns"
+    }
+
+    async fn apply(&self, connection_id: Uuid, item: &Item) -> Result<Step, ProviderError> {
+        let want = self.wanted(item)?;
+        let rrsets = self.zone().await?;
+        let existing = rrsets
+            .iter()
+            .find(|r| r.name == want.name && r.kind == want.kind);
+        let action = match existing {
+            Some(r) if r.content() == want.value && r.ttl == want.ttl => "found",
+            Some(r) if !r.ours() => {
+                return Err(ProviderError::Permanent(format!(
+                    "{} {} already exists in {} ({}), and Switchboard did not make it",
+                    want.kind,
+                    want.name,
+                    self.zone,
+                    r.content()
+                )));
+            }
+            Some(_) => "repaired",
+            None => "created",
+        };
+        if action != "found" {
+            self.patch(
+                json!({
+                    "name": want.name, "type": want.kind, "ttl": want.ttl, "changetype": "REPLACE",
+                    "records": [{ "content": want.value, "disabled": false }],
+                    "comments": [{ "content": format!("{MARK} {connection_id}"), "account": "switchboard" }],
+                }),
+                &format!("write {} {}", want.kind, want.name),
+            )
+            .await?;
+        }
+        Ok(Step {
+            action,
+            item: item.clone(),
+            provider_id: Some(format!("{} {}", want.name, want.kind)),
+        })
+    }
+
+    async fn observe(&self, wanted: &[Wanted]) -> Result<Vec<Seen>, ProviderError> {
+        // The whole zone in one read.
+        let rrsets = self.zone().await?;
+        let by_key: HashMap<(&str, &str), &RrSet> = rrsets
+            .iter()
+            .map(|r| ((r.name.as_str(), r.kind.as_str()), r))
+            .collect();
+        Ok(wanted
+            .iter()
+            .map(|w| Seen {
+                connection_id: w.connection_id,
+                differences: w
+                    .items
+                    .iter()
+                    .filter_map(|item| {
+                        let want = match self.wanted(item) {
+                            Ok(want) => want,
+                            Err(e) => return Some(e.to_string()),
+                        };
+                        match by_key.get(&(want.name.as_str(), want.kind)) {
+                            None => Some(format!(
+                                "{} record {} is missing from {}",
+                                want.kind, want.name, self.zone
+                            )),
+                            Some(r) if r.content() != want.value => Some(format!(
+                                "{} record {} is {}, expected {}",
+                                want.kind,
+                                want.name,
+                                r.content(),
+                                want.value
+                            )),
+                            Some(r) if r.ttl != want.ttl => Some(format!(
+                                "{} record {} has a TTL of {} s, expected {} s",
+                                want.kind, want.name, r.ttl, want.ttl
+                            )),
+                            Some(_) => None,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+
+    async fn destroy(
+        &self,
+        _connection_id: Uuid,
+        removals: &[Removal],
+    ) -> Result<Vec<Step>, ProviderError> {
+        let rrsets = self.zone().await?;
+        let mut steps = Vec::new();
+        for removal in removals.iter().rev() {
+            let want = self.wanted(&removal.item)?;
+            let present = rrsets
+                .iter()
+                .any(|r| r.name == want.name && r.kind == want.kind && r.ours());
+            if !present || removal.made.is_empty() {
+                continue;
+            }
+            self.patch(
+                json!({ "name": want.name, "type": want.kind, "changetype": "DELETE" }),
+                &format!("delete {} {}", want.kind, want.name),
+            )
+            .await?;
+            steps.push(Step {
+                action: "deleted",
+                item: removal.item.clone(),
+                provider_id: Some(format!("{} {}", want.name, want.kind)),
+            });
+        }
+        Ok(steps)
+    }
+}
