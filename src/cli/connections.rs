@@ -456,10 +456,7 @@ pub(super) async fn run(client: &Client, command: ConnectionCommand) -> Result<S
             Ok(fields(&[
                 ("Connection", c.id.to_string()),
                 ("Summary", c.summary),
-                (
-                    "When it drifts",
-                    c.observed.map(|o| o.repair).unwrap_or_default(),
-                ),
+                ("On drift", c.observed.map(|o| o.repair).unwrap_or_default()),
             ]))
         }
         ConnectionCommand::Cancel { id } => {
@@ -630,7 +627,7 @@ fn detail(c: &Connection, events: Option<&[Event]>) -> String {
         for d in &o.details {
             pairs.push(("  differs", d.clone()));
         }
-        pairs.push(("When it drifts", o.repair.clone()));
+        pairs.push(("On drift", o.repair.clone()));
     }
     let mut out = fields(&pairs);
     if let Some(plan) = &c.plan {

@@ -875,7 +875,7 @@ async fn admins_change_the_sandbox_behind_switchboards_back_from_the_command_lin
     assert!(out.contains("Repair queued"), "{out}");
     let shown = lead.ok(&["connection", "show", id]).await;
     assert!(
-        shown.contains("When it drifts") && shown.contains("auto"),
+        shown.contains("On drift") && shown.contains("auto"),
         "{shown}"
     );
 }
