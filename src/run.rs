@@ -158,6 +158,7 @@ pub async fn up(settings: Settings) -> Result<(), RunError> {
     let pool = db.pool();
     let result = async {
         migrate_pool(&pool).await?;
+        crate::services::networks::ensure_default_sandbox(&pool).await?;
         run_processes(settings, pool.clone(), true, true).await
     }
     .await;

@@ -105,6 +105,28 @@ pub async fn create_account(
     Ok(account)
 }
 
+/// `up`'s default: with no provider account at all, a `sandbox` one, so the
+/// whole flow (plan, approve, build, monitor) can be tried with nothing else.
+pub async fn ensure_default_sandbox(pool: &sqlx::PgPool) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    if let Some(account) = store::provider_accounts::insert_sandbox_if_none(&mut *tx).await? {
+        audit::record(
+            &mut tx,
+            Some("switchboard"),
+            None,
+            None,
+            "provider_account.created",
+            "provider_account",
+            &account.id.to_string(),
+            json!({ "after": { "kind": account.kind, "name": account.name, "regions": account.regions }, "why": "the default of `up`: no provider account existed" }),
+        )
+        .await?;
+        tracing::info!("no provider account: added the sandbox one (a simulated cloud)");
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 pub async fn list_accounts(ctx: &Context, caller: &Caller) -> Result<Vec<ProviderAccount>> {
     caller.actor.require(Action::ViewNetworks)?;
     Ok(store::provider_accounts::list(&ctx.pool).await?)

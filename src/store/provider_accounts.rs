@@ -57,3 +57,18 @@ pub async fn find(
         .fetch_optional(db)
         .await
 }
+
+/// A `sandbox` account named "sandbox", unless any provider account exists.
+pub async fn insert_sandbox_if_none(
+    db: impl PgExecutor<'_>,
+) -> Result<Option<ProviderAccount>, sqlx::Error> {
+    sqlx::query_as(
+        "INSERT INTO provider_accounts (id, kind, name, regions, settings)
+         SELECT $1, 'sandbox', 'sandbox', ARRAY['local'], '{}'::jsonb
+          WHERE NOT EXISTS (SELECT 1 FROM provider_accounts)
+         ON CONFLICT (name) DO NOTHING RETURNING *",
+    )
+    .bind(Uuid::new_v4())
+    .fetch_optional(db)
+    .await
+}

@@ -203,6 +203,19 @@ async fn up_with_no_configuration_runs_its_own_database_and_outbox() {
         ],
     )
     .await;
+    // With no provider account, `up` added the sandbox: the flow works at once.
+    let accounts = client
+        .get(format!("{base}/admin/provider-accounts"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        accounts.contains(">sandbox</span>") && accounts.contains(">ready</span>"),
+        "{accounts}"
+    );
     let to = unique_recipient();
     let res = client
         .post(format!("{base}/dev/outbox/test-email"))
