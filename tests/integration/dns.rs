@@ -13,7 +13,7 @@ use crate::connections::{World, world};
 use crate::helpers::{Options, eventually, maildev_messages, spawn_app_with};
 use crate::provisioning::until_status;
 
-fn api() -> String {
+pub(crate) fn api() -> String {
     std::env::var("PDNS_API_URL").unwrap_or_else(|_| "http://127.0.0.1:8081".into())
 }
 
@@ -24,7 +24,7 @@ fn dns_address() -> String {
 /// The API key of the test server (tests/peers/pdns.conf).
 const KEY: &str = "test-key";
 
-async fn pdns(method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
+pub(crate) async fn pdns(method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
     let mut request = reqwest::Client::new()
         .request(method, format!("{}/api/v1/servers/localhost{path}", api()))
         .header("X-API-Key", KEY);
@@ -38,7 +38,7 @@ async fn pdns(method: Method, path: &str, body: Option<Value>) -> reqwest::Respo
 }
 
 /// A zone of this test's own.
-async fn new_zone() -> String {
+pub(crate) async fn new_zone() -> String {
     let zone = format!("z{}.test", &uuid::Uuid::new_v4().simple().to_string()[..10]);
     let res = pdns(
         Method::POST,
@@ -50,7 +50,7 @@ async fn new_zone() -> String {
     zone
 }
 
-fn key_ref() -> String {
+pub(crate) fn key_ref() -> String {
     use std::os::unix::fs::PermissionsExt;
     let path = std::env::temp_dir().join(format!("pdns-key-{}", uuid::Uuid::new_v4()));
     std::fs::write(&path, KEY).unwrap();

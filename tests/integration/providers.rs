@@ -1,5 +1,5 @@
-//! One contract every provider keeps, run against each of them (the sandbox, and
-//! aws against the moto EC2 emulator): approve → active with what the plan says
+//! One contract every provider keeps, run against each of them (the sandbox, aws
+//! against the moto EC2 emulator, dns against PowerDNS): approve → active with what the plan says
 //! really present; a repeated run builds nothing twice; removal deletes exactly
 //! what was built; removing again is harmless. Then what only AWS does: a
 //! peering across regions, the transit-gateway path, AWS's refusals in plain words.
@@ -21,6 +21,10 @@ enum Cloud {
         payments_vpc: String,
         search_vpc: String,
     },
+    /// A zone of its own on the PowerDNS server; the record is `www.<zone>`.
+    Dns {
+        zone: String,
+    },
 }
 
 struct Subject {
@@ -32,6 +36,28 @@ async fn sandbox() -> Subject {
     Subject {
         w: world(spawn_app().await).await,
         cloud: Cloud::Sandbox,
+    }
+}
+
+/// A PowerDNS zone, served by a `dns` provider account.
+async fn dns() -> Subject {
+    let w = world(spawn_app().await).await;
+    let zone = crate::dns::new_zone().await;
+    let admin = w.app.token("root@example.test", true).await;
+    let (status, account) = w
+        .call(
+            &admin,
+            Method::POST,
+            "/api/v1/provider-accounts",
+            Some(json!({"kind": "dns", "name": "corp-dns", "regions": [],
+                        "settings": {"zone": zone, "api_url": crate::dns::api()},
+                        "credentials_ref": crate::dns::key_ref()})),
+        )
+        .await;
+    assert_eq!(status, 201, "{account}");
+    Subject {
+        w,
+        cloud: Cloud::Dns { zone },
     }
 }
 
@@ -66,6 +92,46 @@ async fn aws(settings: Value) -> Subject {
 }
 
 impl Subject {
+    /// How many things a connection builds here: a link, a route each way and a
+    /// rule each way; or one DNS record.
+    fn things(&self) -> usize {
+        match self.cloud {
+            Cloud::Dns { .. } => 1,
+            _ => 5,
+        }
+    }
+
+    /// Asks for a connection and has it approved; its id.
+    async fn approved(&self) -> String {
+        let w = &self.w;
+        let Cloud::Dns { zone } = &self.cloud else {
+            let id = w.request().await["id"].as_str().unwrap().to_owned();
+            approve_both(w, &id).await;
+            return id;
+        };
+        let (status, c) = w
+            .call(
+                &w.requester,
+                Method::POST,
+                "/api/v1/connections",
+                Some(json!({"kind": "dns-record", "reason": "the shop", "team": "payments",
+                            "name": format!("www.{zone}"), "record_type": "A", "value": "192.0.2.10", "ttl": 60})),
+            )
+            .await;
+        assert_eq!(status, 201, "{c}");
+        let id = c["id"].as_str().unwrap().to_owned();
+        let (status, body) = w
+            .call(
+                &w.payments_lead,
+                Method::POST,
+                &format!("/api/v1/connections/{id}/approve"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        id
+    }
+
     /// How many of the connection's five things (link, a route each way, a rule
     /// each way) really exist, read from the provider itself.
     async fn built(&self, id: &str) -> usize {
@@ -105,13 +171,26 @@ impl Subject {
                 }
                 n
             }
+            Cloud::Dns { zone } => {
+                let res = crate::dns::pdns(Method::GET, &format!("/zones/{zone}."), None).await;
+                let zone_now: Value = res.json().await.unwrap();
+                let www = format!("www.{zone}.");
+                zone_now["rrsets"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|r| r["name"] == www.as_str() && r["type"] == "A")
+                    .count()
+            }
         }
     }
 }
 
 impl Subject {
-    /// Deletes one route behind Switchboard's back, in the provider itself.
-    async fn break_a_route(&self, id: &str) {
+    /// Deletes one thing behind Switchboard's back, in the provider itself (a
+    /// route, or the record); what observation should then say starts with the
+    /// returned words.
+    async fn break_one(&self, id: &str) -> String {
         match &self.cloud {
             Cloud::Sandbox => {
                 sqlx::query(
@@ -123,6 +202,19 @@ impl Subject {
                 .execute(&self.w.app.pool)
                 .await
                 .unwrap();
+                "route 10.2.0.0/16 ".into()
+            }
+            Cloud::Dns { zone } => {
+                let rrset =
+                    json!({"name": format!("www.{zone}."), "type": "A", "changetype": "DELETE"});
+                let res = crate::dns::pdns(
+                    Method::PATCH,
+                    &format!("/zones/{zone}."),
+                    Some(json!({ "rrsets": [rrset] })),
+                )
+                .await;
+                assert_eq!(res.status(), 204);
+                format!("A record www.{zone}. ")
             }
             Cloud::Aws {
                 ec2, payments_vpc, ..
@@ -144,6 +236,7 @@ impl Subject {
                     .send()
                     .await
                     .unwrap();
+                "route 10.2.0.0/16 ".into()
             }
         }
     }
@@ -188,12 +281,11 @@ fn steps(c: &Value, action: &str) -> usize {
 
 async fn keeps_the_contract(s: Subject) {
     let w = &s.w;
-    let c = w.request().await;
-    let id = c["id"].as_str().unwrap();
-    approve_both(w, id).await;
+    let n = s.things();
+    let id = &s.approved().await;
     let active = until_status(w, id, "active").await;
-    assert_eq!(s.built(id).await, 5, "{active}");
-    assert_eq!(steps(&active, "created"), 5, "{active}");
+    assert_eq!(s.built(id).await, n, "{active}");
+    assert_eq!(steps(&active, "created"), n, "{active}");
 
     // A worker that died before marking it active runs again: it finds everything.
     let uuid = Uuid::parse_str(id).unwrap();
@@ -207,24 +299,24 @@ async fn keeps_the_contract(s: Subject) {
         .await
         .unwrap();
     let again = until_status(w, id, "active").await;
-    assert_eq!(steps(&again, "found"), 5, "{again}");
-    assert_eq!(s.built(id).await, 5, "nothing was built twice");
+    assert_eq!(steps(&again, "found"), n, "{again}");
+    assert_eq!(s.built(id).await, n, "nothing was built twice");
 
-    // Observation sees what exists: nothing differs, then the route deleted
+    // Observation sees what exists: nothing differs, then what was deleted
     // behind Switchboard's back, in plain words; a repair puts it back.
     assert_eq!(s.differences(id).await, Vec::<String>::new());
-    s.break_a_route(id).await;
-    assert_eq!(s.built(id).await, 4);
+    let says = s.break_one(id).await;
+    assert_eq!(s.built(id).await, n - 1);
     let differences = s.differences(id).await;
     assert_eq!(differences.len(), 1, "{differences:?}");
     assert!(
-        differences[0].starts_with("route 10.2.0.0/16 ") && differences[0].contains("missing"),
+        differences[0].starts_with(&says) && differences[0].contains("missing"),
         "{differences:?}"
     );
     switchboard::services::provisioning::repair(&w.app.ctx, uuid, false)
         .await
         .unwrap();
-    assert_eq!(s.built(id).await, 5);
+    assert_eq!(s.built(id).await, n);
     assert_eq!(s.differences(id).await, Vec::<String>::new());
 
     // Removal deletes exactly what was built.
@@ -239,7 +331,7 @@ async fn keeps_the_contract(s: Subject) {
     assert_eq!(status, 202, "{body}");
     let gone = until_status(w, id, "deleted").await;
     assert_eq!(s.built(id).await, 0);
-    assert_eq!(steps(&gone, "deleted"), 5, "{gone}");
+    assert_eq!(steps(&gone, "deleted"), n, "{gone}");
 
     // Removing again (a worker that died before marking it deleted) is harmless.
     sqlx::query("UPDATE connections SET status = 'deprovisioning' WHERE id = $1")
@@ -253,7 +345,7 @@ async fn keeps_the_contract(s: Subject) {
     let twice = until_status(w, id, "deleted").await;
     assert_eq!(
         steps(&twice, "deleted"),
-        5,
+        n,
         "nothing more to delete: {twice}"
     );
 }
@@ -261,6 +353,11 @@ async fn keeps_the_contract(s: Subject) {
 #[tokio::test]
 async fn the_sandbox_keeps_the_provider_contract() {
     keeps_the_contract(sandbox().await).await;
+}
+
+#[tokio::test]
+async fn dns_keeps_the_provider_contract() {
+    keeps_the_contract(dns().await).await;
 }
 
 #[tokio::test]
