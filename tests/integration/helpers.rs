@@ -282,6 +282,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
+        // The server closes a connection idle for 5 s; dropping it first means a
+        // request is never sent on a connection the server is closing.
+        .pool_idle_timeout(Duration::from_secs(2))
         .build()
         .unwrap();
     TestApp {
