@@ -687,7 +687,30 @@ async fn a_worker_killed_mid_build_leaves_exactly_one_peering() {
         1,
         "{active}"
     );
-    assert_eq!(s.built(&id).await, 5, "{active}");
+    // Each of the five, by name, so a miss says which.
+    let found = [
+        (
+            "routes to 10.2.0.0/16 in payments",
+            moto::routes_to(ec2, payments_vpc, "10.2.0.0/16")
+                .await
+                .join(" "),
+        ),
+        (
+            "routes to 10.1.0.0/16 in search",
+            moto::routes_to(ec2, search_vpc, "10.1.0.0/16")
+                .await
+                .join(" "),
+        ),
+        (
+            "ingress of payments",
+            moto::ingress(ec2, payments_vpc).await.join("; "),
+        ),
+        (
+            "ingress of search",
+            moto::ingress(ec2, search_vpc).await.join("; "),
+        ),
+    ];
+    assert_eq!(s.built(&id).await, 5, "{found:?}\n{active}");
 }
 
 /// Two connections between the same VPCs share the one peering AWS allows (and
