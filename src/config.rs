@@ -362,6 +362,20 @@ fn parse_mailbox(text: &str) -> Result<(String, EmailAddress), String> {
     Ok((name.trim_matches('"').to_owned(), address))
 }
 
+/// Reads a secret from where its reference says (`env:NAME` or `file:/path`,
+/// trailing whitespace dropped); the secret itself is never stored or logged.
+pub fn read_secret(reference: &str) -> Result<String, String> {
+    if let Some(name) = reference.strip_prefix("env:") {
+        std::env::var(name).map_err(|_| format!("the environment variable {name} is not set"))
+    } else if let Some(path) = reference.strip_prefix("file:") {
+        std::fs::read_to_string(path)
+            .map(|s| s.trim_end().to_owned())
+            .map_err(|e| format!("cannot read {path}: {e}"))
+    } else {
+        Err("a secret reference must be env:NAME or file:/path".into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

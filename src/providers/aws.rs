@@ -599,21 +599,7 @@ async fn read_region(ec2: &Client, vpcs: &[&str]) -> Result<RegionState, Provide
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| refused("read the route tables", e))?;
             for t in page.route_tables() {
-                let routes = t
-                    .routes()
-                    .iter()
-                    .filter_map(|r| {
-                        let target = r
-                            .vpc_peering_connection_id()
-                            .or(r.transit_gateway_id())
-                            .or(r.gateway_id())
-                            .or(r.nat_gateway_id())
-                            .or(r.network_interface_id())
-                            .map(str::to_owned);
-                        let blackhole = r.state() == Some(&RouteState::Blackhole);
-                        Some((r.destination_cidr_block()?.to_owned(), target, blackhole))
-                    })
-                    .collect();
+                let routes = t.routes().iter().filter_map(seen_route).collect();
                 state
                     .tables
                     .entry(t.vpc_id().unwrap_or_default().to_owned())
@@ -656,6 +642,19 @@ async fn read_region(ec2: &Client, vpcs: &[&str]) -> Result<RegionState, Provide
         }
     }
     Ok(state)
+}
+
+/// A route as read: destination, target, blackhole.
+fn seen_route(r: &aws_sdk_ec2::types::Route) -> Option<SeenRoute> {
+    let target = r
+        .vpc_peering_connection_id()
+        .or(r.transit_gateway_id())
+        .or(r.gateway_id())
+        .or(r.nat_gateway_id())
+        .or(r.network_interface_id())
+        .map(str::to_owned);
+    let blackhole = r.state() == Some(&RouteState::Blackhole);
+    Some((r.destination_cidr_block()?.to_owned(), target, blackhole))
 }
 
 fn peering_gone(state: Option<&PeeringState>) -> bool {
@@ -975,16 +974,8 @@ async fn route_tables(
             let routes = t
                 .routes()
                 .iter()
-                .filter_map(|r| {
-                    let target = r
-                        .vpc_peering_connection_id()
-                        .or(r.transit_gateway_id())
-                        .or(r.gateway_id())
-                        .or(r.nat_gateway_id())
-                        .or(r.network_interface_id())
-                        .map(str::to_owned);
-                    Some((r.destination_cidr_block()?.to_owned(), target))
-                })
+                .filter_map(seen_route)
+                .map(|(destination, target, _)| (destination, target))
                 .collect();
             Some((t.route_table_id()?.to_owned(), routes))
         })
@@ -1012,17 +1003,7 @@ async fn live_peering(
         let between = matches!((requester, accepter), (Some(r), Some(a))
             if (r == vpc && a == peer) || (r == peer && a == vpc));
         let state = p.status().and_then(|s| s.code()).cloned();
-        let gone = matches!(
-            state,
-            Some(
-                PeeringState::Deleted
-                    | PeeringState::Deleting
-                    | PeeringState::Rejected
-                    | PeeringState::Failed
-                    | PeeringState::Expired
-            )
-        );
-        (between && !gone).then(|| {
+        (between && !peering_gone(state.as_ref())).then(|| {
             (
                 p.vpc_peering_connection_id().unwrap_or_default().to_owned(),
                 state,

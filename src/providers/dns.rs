@@ -106,7 +106,9 @@ impl Dns {
         }
         let server = setting("server_id").unwrap_or("localhost");
         let key = match account.credentials_ref.as_deref() {
-            Some(r) => read_key(r).map_err(|why| format!("dns account {name}: {why}"))?,
+            Some(r) => {
+                crate::config::read_secret(r).map_err(|why| format!("dns account {name}: {why}"))?
+            }
             None => {
                 return Err(format!(
                     "dns account {name} has no credentials_ref: set env:NAME or file:/path to the PowerDNS API key"
@@ -207,18 +209,6 @@ async fn checked(
         Err(ProviderError::Transient(text))
     } else {
         Err(ProviderError::Permanent(text))
-    }
-}
-
-fn read_key(reference: &str) -> Result<String, String> {
-    if let Some(name) = reference.strip_prefix("env:") {
-        std::env::var(name).map_err(|_| format!("the environment variable {name} is not set"))
-    } else if let Some(path) = reference.strip_prefix("file:") {
-        std::fs::read_to_string(path)
-            .map(|k| k.trim().to_owned())
-            .map_err(|e| format!("cannot read {path}: {e}"))
-    } else {
-        Err("credentials_ref must be env:NAME or file:/path".into())
     }
 }
 

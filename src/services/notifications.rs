@@ -193,22 +193,9 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={hex}")
 }
 
-/// Reads a secret from where its reference says (never logged).
-fn read_secret(reference: &str) -> std::result::Result<String, String> {
-    if let Some(name) = reference.strip_prefix("env:") {
-        std::env::var(name).map_err(|_| format!("the environment variable {name} is not set"))
-    } else if let Some(path) = reference.strip_prefix("file:") {
-        std::fs::read_to_string(path)
-            .map(|s| s.trim_end().to_owned())
-            .map_err(|e| format!("cannot read {path}: {e}"))
-    } else {
-        Err("the secret reference is neither env: nor file:".into())
-    }
-}
-
 /// Posts one webhook; an error is worth retrying (the job backs off).
 pub async fn deliver(job: &SendWebhook) -> std::result::Result<(), String> {
-    let secret = read_secret(&job.secret_ref)?;
+    let secret = crate::config::read_secret(&job.secret_ref)?;
     let body = serde_json::to_vec(&job.body).map_err(|e| e.to_string())?;
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
