@@ -260,27 +260,16 @@ impl Aws {
             return Ok(Target::TransitGateway(need(item, "via")?.to_owned()));
         }
         let peer = need(item, "peer_network_id")?;
-        let ends = [vpc, peer];
-        let found = ec2
-            .describe_vpc_peering_connections()
-            .filters(filter("requester-vpc-info.vpc-id", ends))
-            .filters(filter("accepter-vpc-info.vpc-id", ends))
-            .send()
-            .await
-            .map_err(|e| refused(&format!("look for the peering of {vpc} and {peer}"), e))?;
         let mut ids = Vec::new();
         let mut live = None;
-        for p in found.vpc_peering_connections() {
-            let Some(id) = p.vpc_peering_connection_id() else {
-                continue;
-            };
-            ids.push(id.to_owned());
+        for (id, state) in peerings_between(ec2, vpc, peer).await? {
             if matches!(
-                p.status().and_then(|s| s.code()),
+                state,
                 Some(PeeringState::Active | PeeringState::Provisioning)
             ) {
-                live = Some(id.to_owned());
+                live = Some(id.clone());
             }
+            ids.push(id);
         }
         Ok(Target::Peering { live, any: ids })
     }
@@ -989,6 +978,21 @@ async fn live_peering(
     vpc: &str,
     peer: &str,
 ) -> Result<Option<(String, Option<PeeringState>)>, ProviderError> {
+    Ok(peerings_between(ec2, vpc, peer)
+        .await?
+        .into_iter()
+        .find(|(_, state)| !peering_gone(state.as_ref())))
+}
+
+/// Every peering ever made between two VPCs, in either direction: (id, state).
+/// The ends are checked here too, not only asked of the filter: an endpoint
+/// that ignores the filter (moto does) would otherwise hand back other VPCs'
+/// peerings, and routes would point at them.
+async fn peerings_between(
+    ec2: &Client,
+    vpc: &str,
+    peer: &str,
+) -> Result<Vec<(String, Option<PeeringState>)>, ProviderError> {
     let ends = [vpc, peer];
     let found = ec2
         .describe_vpc_peering_connections()
@@ -997,19 +1001,18 @@ async fn live_peering(
         .send()
         .await
         .map_err(|e| refused(&format!("look for the peering of {vpc} and {peer}"), e))?;
-    Ok(found.vpc_peering_connections().iter().find_map(|p| {
-        let requester = p.requester_vpc_info().and_then(|v| v.vpc_id());
-        let accepter = p.accepter_vpc_info().and_then(|v| v.vpc_id());
-        let between = matches!((requester, accepter), (Some(r), Some(a))
-            if (r == vpc && a == peer) || (r == peer && a == vpc));
-        let state = p.status().and_then(|s| s.code()).cloned();
-        (between && !peering_gone(state.as_ref())).then(|| {
-            (
-                p.vpc_peering_connection_id().unwrap_or_default().to_owned(),
-                state,
-            )
+    Ok(found
+        .vpc_peering_connections()
+        .iter()
+        .filter_map(|p| {
+            let requester = p.requester_vpc_info().and_then(|v| v.vpc_id());
+            let accepter = p.accepter_vpc_info().and_then(|v| v.vpc_id());
+            let between = matches!((requester, accepter), (Some(r), Some(a))
+                if (r == vpc && a == peer) || (r == peer && a == vpc));
+            let id = p.vpc_peering_connection_id()?;
+            between.then(|| (id.to_owned(), p.status().and_then(|s| s.code()).cloned()))
         })
-    }))
+        .collect())
 }
 
 /// The attachment of a VPC to a transit gateway, unless it is gone: AWS allows

@@ -796,3 +796,71 @@ async fn aws_connections_share_a_peering_and_removal_keeps_what_another_needs() 
     );
     assert!(moto::ingress(ec2, search_vpc).await.is_empty());
 }
+
+/// Routes go through the peering of their own two VPCs, even when other VPCs'
+/// peerings, made later, are active in the same region (the crash test once
+/// found a route pointed at another pair's peering).
+#[tokio::test]
+async fn aws_routes_go_through_their_own_peering_not_another_pairs() {
+    let s = aws(json!({})).await;
+    let Cloud::Aws {
+        ec2,
+        payments_vpc,
+        search_vpc,
+    } = &s.cloud
+    else {
+        unreachable!()
+    };
+    // The two VPCs are already peered (by hand, before Switchboard) ...
+    let ours = ec2
+        .create_vpc_peering_connection()
+        .vpc_id(payments_vpc)
+        .peer_vpc_id(search_vpc)
+        .send()
+        .await
+        .unwrap();
+    let ours = ours
+        .vpc_peering_connection()
+        .and_then(|p| p.vpc_peering_connection_id())
+        .unwrap()
+        .to_owned();
+    ec2.accept_vpc_peering_connection()
+        .vpc_peering_connection_id(&ours)
+        .send()
+        .await
+        .unwrap();
+    // ... and two other VPCs were peered after them.
+    let (a, b) = (
+        moto::vpc(ec2, "10.8.0.0/16").await,
+        moto::vpc(ec2, "10.9.0.0/16").await,
+    );
+    let theirs = ec2
+        .create_vpc_peering_connection()
+        .vpc_id(&a)
+        .peer_vpc_id(&b)
+        .send()
+        .await
+        .unwrap();
+    ec2.accept_vpc_peering_connection()
+        .vpc_peering_connection_id(
+            theirs
+                .vpc_peering_connection()
+                .and_then(|p| p.vpc_peering_connection_id())
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let id = s.approved().await;
+    let active = until_status(&s.w, &id, "active").await;
+    assert_eq!(steps(&active, "found"), 1, "the peering: {active}");
+    assert_eq!(
+        moto::routes_to(ec2, payments_vpc, "10.2.0.0/16").await,
+        [ours.clone()]
+    );
+    assert_eq!(
+        moto::routes_to(ec2, search_vpc, "10.1.0.0/16").await,
+        [ours]
+    );
+}
