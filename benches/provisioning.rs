@@ -46,6 +46,7 @@ async fn main() {
         payments_lead,
         search_lead,
         ask,
+        ..
     } = common::world::world(&[]).await;
     let pool = ctx.pool.clone();
 

@@ -657,7 +657,14 @@ fn service_exposure(
         kind: "proxy route".into(),
         name: format!("{hostname}{path}"),
         detail: format!("https://{hostname}{path} → {address}:{port}"),
-        params: BTreeMap::new(),
+        params: BTreeMap::from([
+            ("hostname".to_owned(), hostname.to_owned()),
+            ("path".to_owned(), path.to_owned()),
+            (
+                "upstream".to_owned(),
+                std::net::SocketAddr::new(address, port).to_string(),
+            ),
+        ]),
     }];
     match zone {
         Some(z) => resources.push(Resource {
@@ -1058,6 +1065,12 @@ mod tests {
         assert_eq!(p.mechanism, Mechanism::ProxyRoute);
         assert_eq!(p.resources.len(), 2);
         assert_eq!(p.resources[1].kind, "DNS record");
+        // The proxy gets what it routes, the DNS record the proxy's address.
+        let route = &p.resources[0].params;
+        assert_eq!(route["hostname"], "api.example.com");
+        assert_eq!(route["path"], "/");
+        assert_eq!(route["upstream"], "10.1.2.3:8443");
+        assert_eq!(p.resources[1].params["value"], "203.0.113.10");
         let p = plan(&ask("api.other.org", "10.1.2.3", vec![zone])).unwrap();
         assert_eq!(p.resources.len(), 1);
         assert!(p.rejected[0].why_not.contains("by hand"));

@@ -1,7 +1,8 @@
 # Sourced by tests/run: makes sure every program the tests talk to is installed
 # and running on 127.0.0.1, starting (and if need be installing) what is missing.
 # Exports TEST_DATABASE_URL, MAILDEV_SMTP_URL, MAILDEV_API_URL, OIDC_ISSUER_URL,
-# MOTO_URL, PDNS_API_URL, PDNS_DNS_ADDRESS.
+# MOTO_URL, PDNS_API_URL, PDNS_DNS_ADDRESS, CADDY_ADMIN_URL, CADDY_HTTP_ADDRESS,
+# REDIS_URL.
 # Whatever this script starts, it stops on exit (see stop_peers).
 
 PEERS_DIR="$PWD/target/peers"
@@ -136,6 +137,29 @@ ensure_pdns() {
   /usr/sbin/pdns_server --config-dir="$dir" >"$PEERS_DIR/pdns.log" 2>&1 &
   STARTED_PIDS+=($!)
   wait_port 8081 20 PowerDNS
+}
+
+# Caddy with an admin API and one HTTP server, `switchboard`, whose routes the
+# proxy provider manages.
+ensure_caddy() {
+  export CADDY_ADMIN_URL="http://127.0.0.1:2019" CADDY_HTTP_ADDRESS="127.0.0.1:8480"
+  if port_open 2019; then return 0; fi
+  command -v caddy >/dev/null || apt_install caddy
+  local dir="$PEERS_DIR/caddy"
+  rm -rf "$dir" && mkdir -p "$dir"
+  XDG_DATA_HOME="$dir" XDG_CONFIG_HOME="$dir" caddy run --config "$PWD/tests/peers/caddy.json" >"$PEERS_DIR/caddy.log" 2>&1 &
+  STARTED_PIDS+=($!)
+  wait_port 2019 20 Caddy
+}
+
+# Redis, for the proxy provider's Ceryx-compatible route store.
+ensure_redis() {
+  export REDIS_URL="redis://127.0.0.1:6379"
+  if port_open 6379; then return 0; fi
+  command -v redis-server >/dev/null || apt_install redis-server
+  redis-server --bind 127.0.0.1 --port 6379 --save "" --appendonly no >"$PEERS_DIR/redis.log" 2>&1 &
+  STARTED_PIDS+=($!)
+  wait_port 6379 20 Redis
 }
 
 ensure_chromium() {

@@ -18,6 +18,7 @@ pub struct World {
     pub requester: Caller,
     pub payments_lead: Caller,
     pub search_lead: Caller,
+    pub admin: Caller,
     /// A request for a connection between the two networks (tcp 443).
     pub ask: ConnectionRequest,
 }
@@ -150,6 +151,7 @@ pub async fn world(env: &[(&str, String)]) -> World {
         requester,
         payments_lead,
         search_lead,
+        admin,
         ask,
     }
 }

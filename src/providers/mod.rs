@@ -4,6 +4,7 @@
 
 mod aws;
 mod dns;
+mod proxy;
 pub mod sandbox;
 
 use std::collections::{BTreeMap, HashMap};
@@ -216,7 +217,7 @@ pub struct Step {
     pub provider_id: Option<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ProviderError {
     /// Worth trying again later (timeouts, throttling, a flaky link).
     #[error("{0}")]
@@ -295,6 +296,7 @@ fn provider_for(
         "sandbox" => Ok(Arc::new(sandbox::Sandbox::new(pool.clone(), account)?)),
         "aws" => Ok(Arc::new(aws::Aws::new(account, all)?)),
         "dns" => Ok(Arc::new(dns::Dns::new(account)?)),
+        "proxy" => Ok(Arc::new(proxy::Proxy::new(account)?)),
         other => Err(format!(
             "provider account {} is of kind {other}, which this version of Switchboard cannot provision yet",
             account.name

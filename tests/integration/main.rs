@@ -19,4 +19,5 @@ mod networks;
 mod processes;
 mod providers;
 mod provisioning;
+mod proxy;
 mod signin;

@@ -1,5 +1,6 @@
 //! One contract every provider keeps, run against each of them (the sandbox, aws
-//! against the moto EC2 emulator, dns against PowerDNS): approve → active with what the plan says
+//! against the moto EC2 emulator, dns against PowerDNS, proxy against Caddy and
+//! against a Redis route store): approve → active with what the plan says
 //! really present; a repeated run builds nothing twice; removal deletes exactly
 //! what was built; removing again is harmless. Then what only AWS does: a
 //! peering across regions, the transit-gateway path, AWS's refusals in plain words.
@@ -24,6 +25,14 @@ enum Cloud {
     /// A zone of its own on the PowerDNS server; the record is `www.<zone>`.
     Dns {
         zone: String,
+    },
+    /// An edge proxy (Caddy, or a Redis route store with a key prefix of its
+    /// own) exposing `host` from a network on loopback, whose sandbox account
+    /// opens its firewall to the proxy.
+    Proxy {
+        host: String,
+        net: String,
+        redis_prefix: Option<String>,
     },
 }
 
@@ -59,6 +68,28 @@ async fn dns() -> Subject {
         w,
         cloud: Cloud::Dns { zone },
     }
+}
+
+async fn proxy(settings: serde_json::Value, redis_prefix: Option<String>) -> Subject {
+    let (w, net) = crate::proxy::proxy_world(settings).await;
+    Subject {
+        w,
+        cloud: Cloud::Proxy {
+            host: crate::proxy::new_host(),
+            net,
+            redis_prefix,
+        },
+    }
+}
+
+async fn redis_key_count(prefix: &str, host: &str) -> usize {
+    let client = redis::Client::open(crate::proxy::redis_url()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("EXISTS")
+        .arg(format!("{prefix}:routes:{host}"))
+        .query_async(&mut redis)
+        .await
+        .unwrap()
 }
 
 /// Two VPCs in one region of one AWS account, registered as the teams' networks.
@@ -97,6 +128,7 @@ impl Subject {
     fn things(&self) -> usize {
         match self.cloud {
             Cloud::Dns { .. } => 1,
+            Cloud::Proxy { .. } => 2,
             _ => 5,
         }
     }
@@ -104,6 +136,10 @@ impl Subject {
     /// Asks for a connection and has it approved; its id.
     async fn approved(&self) -> String {
         let w = &self.w;
+        if let Cloud::Proxy { host, net, .. } = &self.cloud {
+            let c = crate::proxy::expose(w, net, host, "/", 8080).await;
+            return c["id"].as_str().unwrap().to_owned();
+        }
         let Cloud::Dns { zone } = &self.cloud else {
             let id = w.request().await["id"].as_str().unwrap().to_owned();
             approve_both(w, &id).await;
@@ -171,6 +207,22 @@ impl Subject {
                 }
                 n
             }
+            Cloud::Proxy {
+                host, redis_prefix, ..
+            } => {
+                let routes = match redis_prefix {
+                    Some(prefix) => redis_key_count(prefix, host).await,
+                    None => crate::proxy::caddy_routes_for(host).await.len(),
+                };
+                let rules: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM sandbox_resources WHERE connection_id = $1",
+                )
+                .bind(Uuid::parse_str(id).unwrap())
+                .fetch_one(&self.w.app.pool)
+                .await
+                .unwrap();
+                routes + rules as usize
+            }
             Cloud::Dns { zone } => {
                 let res = crate::dns::pdns(Method::GET, &format!("/zones/{zone}."), None).await;
                 let zone_now: Value = res.json().await.unwrap();
@@ -203,6 +255,27 @@ impl Subject {
                 .await
                 .unwrap();
                 "route 10.2.0.0/16 ".into()
+            }
+            Cloud::Proxy {
+                host,
+                redis_prefix: Some(prefix),
+                ..
+            } => {
+                let client = redis::Client::open(crate::proxy::redis_url()).unwrap();
+                let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+                let deleted: usize = redis::cmd("DEL")
+                    .arg(format!("{prefix}:routes:{host}"))
+                    .query_async(&mut redis)
+                    .await
+                    .unwrap();
+                assert_eq!(deleted, 1);
+                format!("proxy route {host}/ ")
+            }
+            Cloud::Proxy { host, .. } => {
+                let ids = crate::proxy::caddy_routes_for(host).await;
+                assert_eq!(ids.len(), 1, "{ids:?}");
+                crate::proxy::delete_caddy_route(&ids[0]).await;
+                format!("proxy route {host}/ ")
             }
             Cloud::Dns { zone } => {
                 let rrset =
@@ -358,6 +431,17 @@ async fn the_sandbox_keeps_the_provider_contract() {
 #[tokio::test]
 async fn dns_keeps_the_provider_contract() {
     keeps_the_contract(dns().await).await;
+}
+
+#[tokio::test]
+async fn the_caddy_proxy_keeps_the_provider_contract() {
+    keeps_the_contract(proxy(crate::proxy::caddy_settings(), None).await).await;
+}
+
+#[tokio::test]
+async fn the_redis_route_store_keeps_the_provider_contract() {
+    let (settings, prefix) = crate::proxy::redis_settings();
+    keeps_the_contract(proxy(settings, Some(prefix)).await).await;
 }
 
 #[tokio::test]
@@ -857,10 +941,10 @@ async fn aws_routes_go_through_their_own_peering_not_another_pairs() {
     assert_eq!(steps(&active, "found"), 1, "the peering: {active}");
     assert_eq!(
         moto::routes_to(ec2, payments_vpc, "10.2.0.0/16").await,
-        [ours.clone()]
+        [ours.as_str()]
     );
     assert_eq!(
         moto::routes_to(ec2, search_vpc, "10.1.0.0/16").await,
-        [ours]
+        [ours.as_str()]
     );
 }

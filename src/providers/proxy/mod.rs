@@ -1,0 +1,307 @@
+//! The `proxy` provider: a host name (and path) routed through an edge reverse
+//! proxy to a service inside a network, so the network itself stays private
+//! (the Ceryx idea). Two backends:
+//!
+//! - `caddy` (default): routes of one HTTP server of a Caddy, through its admin
+//!   API. Caddy reloads its whole configuration on every change, so changes are
+//!   coalesced: everything asked while one write is under way goes out in the
+//!   next, as one `PATCH` of the server's routes.
+//! - `redis`: a Ceryx-compatible route store, one key per host name, for proxies
+//!   that read their routes from Redis; each change is O(1).
+//!
+//! Settings: `backend` (`caddy` or `redis`); `address`, the proxy's public
+//! address that DNS records point at (read by the planner); for caddy
+//! `admin_url` (default `http://127.0.0.1:2019`) and `server` (default
+//! `switchboard`); for redis `redis_url` (default `redis://127.0.0.1:6379`) and
+//! `key_prefix` (default `ceryx`). A route belongs to one connection: another
+//! connection asking for the same host name and path is refused, and a route
+//! Switchboard did not make is never touched.
+
+mod caddy;
+mod ceryx;
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::{Item, Provider, ProviderError, Removal, Seen, Step, Wanted};
+use crate::store::provider_accounts::ProviderAccount;
+
+pub struct Proxy {
+    backend: Backend,
+}
+
+enum Backend {
+    Caddy(caddy::Caddy),
+    Ceryx(Box<ceryx::Ceryx>),
+}
+
+/// A route as a connection wants it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Route {
+    pub host: String,
+    /// `/` for the whole host, else a path prefix such as `/api`.
+    pub path: String,
+    /// Where the proxy sends the requests: `10.1.2.3:8443`.
+    pub upstream: String,
+    pub connection: Uuid,
+}
+
+/// A route as the proxy has it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Live {
+    pub upstream: String,
+    /// The connection it was made for; `None` when Switchboard did not make it.
+    pub connection: Option<Uuid>,
+}
+
+impl Route {
+    /// What identifies a route on the proxy: host name and path.
+    pub fn key(&self) -> String {
+        key(&self.host, &self.path)
+    }
+
+    fn words(&self) -> String {
+        format!("proxy route {}", self.key())
+    }
+}
+
+pub(crate) fn key(host: &str, path: &str) -> String {
+    format!("{host}{path}")
+}
+
+/// What putting a route in place did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Put {
+    Created,
+    Found,
+    Repaired,
+}
+
+impl Put {
+    fn action(self) -> &'static str {
+        match self {
+            Put::Created => "created",
+            Put::Found => "found",
+            Put::Repaired => "repaired",
+        }
+    }
+}
+
+/// Where a route may go, given what the proxy has under its key.
+pub(crate) fn decide(want: &Route, live: Option<&Live>) -> Result<Put, ProviderError> {
+    match live {
+        None => Ok(Put::Created),
+        Some(l) if l.connection == Some(want.connection) && l.upstream == want.upstream => {
+            Ok(Put::Found)
+        }
+        Some(l) if l.connection == Some(want.connection) => Ok(Put::Repaired),
+        Some(Live {
+            connection: Some(other),
+            upstream,
+        }) => Err(ProviderError::Permanent(format!(
+            "the proxy already sends {} to {upstream} for connection {other}: ask for another host name or path",
+            want.key()
+        ))),
+        Some(Live { upstream, .. }) => Err(ProviderError::Permanent(format!(
+            "the proxy already routes {} to {upstream}, and Switchboard did not make that route: ask for another host name or path",
+            want.key()
+        ))),
+    }
+}
+
+/// How a wanted route differs from what the proxy has, in plain words.
+fn difference(want: &Route, live: Option<&Live>) -> Option<String> {
+    match live {
+        None => Some(format!("{} is missing from the proxy", want.words())),
+        Some(l) if l.connection != Some(want.connection) => Some(format!(
+            "{} was replaced by a route Switchboard did not make for this connection (to {})",
+            want.words(),
+            l.upstream
+        )),
+        Some(l) if l.upstream != want.upstream => Some(format!(
+            "{} sends requests to {}, expected {}",
+            want.words(),
+            l.upstream,
+            want.upstream
+        )),
+        Some(_) => None,
+    }
+}
+
+fn route(connection: Uuid, item: &Item) -> Result<Route, ProviderError> {
+    let need = |k: &str| {
+        item.param(k).map(str::to_owned).ok_or_else(|| {
+            ProviderError::Permanent(format!("the proxy route {} has no {k}", item.name))
+        })
+    };
+    Ok(Route {
+        host: need("hostname")?,
+        path: need("path")?,
+        upstream: need("upstream")?,
+        connection,
+    })
+}
+
+impl Proxy {
+    pub fn new(account: &ProviderAccount) -> Result<Self, String> {
+        let setting = |key: &str| {
+            account
+                .settings
+                .get(key)
+                .and_then(|v| v.as_str())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let name = &account.name;
+        let backend = match setting("backend").unwrap_or("caddy") {
+            "caddy" => Backend::Caddy(caddy::Caddy::new(
+                name,
+                setting("admin_url").unwrap_or("http://127.0.0.1:2019"),
+                setting("server").unwrap_or("switchboard"),
+            )?),
+            "redis" => Backend::Ceryx(Box::new(ceryx::Ceryx::new(
+                name,
+                setting("redis_url").unwrap_or("redis://127.0.0.1:6379"),
+                setting("key_prefix").unwrap_or("ceryx"),
+            )?)),
+            other => {
+                return Err(format!(
+                    "proxy account {name}: backend {other:?} is not known; use caddy or redis"
+                ));
+            }
+        };
+        Ok(Proxy { backend })
+    }
+
+    async fn routes(&self) -> Result<HashMap<String, Live>, ProviderError> {
+        match &self.backend {
+            Backend::Caddy(c) => c.routes().await,
+            Backend::Ceryx(r) => r.routes().await,
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for Proxy {
+    fn kind(&self) -> &'static str {
+        "proxy"
+    }
+
+    /// A host name and path belong to one connection.
+    fn shares(&self) -> bool {
+        false
+    }
+
+    async fn apply(&self, connection_id: Uuid, item: &Item) -> Result<Step, ProviderError> {
+        let want = route(connection_id, item)?;
+        let put = match &self.backend {
+            Backend::Caddy(c) => c.put(want.clone()).await?,
+            Backend::Ceryx(r) => r.put(&want).await?,
+        };
+        Ok(Step {
+            action: put.action(),
+            item: item.clone(),
+            provider_id: Some(want.key()),
+        })
+    }
+
+    async fn observe(&self, wanted: &[Wanted]) -> Result<Vec<Seen>, ProviderError> {
+        // Every route of the proxy in one read.
+        let live = self.routes().await?;
+        Ok(wanted
+            .iter()
+            .map(|w| Seen {
+                connection_id: w.connection_id,
+                differences: w
+                    .items
+                    .iter()
+                    .filter_map(|item| match route(w.connection_id, item) {
+                        Ok(want) => difference(&want, live.get(&want.key())),
+                        Err(e) => Some(e.to_string()),
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+
+    async fn destroy(
+        &self,
+        connection_id: Uuid,
+        removals: &[Removal],
+    ) -> Result<Vec<Step>, ProviderError> {
+        let mut steps = Vec::new();
+        for removal in removals.iter().rev() {
+            if removal.made.is_empty() {
+                continue;
+            }
+            let want = route(connection_id, &removal.item)?;
+            let removed = match &self.backend {
+                Backend::Caddy(c) => c.remove(want.clone()).await?,
+                Backend::Ceryx(r) => r.remove(&want).await?,
+            };
+            if removed {
+                steps.push(Step {
+                    action: "deleted",
+                    item: removal.item.clone(),
+                    provider_id: Some(want.key()),
+                });
+            }
+        }
+        Ok(steps)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn want() -> Route {
+        Route {
+            host: "api.example.com".into(),
+            path: "/".into(),
+            upstream: "10.1.2.3:8443".into(),
+            connection: Uuid::from_u128(1),
+        }
+    }
+
+    fn live(upstream: &str, connection: Option<u128>) -> Live {
+        Live {
+            upstream: upstream.into(),
+            connection: connection.map(Uuid::from_u128),
+        }
+    }
+
+    #[test]
+    fn a_route_is_made_found_or_put_back_but_never_taken_from_another() {
+        let w = want();
+        assert_eq!(decide(&w, None).unwrap(), Put::Created);
+        assert_eq!(
+            decide(&w, Some(&live("10.1.2.3:8443", Some(1)))).unwrap(),
+            Put::Found
+        );
+        assert_eq!(
+            decide(&w, Some(&live("10.9.9.9:80", Some(1)))).unwrap(),
+            Put::Repaired
+        );
+        let taken = decide(&w, Some(&live("10.1.2.3:8443", Some(2)))).unwrap_err();
+        assert!(taken.to_string().contains("for connection"), "{taken}");
+        let theirs = decide(&w, Some(&live("10.1.2.3:8443", None))).unwrap_err();
+        assert!(theirs.to_string().contains("did not make"), "{theirs}");
+    }
+
+    #[test]
+    fn differences_name_the_route_and_what_changed() {
+        let w = want();
+        assert_eq!(difference(&w, Some(&live("10.1.2.3:8443", Some(1)))), None);
+        assert_eq!(
+            difference(&w, None).unwrap(),
+            "proxy route api.example.com/ is missing from the proxy"
+        );
+        assert_eq!(
+            difference(&w, Some(&live("10.9.9.9:80", Some(1)))).unwrap(),
+            "proxy route api.example.com/ sends requests to 10.9.9.9:80, expected 10.1.2.3:8443"
+        );
+    }
+}
