@@ -110,6 +110,9 @@ pub struct Service {
     pub account: String,
     /// The proxy's public address, or the DNS zone served.
     pub detail: String,
+    /// Where a proxy's requests to the services come from (its `source_cidr`
+    /// setting); by default its address.
+    pub source: Option<String>,
 }
 
 /// Where traffic of a firewall opening comes from.
@@ -716,12 +719,23 @@ fn service_exposure(
         rules: vec![Rule {
             account: target.account.clone(),
             network: target.network.clone(),
-            allow_from: format!("the proxy {}", proxy.detail),
+            allow_from: proxy_source(proxy),
             protocol: "tcp".into(),
             ports: port.to_string(),
             at: target.place(),
         }],
     })
+}
+
+/// The range a network's firewall opens to for a proxy: its `source_cidr`, else
+/// its address if that is an IP, else words the network's provider will refuse
+/// (an admin then sets `source_cidr`).
+fn proxy_source(proxy: &Service) -> String {
+    match (&proxy.source, proxy.detail.parse::<std::net::IpAddr>()) {
+        (Some(cidr), _) => cidr.clone(),
+        (None, Ok(ip)) => IpNet::from(ip).to_string(),
+        (None, Err(_)) => format!("the proxy {}", proxy.detail),
+    }
 }
 
 fn firewall_opening(
@@ -1045,12 +1059,14 @@ mod tests {
             Service {
                 account: "edge".into(),
                 detail: "203.0.113.10".into(),
+                source: None,
             },
             vec![],
         );
         let zone = Service {
             account: "dns".into(),
             detail: "example.com".into(),
+            source: None,
         };
         let ask = |hostname: &str, address: &str, dns: Vec<Service>| Ask::ServiceExposure {
             target: target.clone(),
@@ -1071,6 +1087,9 @@ mod tests {
         assert_eq!(route["path"], "/");
         assert_eq!(route["upstream"], "10.1.2.3:8443");
         assert_eq!(p.resources[1].params["value"], "203.0.113.10");
+        // The network opens the service's port to the proxy's address.
+        assert_eq!(p.rules[0].allow_from, "203.0.113.10/32");
+        assert_eq!(p.rules[0].ports, "8443");
         let p = plan(&ask("api.other.org", "10.1.2.3", vec![zone])).unwrap();
         assert_eq!(p.resources.len(), 1);
         assert!(p.rejected[0].why_not.contains("by hand"));
@@ -1125,10 +1144,12 @@ mod tests {
             Service {
                 account: "corp-dns".into(),
                 detail: "corp.example".into(),
+                source: None,
             },
             Service {
                 account: "public-dns".into(),
                 detail: "example.com".into(),
+                source: None,
             },
         ];
         let p = plan(&Ask::DnsRecord {

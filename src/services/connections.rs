@@ -174,6 +174,7 @@ async fn services(conn: &mut PgConnection) -> Result<(Vec<(Service, Vec<String>)
                 Service {
                     account: a.name.clone(),
                     detail: detail(a, "address").unwrap_or_else(|| a.name.clone()),
+                    source: detail(a, "source_cidr"),
                 },
                 a.regions.clone(),
             )
@@ -186,6 +187,7 @@ async fn services(conn: &mut PgConnection) -> Result<(Vec<(Service, Vec<String>)
             Some(Service {
                 account: a.name.clone(),
                 detail: detail(a, "zone")?,
+                source: None,
             })
         })
         .collect();
