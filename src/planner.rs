@@ -559,13 +559,22 @@ fn network_to_network(
                 "Both ends are hosts this portal manages ({} and {}): a WireGuard tunnel links them, with keys generated for this connection.",
                 a.account, b.account
             );
-            for end in [a, b] {
+            for (end, other) in [(a, b), (b, a)] {
+                // Each end needs the other's place and both prefix lists: the
+                // peer's ranges are what its tunnel carries.
+                let mut params: BTreeMap<String, String> = end
+                    .params("")
+                    .into_iter()
+                    .chain(other.params("peer_"))
+                    .collect();
+                params.insert("prefixes".into(), end.prefix_list());
+                params.insert("peer_prefixes".into(), other.prefix_list());
                 resources.push(Resource {
                     account: end.account.clone(),
                     kind: "WireGuard interface".into(),
                     name: format!("{name}/{}", end.network),
                     detail: format!("tunnel endpoint on {}", end.id()),
-                    params: end.params(""),
+                    params,
                 });
             }
         }

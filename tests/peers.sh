@@ -2,7 +2,7 @@
 # and running on 127.0.0.1, starting (and if need be installing) what is missing.
 # Exports TEST_DATABASE_URL, MAILDEV_SMTP_URL, MAILDEV_API_URL, OIDC_ISSUER_URL,
 # MOTO_URL, PDNS_API_URL, PDNS_DNS_ADDRESS, CADDY_ADMIN_URL, CADDY_HTTP_ADDRESS,
-# REDIS_URL.
+# REDIS_URL, LINUX_LAB.
 # Whatever this script starts, it stops on exit (see stop_peers).
 
 PEERS_DIR="$PWD/target/peers"
@@ -160,6 +160,27 @@ ensure_redis() {
   redis-server --bind 127.0.0.1 --port 6379 --save "" --appendonly no >"$PEERS_DIR/redis.log" 2>&1 &
   STARTED_PIDS+=($!)
   wait_port 6379 20 Redis
+}
+
+# Network namespaces, nftables and userspace WireGuard for the linux provider's
+# tests; they need root and /dev/net/tun, and run (LINUX_LAB=1) where those are.
+ensure_linux_lab() {
+  if [ "$(id -u)" -ne 0 ] || [ ! -c /dev/net/tun ]; then
+    say "not root or no /dev/net/tun: the linux provider's tests will say they are skipped"
+    return 0
+  fi
+  local missing=()
+  command -v ip >/dev/null || missing+=(iproute2)
+  command -v nft >/dev/null || missing+=(nftables)
+  command -v wg >/dev/null || missing+=(wireguard-tools)
+  command -v wireguard-go >/dev/null || missing+=(wireguard-go)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ -z "$APT_UPDATED" ]; then apt-get update -qq; APT_UPDATED=1; fi
+    say "installing ${missing[*]}"
+    # Without recommends: wireguard-tools would pull in a kernel image.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  export LINUX_LAB=1
 }
 
 ensure_chromium() {

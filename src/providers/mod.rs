@@ -4,6 +4,7 @@
 
 mod aws;
 mod dns;
+mod linux;
 mod proxy;
 pub mod sandbox;
 
@@ -297,6 +298,7 @@ fn provider_for(
         "aws" => Ok(Arc::new(aws::Aws::new(account, all)?)),
         "dns" => Ok(Arc::new(dns::Dns::new(account)?)),
         "proxy" => Ok(Arc::new(proxy::Proxy::new(account)?)),
+        "linux" => Ok(Arc::new(linux::Linux::new(all)?)),
         other => Err(format!(
             "provider account {} is of kind {other}, which this version of Switchboard cannot provision yet",
             account.name

@@ -13,6 +13,7 @@ mod email;
 mod errors;
 mod health;
 mod helpers;
+mod linux;
 mod monitoring;
 mod moto;
 mod networks;

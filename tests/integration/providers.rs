@@ -1,6 +1,6 @@
 //! One contract every provider keeps, run against each of them (the sandbox, aws
 //! against the moto EC2 emulator, dns against PowerDNS, proxy against Caddy and
-//! against a Redis route store): approve → active with what the plan says
+//! against a Redis route store, linux against network namespaces): approve → active with what the plan says
 //! really present; a repeated run builds nothing twice; removal deletes exactly
 //! what was built; removing again is harmless. Then what only AWS does: a
 //! peering across regions, the transit-gateway path, AWS's refusals in plain words.
@@ -34,6 +34,8 @@ enum Cloud {
         net: String,
         redis_prefix: Option<String>,
     },
+    /// Two network namespaces (payments', search's) of a `linux` account.
+    Linux(crate::linux::Lab),
 }
 
 struct Subject {
@@ -129,6 +131,8 @@ impl Subject {
         match self.cloud {
             Cloud::Dns { .. } => 1,
             Cloud::Proxy { .. } => 2,
+            // An interface, a route and a rule on each side.
+            Cloud::Linux(_) => 6,
             _ => 5,
         }
     }
@@ -207,6 +211,16 @@ impl Subject {
                 }
                 n
             }
+            Cloud::Linux(lab) => {
+                use crate::linux::Lab;
+                let mut n = 0;
+                for (ns, peer) in [(&lab.a, "10.62.0.0/24"), (&lab.b, "10.61.0.0/24")] {
+                    n += Lab::tunnels(ns).len() + Lab::routes_to(ns, peer);
+                    // Each rule is in the input and the forward chain.
+                    n += Lab::rules(ns, "switchboard tcp 443") / 2;
+                }
+                n
+            }
             Cloud::Proxy {
                 host, redis_prefix, ..
             } => {
@@ -255,6 +269,14 @@ impl Subject {
                 .await
                 .unwrap();
                 "route 10.2.0.0/16 ".into()
+            }
+            Cloud::Linux(lab) => {
+                let out = std::process::Command::new("ip")
+                    .args(["-n", &lab.a, "route", "del", "10.62.0.0/24"])
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{out:?}");
+                "route 10.62.0.0/24 ".into()
             }
             Cloud::Proxy {
                 host,
@@ -442,6 +464,19 @@ async fn the_caddy_proxy_keeps_the_provider_contract() {
 async fn the_redis_route_store_keeps_the_provider_contract() {
     let (settings, prefix) = crate::proxy::redis_settings();
     keeps_the_contract(proxy(settings, Some(prefix)).await).await;
+}
+
+#[tokio::test]
+async fn linux_keeps_the_provider_contract() {
+    let Some(lab) = crate::linux::Lab::new("linux_keeps_the_provider_contract") else {
+        return;
+    };
+    let w = crate::linux::lab_world(&lab, false).await;
+    keeps_the_contract(Subject {
+        w,
+        cloud: Cloud::Linux(lab),
+    })
+    .await;
 }
 
 #[tokio::test]

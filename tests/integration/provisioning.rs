@@ -139,7 +139,8 @@ async fn approved_connections_are_built_and_removal_deletes_what_was_built() {
 async fn a_provider_that_cannot_build_it_fails_with_the_reason_shown() {
     let w = world(spawn_app().await).await;
     let admin = w.app.token("root@example.test", true).await;
-    // Two on-prem sites: the planner picks WireGuard, which this version cannot build yet.
+    // Two on-prem sites registered without their namespaces: the planner picks
+    // WireGuard, and the linux provider cannot build it without knowing where.
     let mut nets = Vec::new();
     for (name, cidr) in [("dc1", "10.50.0.0/24"), ("dc2", "10.50.1.0/24")] {
         let (status, account) = api_call(
@@ -184,7 +185,7 @@ async fn a_provider_that_cannot_build_it_fails_with_the_reason_shown() {
         failed["failure"]
             .as_str()
             .unwrap()
-            .contains("cannot provision yet"),
+            .contains("register the network with its namespace as external_id"),
         "{failed}"
     );
     // Only leads (and admins) try again; it fails again for the same reason.

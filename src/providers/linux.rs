@@ -1,0 +1,889 @@
+//! The `linux` provider: on-prem networks that are Linux network namespaces on
+//! the worker's host (a network's `external_id` is its namespace). It links two
+//! of them with a WireGuard tunnel (userspace `wireguard-go`, as this kernel
+//! has no WireGuard module), routes each side's prefixes into the tunnel, and
+//! opens the requested ports with nftables; nothing else passes the tunnel.
+//!
+//! Settings: `endpoint.<namespace>`, the address where that namespace's
+//! tunnels are reached (its underlay address). Needs root, `ip`, `nft`,
+//! `wg` and `wireguard-go`.
+//!
+//! Keys: each interface's private key is generated on the host (`wg genkey`),
+//! handed to the interface on stdin and never kept anywhere else: not in the
+//! database, not in logs or pages. A tunnel made again (after drift) gets new
+//! keys, and the other side is given the new public key.
+//!
+//! Names: the interface of namespace X towards Y is `sb` + 8 hex digits of a
+//! hash of "X|Y" (wireguard-go's control sockets share one directory, so the
+//! names must differ across namespaces); its port is derived the same way.
+//! nftables rules live in the table `inet switchboard` of the namespace, each
+//! with a comment saying what it is for.
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::Stdio;
+
+use async_trait::async_trait;
+use ipnet::IpNet;
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+use uuid::Uuid;
+
+use super::{Item, Provider, ProviderError, Removal, Seen, Step, Wanted, kinds};
+use crate::domain::connection::parse_ports;
+use crate::store::provider_accounts::ProviderAccount;
+
+const INTERFACE: &str = "WireGuard interface";
+const TABLE: &str = "switchboard";
+const CHAINS: [&str; 2] = ["input", "forward"];
+const REPLIES: &str = "switchboard replies";
+
+pub struct Linux {
+    /// Where each namespace's tunnels are reached, from every linux account.
+    endpoints: HashMap<String, String>,
+}
+
+fn fnv1a(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// The interface of `ns` towards `peer`.
+fn interface(ns: &str, peer: &str) -> String {
+    format!("sb{:08x}", fnv1a(&format!("{ns}|{peer}")))
+}
+
+fn listen_port(ns: &str, peer: &str) -> u16 {
+    40_000 + (fnv1a(&format!("{ns}|{peer}")) % 20_000) as u16
+}
+
+/// A namespace name, checked before it reaches a command line.
+fn namespace<'a>(item: &'a Item, key: &str) -> Result<&'a str, ProviderError> {
+    let ns = item.param(key).ok_or_else(|| {
+        ProviderError::Permanent(format!(
+            "{} has no {key}: register the network with its namespace as external_id",
+            item.name
+        ))
+    })?;
+    let ok = ns.len() <= 64
+        && ns
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if ok {
+        Ok(ns)
+    } else {
+        Err(ProviderError::Permanent(format!(
+            "{ns:?} is not a network namespace name (letters, digits, - _ .)"
+        )))
+    }
+}
+
+fn prefixes(item: &Item, key: &str) -> Result<Vec<IpNet>, ProviderError> {
+    let text = item.param(key).unwrap_or_default();
+    let list: Vec<IpNet> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse().map_err(|_| {
+                ProviderError::Permanent(format!("{p:?} in {} is not an address range", item.name))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    if list.is_empty() {
+        return Err(ProviderError::Permanent(format!(
+            "{} has no {key}",
+            item.name
+        )));
+    }
+    if list.iter().any(|p| matches!(p, IpNet::V6(_))) {
+        return Err(ProviderError::Permanent(format!(
+            "this version of Switchboard builds IPv4 tunnels and rules only ({})",
+            item.name
+        )));
+    }
+    Ok(list)
+}
+
+fn list(prefixes: &[IpNet]) -> String {
+    prefixes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Runs a command; its output, or what it said on failure.
+async fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<String, ProviderError> {
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn().map_err(|e| {
+        ProviderError::Permanent(format!(
+            "{program} could not be run on this host ({e}): the linux provider needs iproute2, nftables, wireguard-tools and wireguard-go"
+        ))
+    })?;
+    if let (Some(text), Some(mut input)) = (stdin, child.stdin.take()) {
+        input
+            .write_all(text.as_bytes())
+            .await
+            .map_err(|e| ProviderError::Transient(format!("{program}: {e}")))?;
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| ProviderError::Transient(format!("{program}: {e}")))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        // Never the arguments: a key could be among them one day.
+        Err(ProviderError::Permanent(format!(
+            "{program} {} failed: {}",
+            args.first().copied().unwrap_or_default(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+async fn ip(ns: &str, args: &[&str]) -> Result<String, ProviderError> {
+    let mut all = vec!["-n", ns];
+    all.extend_from_slice(args);
+    run("ip", &all, None).await
+}
+
+async fn in_namespace(
+    ns: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Result<String, ProviderError> {
+    let mut all = vec!["netns", "exec", ns];
+    all.extend_from_slice(args);
+    run("ip", &all, stdin).await
+}
+
+/// The control socket of a wireguard-go interface; wireguard-go exits (and its
+/// interface goes) when the socket is deleted.
+fn control_socket(interface: &str) -> String {
+    format!("/var/run/wireguard/{interface}.sock")
+}
+
+/// Stops the wireguard-go of an interface, if one runs.
+async fn stop_wireguard(interface: &str) -> Result<(), ProviderError> {
+    match tokio::fs::remove_file(control_socket(interface)).await {
+        Ok(()) => {
+            // It notices within milliseconds; give it a moment to close the device.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(ProviderError::Permanent(format!(
+            "could not stop the wireguard-go of {interface}: {e}"
+        ))),
+    }
+}
+
+/// Starts wireguard-go for a new interface in the namespace (stopping one left
+/// from an interface deleted by hand). It puts itself in the background, with
+/// its output on /dev/null, so it outlives this worker.
+async fn start_wireguard(ns: &str, interface: &str) -> Result<(), ProviderError> {
+    stop_wireguard(interface).await?;
+    let status = tokio::process::Command::new("ip")
+        .args(["netns", "exec", ns, "wireguard-go", interface])
+        .env("WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .map_err(|e| {
+            ProviderError::Permanent(format!(
+                "wireguard-go could not be run on this host ({e}): the linux provider needs it"
+            ))
+        })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(ProviderError::Permanent(format!(
+            "wireguard-go could not make {interface} in the namespace {ns} (it needs root, /dev/net/tun and the namespace to exist)"
+        )))
+    }
+}
+
+/// The nftables rules of the namespace's switchboard table: (chain, handle, comment).
+async fn rules(ns: &str) -> Result<Vec<(String, u64, String)>, ProviderError> {
+    let Ok(out) = in_namespace(ns, &["nft", "-j", "list", "table", "inet", TABLE], None).await
+    else {
+        return Ok(Vec::new()); // no table yet
+    };
+    let listing: Value = serde_json::from_str(&out)
+        .map_err(|e| ProviderError::Transient(format!("nft's listing of {ns}: {e}")))?;
+    Ok(listing["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| {
+            let r = o.get("rule")?;
+            Some((
+                r["chain"].as_str()?.to_owned(),
+                r["handle"].as_u64()?,
+                r["comment"].as_str().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect())
+}
+
+/// The table and its chains, each starting with a rule that lets replies to
+/// allowed traffic back (a tunnel drops everything else that comes through it).
+async fn ensure_table(ns: &str) -> Result<(), ProviderError> {
+    in_namespace(ns, &["nft", "add", "table", "inet", TABLE], None).await?;
+    let have = rules(ns).await?;
+    for chain in CHAINS {
+        let spec = format!("{{ type filter hook {chain} priority 0; policy accept; }}");
+        in_namespace(
+            ns,
+            &["nft", "add", "chain", "inet", TABLE, chain, &spec],
+            None,
+        )
+        .await?;
+        if !have.iter().any(|(c, _, m)| c == chain && m == REPLIES) {
+            let comment = format!("\"{REPLIES}\"");
+            let args = [
+                "nft",
+                "insert",
+                "rule",
+                "inet",
+                TABLE,
+                chain,
+                "ct",
+                "state",
+                "established,related",
+                "accept",
+                "comment",
+                &comment,
+            ];
+            in_namespace(ns, &args, None).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A namespace's links: name → up.
+async fn links(ns: &str) -> Result<HashMap<String, bool>, ProviderError> {
+    let out = ip(ns, &["-j", "link", "show"]).await?;
+    let links: Value = serde_json::from_str(&out)
+        .map_err(|e| ProviderError::Transient(format!("ip's listing of {ns}: {e}")))?;
+    Ok(links
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| {
+            let up = l["flags"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|f| f == "UP"));
+            Some((l["ifname"].as_str()?.to_owned(), up))
+        })
+        .collect())
+}
+
+/// A namespace's routes: destination → device.
+async fn routes(ns: &str) -> Result<HashMap<String, String>, ProviderError> {
+    let out = ip(ns, &["-j", "route", "show"]).await?;
+    let routes: Value = serde_json::from_str(&out)
+        .map_err(|e| ProviderError::Transient(format!("ip's routes of {ns}: {e}")))?;
+    Ok(routes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            let dst = r["dst"].as_str()?;
+            // `ip` writes a host route without its /32.
+            let dst = if dst.contains('/') {
+                dst.to_owned()
+            } else {
+                format!("{dst}/32")
+            };
+            Some((dst, r["dev"].as_str()?.to_owned()))
+        })
+        .collect())
+}
+
+/// What every userspace WireGuard interface of the host has: its public key
+/// and its peers' (public key, allowed ranges). One `wg show all dump` (the
+/// control sockets are shared by all namespaces); private keys are dropped as
+/// they are read.
+#[derive(Default)]
+struct Tunnels(HashMap<String, (String, Vec<(String, String)>)>);
+
+async fn tunnels() -> Result<Tunnels, ProviderError> {
+    let out = run("wg", &["show", "all", "dump"], None).await?;
+    let mut all: HashMap<String, (String, Vec<(String, String)>)> = HashMap::new();
+    for line in out.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        match f.len() {
+            // interface, private key (dropped), public key, port, fwmark
+            5 => {
+                all.entry(f[0].to_owned()).or_default().0 = f[2].to_owned();
+            }
+            // interface, peer key, preshared, endpoint, allowed ips, …
+            9 => all
+                .entry(f[0].to_owned())
+                .or_default()
+                .1
+                .push((f[1].to_owned(), f[4].to_owned())),
+            _ => {}
+        }
+    }
+    Ok(Tunnels(all))
+}
+
+impl Tunnels {
+    fn public_key(&self, interface: &str) -> Option<&str> {
+        self.0.get(interface).map(|(k, _)| k.as_str())
+    }
+
+    fn peers(&self, interface: &str) -> &[(String, String)] {
+        self.0.get(interface).map_or(&[], |(_, p)| p.as_slice())
+    }
+}
+
+fn same_ranges(a: &str, b: &str) -> bool {
+    let set = |t: &str| {
+        let mut v: Vec<String> = t
+            .split(',')
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect();
+        v.sort();
+        v
+    };
+    set(a) == set(b)
+}
+
+/// The comment of the nftables rule of a firewall item.
+fn rule_comment(item: &Item) -> String {
+    format!(
+        "switchboard {} {} from {}",
+        item.param("protocol").unwrap_or("any"),
+        item.param("ports").unwrap_or("all ports"),
+        item.param("allow_from").unwrap_or_default()
+    )
+}
+
+fn tunnel_comment(interface: &str) -> String {
+    format!("switchboard tunnel {interface}")
+}
+
+impl Linux {
+    pub fn new(all: &[ProviderAccount]) -> Result<Self, String> {
+        let mut endpoints = HashMap::new();
+        for a in all.iter().filter(|a| a.kind == "linux") {
+            for (key, value) in a.settings.as_object().into_iter().flatten() {
+                if let (Some(ns), Some(address)) = (key.strip_prefix("endpoint."), value.as_str()) {
+                    if address.trim().parse::<std::net::IpAddr>().is_err() {
+                        return Err(format!(
+                            "linux account {}: {key} must be an IP address, not {address:?}",
+                            a.name
+                        ));
+                    }
+                    endpoints.insert(ns.to_owned(), address.trim().to_owned());
+                }
+            }
+        }
+        Ok(Linux { endpoints })
+    }
+
+    fn endpoint(&self, ns: &str) -> Result<&str, ProviderError> {
+        self.endpoints.get(ns).map(String::as_str).ok_or_else(|| {
+            ProviderError::Permanent(format!(
+                "no linux account has an endpoint.{ns} setting: the address where {ns}'s tunnels are reached"
+            ))
+        })
+    }
+
+    async fn tunnel(&self, item: &Item) -> Result<Step, ProviderError> {
+        let ns = namespace(item, "network_id")?;
+        let peer = namespace(item, "peer_network_id")?;
+        let own = prefixes(item, "prefixes")?;
+        let theirs = prefixes(item, "peer_prefixes")?;
+        let (here, there) = (interface(ns, peer), interface(peer, ns));
+        self.endpoint(ns)?;
+        let present = links(ns).await?;
+        let action = if present.contains_key(&here) {
+            "found"
+        } else {
+            start_wireguard(ns, &here).await?;
+            let key = run("wg", &["genkey"], None).await?;
+            let port = listen_port(ns, peer).to_string();
+            run(
+                "wg",
+                &[
+                    "set",
+                    &here,
+                    "listen-port",
+                    &port,
+                    "private-key",
+                    "/dev/stdin",
+                ],
+                Some(&key),
+            )
+            .await?;
+            "created"
+        };
+        // The tunnel's traffic leaves from this network's own address.
+        let addresses = ip(ns, &["-j", "-4", "addr", "show"]).await?;
+        let addresses: Value = serde_json::from_str(&addresses)
+            .map_err(|e| ProviderError::Transient(format!("ip's addresses of {ns}: {e}")))?;
+        let source = addresses
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|l| l["ifname"] != here.as_str())
+            .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
+            .filter_map(|a| a["local"].as_str()?.parse::<std::net::IpAddr>().ok())
+            .find(|a| own.iter().any(|p| p.contains(a)))
+            .ok_or_else(|| {
+                ProviderError::Permanent(format!(
+                    "the namespace {ns} has no address in {}: give one of its interfaces an address there",
+                    list(&own)
+                ))
+            })?;
+        ip(
+            ns,
+            &["addr", "replace", &format!("{source}/32"), "dev", &here],
+        )
+        .await?;
+        ip(ns, &["link", "set", &here, "up"]).await?;
+        // Nothing passes the tunnel but what a firewall item opens.
+        ensure_table(ns).await?;
+        let comment = tunnel_comment(&here);
+        let have = rules(ns).await?;
+        for chain in CHAINS {
+            if !have.iter().any(|(c, _, m)| c == chain && *m == comment) {
+                in_namespace(
+                    ns,
+                    &[
+                        "nft",
+                        "add",
+                        "rule",
+                        "inet",
+                        TABLE,
+                        chain,
+                        "iifname",
+                        &here,
+                        "drop",
+                        "comment",
+                        &format!("\"{comment}\""),
+                    ],
+                    None,
+                )
+                .await?;
+            }
+        }
+        // Once both ends exist, each gets the other's current key.
+        if links(peer).await?.contains_key(&there) {
+            self.pair(ns, peer, &own, &theirs).await?;
+        }
+        Ok(Step {
+            action,
+            item: item.clone(),
+            provider_id: Some(format!("{here} in {ns}")),
+        })
+    }
+
+    /// Makes each end's only peer the other end, with its ranges and address.
+    async fn pair(
+        &self,
+        ns: &str,
+        peer: &str,
+        own: &[IpNet],
+        theirs: &[IpNet],
+    ) -> Result<(), ProviderError> {
+        let t = tunnels().await?;
+        for (a, b, ranges) in [(ns, peer, theirs), (peer, ns, own)] {
+            let (here, there) = (interface(a, b), interface(b, a));
+            let key = t
+                .public_key(&there)
+                .ok_or_else(|| ProviderError::Transient(format!("{there} has no key yet")))?;
+            for (old, _) in t.peers(&here).iter().filter(|(k, _)| k != key) {
+                run("wg", &["set", &here, "peer", old, "remove"], None).await?;
+            }
+            let endpoint = format!("{}:{}", self.endpoint(b)?, listen_port(b, a));
+            run(
+                "wg",
+                &[
+                    "set",
+                    &here,
+                    "peer",
+                    key,
+                    "allowed-ips",
+                    &list(ranges),
+                    "endpoint",
+                    &endpoint,
+                    "persistent-keepalive",
+                    "25",
+                ],
+                None,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn route(&self, item: &Item) -> Result<Step, ProviderError> {
+        let ns = namespace(item, "network_id")?;
+        let peer = namespace(item, "peer_network_id")?;
+        let destination: IpNet = item
+            .param("destination")
+            .and_then(|d| d.parse().ok())
+            .ok_or_else(|| ProviderError::Permanent(format!("{} has no destination", item.name)))?;
+        let here = interface(ns, peer);
+        let action = match routes(ns).await?.get(&destination.to_string()) {
+            Some(dev) if *dev == here => "found",
+            _ => {
+                ip(
+                    ns,
+                    &["route", "replace", &destination.to_string(), "dev", &here],
+                )
+                .await?;
+                "created"
+            }
+        };
+        Ok(Step {
+            action,
+            item: item.clone(),
+            provider_id: Some(format!("{destination} dev {here} in {ns}")),
+        })
+    }
+
+    async fn rule(&self, item: &Item) -> Result<Step, ProviderError> {
+        let ns = namespace(item, "network_id")?;
+        let from = prefixes(item, "allow_from")?;
+        let protocol = item.param("protocol").unwrap_or("any");
+        let ports = match item.param("ports") {
+            None | Some("all ports") => Vec::new(),
+            Some(text) => parse_ports(text).map_err(ProviderError::Permanent)?,
+        };
+        let mut rule = vec![
+            "ip".to_owned(),
+            "saddr".to_owned(),
+            format!("{{ {} }}", list(&from)),
+        ];
+        match (protocol, ports.is_empty()) {
+            ("tcp" | "udp", false) => rule.extend([
+                protocol.to_owned(),
+                "dport".to_owned(),
+                format!(
+                    "{{ {} }}",
+                    ports
+                        .iter()
+                        .map(|p| if p.from == p.to {
+                            p.from.to_string()
+                        } else {
+                            format!("{}-{}", p.from, p.to)
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ]),
+            ("tcp" | "udp" | "icmp", _) => {
+                rule.extend(["meta".into(), "l4proto".into(), protocol.to_owned()])
+            }
+            ("any", _) => {}
+            (other, _) => {
+                return Err(ProviderError::Permanent(format!(
+                    "nftables rules here open tcp, udp, icmp or any, not {other:?}"
+                )));
+            }
+        }
+        let comment = rule_comment(item);
+        ensure_table(ns).await?;
+        let have = rules(ns).await?;
+        let mut action = "found";
+        for chain in CHAINS {
+            if have.iter().any(|(c, _, m)| c == chain && *m == comment) {
+                continue;
+            }
+            let mut args: Vec<String> = ["nft", "insert", "rule", "inet", TABLE, chain]
+                .map(str::to_owned)
+                .to_vec();
+            args.extend(rule.iter().cloned());
+            args.extend(["accept".into(), "comment".into(), format!("\"{comment}\"")]);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            in_namespace(ns, &args, None).await?;
+            action = "created";
+        }
+        Ok(Step {
+            action,
+            item: item.clone(),
+            provider_id: Some(format!("{comment} in {ns}")),
+        })
+    }
+
+    async fn delete_rules(&self, ns: &str, comment: &str) -> Result<bool, ProviderError> {
+        let mut deleted = false;
+        for (chain, handle, _) in rules(ns)
+            .await?
+            .into_iter()
+            .filter(|(_, _, m)| m == comment)
+        {
+            in_namespace(
+                ns,
+                &[
+                    "nft",
+                    "delete",
+                    "rule",
+                    "inet",
+                    TABLE,
+                    &chain,
+                    "handle",
+                    &handle.to_string(),
+                ],
+                None,
+            )
+            .await?;
+            deleted = true;
+        }
+        Ok(deleted)
+    }
+
+    /// Removes one item; whether there was anything to remove.
+    async fn remove(&self, item: &Item) -> Result<bool, ProviderError> {
+        let ns = namespace(item, "network_id")?;
+        match item.kind.as_str() {
+            INTERFACE => {
+                let here = interface(ns, namespace(item, "peer_network_id")?);
+                self.delete_rules(ns, &tunnel_comment(&here)).await?;
+                if !links(ns).await?.contains_key(&here) {
+                    return Ok(false);
+                }
+                stop_wireguard(&here).await?;
+                if links(ns).await?.contains_key(&here) {
+                    ip(ns, &["link", "del", &here]).await?;
+                }
+                // The last of Switchboard's rules here: the table goes too.
+                if rules(ns).await?.iter().all(|(_, _, m)| m == REPLIES) {
+                    in_namespace(ns, &["nft", "delete", "table", "inet", TABLE], None).await?;
+                }
+                Ok(true)
+            }
+            kinds::ROUTE => {
+                let here = interface(ns, namespace(item, "peer_network_id")?);
+                let destination = item.param("destination").unwrap_or_default();
+                let present = routes(ns)
+                    .await?
+                    .get(destination)
+                    .is_some_and(|dev| *dev == here);
+                if present {
+                    ip(ns, &["route", "del", destination, "dev", &here]).await?;
+                }
+                Ok(present)
+            }
+            kinds::FIREWALL_RULE => self.delete_rules(ns, &rule_comment(item)).await,
+            _ => Ok(false),
+        }
+    }
+}
+
+/// What one namespace has, read once per observation.
+struct Namespace {
+    links: HashMap<String, bool>,
+    routes: HashMap<String, String>,
+    rules: Vec<(String, u64, String)>,
+}
+
+fn differences(item: &Item, spaces: &BTreeMap<String, Namespace>, t: &Tunnels) -> Vec<String> {
+    let Ok(ns) = namespace(item, "network_id") else {
+        return vec![format!("{} names no namespace", item.name)];
+    };
+    let Some(space) = spaces.get(ns) else {
+        return vec![format!("the namespace {ns} could not be read")];
+    };
+    let has_rule = |comment: &str| {
+        CHAINS.iter().all(|chain| {
+            space
+                .rules
+                .iter()
+                .any(|(c, _, m)| c == chain && m == comment)
+        })
+    };
+    match item.kind.as_str() {
+        INTERFACE => {
+            let peer = item.param("peer_network_id").unwrap_or_default();
+            let (here, there) = (interface(ns, peer), interface(peer, ns));
+            let mut out = Vec::new();
+            match space.links.get(&here) {
+                None => return vec![format!("WireGuard interface {here} is missing from {ns}")],
+                Some(false) => out.push(format!("WireGuard interface {here} in {ns} is down")),
+                Some(true) => {}
+            }
+            let peers = t.peers(&here);
+            let want = item.param("peer_prefixes").unwrap_or_default();
+            match (t.public_key(&there), peers) {
+                (Some(key), [(k, ranges)]) if k == key => {
+                    if !same_ranges(ranges, want) {
+                        out.push(format!(
+                            "WireGuard interface {here} in {ns} carries {ranges}, expected {want}"
+                        ));
+                    }
+                }
+                _ => out.push(format!(
+                    "WireGuard interface {here} in {ns} does not have {peer}'s current key as its peer"
+                )),
+            }
+            if !has_rule(&tunnel_comment(&here)) {
+                out.push(format!(
+                    "the nftables rule closing {here} to all but what is opened is missing from {ns}"
+                ));
+            }
+            if !has_rule(REPLIES) {
+                out.push(format!(
+                    "the nftables rule letting replies back through {here} is missing from {ns}"
+                ));
+            }
+            out
+        }
+        kinds::ROUTE => {
+            let peer = item.param("peer_network_id").unwrap_or_default();
+            let here = interface(ns, peer);
+            let destination = item.param("destination").unwrap_or_default();
+            match space.routes.get(destination) {
+                Some(dev) if *dev == here => Vec::new(),
+                Some(dev) => vec![format!(
+                    "route {destination} in {ns} goes to {dev}, expected {here}"
+                )],
+                None => vec![format!("route {destination} → {here} is missing from {ns}")],
+            }
+        }
+        kinds::FIREWALL_RULE => {
+            let comment = rule_comment(item);
+            if has_rule(&comment) {
+                Vec::new()
+            } else {
+                vec![format!(
+                    "nftables rule {} is missing from {ns}",
+                    comment.trim_start_matches("switchboard ")
+                )]
+            }
+        }
+        _ => Vec::new(),
+    }
+}
+
+#[async_trait]
+impl Provider for Linux {
+    fn kind(&self) -> &'static str {
+        "linux"
+    }
+
+    async fn apply(&self, _connection_id: Uuid, item: &Item) -> Result<Step, ProviderError> {
+        match item.kind.as_str() {
+            INTERFACE => self.tunnel(item).await,
+            kinds::ROUTE => self.route(item).await,
+            kinds::FIREWALL_RULE => self.rule(item).await,
+            other => Err(ProviderError::Permanent(format!(
+                "the linux provider does not build a {other}"
+            ))),
+        }
+    }
+
+    async fn observe(&self, wanted: &[Wanted]) -> Result<Vec<Seen>, ProviderError> {
+        // Each namespace is read once (links, routes, rules), and every tunnel's
+        // keys in one call, however many connections there are.
+        let mut spaces = BTreeMap::new();
+        for item in wanted.iter().flat_map(|w| &w.items) {
+            let Ok(ns) = namespace(item, "network_id") else {
+                continue;
+            };
+            if spaces.contains_key(ns) {
+                continue;
+            }
+            spaces.insert(
+                ns.to_owned(),
+                Namespace {
+                    links: links(ns).await?,
+                    routes: routes(ns).await?,
+                    rules: rules(ns).await?,
+                },
+            );
+        }
+        let t = tunnels().await?;
+        Ok(wanted
+            .iter()
+            .map(|w| Seen {
+                connection_id: w.connection_id,
+                differences: w
+                    .items
+                    .iter()
+                    .flat_map(|item| differences(item, &spaces, &t))
+                    .collect(),
+            })
+            .collect())
+    }
+
+    async fn destroy(
+        &self,
+        _connection_id: Uuid,
+        removals: &[Removal],
+    ) -> Result<Vec<Step>, ProviderError> {
+        let mut steps = Vec::new();
+        for removal in removals.iter().rev() {
+            if removal.made.is_empty() {
+                continue;
+            }
+            if self.remove(&removal.item).await? {
+                steps.push(Step {
+                    action: "deleted",
+                    item: removal.item.clone(),
+                    provider_id: None,
+                });
+            }
+        }
+        Ok(steps)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_end_of_a_tunnel_has_its_own_interface_and_port() {
+        let (a, b) = (interface("lab-a", "lab-b"), interface("lab-b", "lab-a"));
+        assert_ne!(a, b);
+        assert!(
+            a.len() <= 15,
+            "a Linux interface name has at most 15 characters"
+        );
+        assert_eq!(a, interface("lab-a", "lab-b"), "the same name every time");
+        assert!((40_000..60_000).contains(&listen_port("lab-a", "lab-b")));
+    }
+
+    #[test]
+    fn ranges_compare_whatever_their_order() {
+        assert!(same_ranges(
+            "10.1.0.0/16, 10.2.0.0/16",
+            "10.2.0.0/16,10.1.0.0/16"
+        ));
+        assert!(!same_ranges("10.1.0.0/16", "10.1.0.0/16,10.2.0.0/16"));
+    }
+
+    #[test]
+    fn namespace_names_are_checked_before_any_command_runs() {
+        let item = |ns: &str| Item {
+            kind: INTERFACE.into(),
+            name: "x".into(),
+            detail: String::new(),
+            params: BTreeMap::from([("network_id".to_owned(), ns.to_owned())]),
+        };
+        assert!(namespace(&item("lab-a"), "network_id").is_ok());
+        assert!(namespace(&item("a; rm -rf /"), "network_id").is_err());
+    }
+}

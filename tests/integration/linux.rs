@@ -1,0 +1,273 @@
+//! The `linux` provider against real network stacks: two network namespaces
+//! joined by a veth pair (the underlay), each with an address of its own network
+//! on loopback. A Switchboard-built WireGuard tunnel (wireguard-go) carries TCP
+//! on the approved port only; a tunnel removed by hand is drift and is repaired;
+//! removing the connection removes the tunnel.
+//!
+//! These need root and /dev/net/tun. tests/run sets LINUX_LAB=1 when the
+//! machine has them (and installs the tools); elsewhere the tests say why they
+//! did not run and pass without checking anything.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::connections::{World, world_on};
+use crate::helpers::{Options, eventually, spawn_app, spawn_app_with};
+use crate::provisioning::{approve_both, until_status};
+
+/// Two namespaces with a service listening on 10.62.0.1 (ports 443 and 8022) in
+/// the second; removed when dropped.
+pub(crate) struct Lab {
+    pub a: String,
+    pub b: String,
+    server: Option<Child>,
+}
+
+fn sh(args: &[&str]) {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Lab {
+    /// The lab, or `None` (saying why) where this machine cannot make one.
+    pub(crate) fn new(test: &str) -> Option<Lab> {
+        if std::env::var("LINUX_LAB").as_deref() != Ok("1") {
+            eprintln!(
+                "SKIPPED {test}: needs root, /dev/net/tun, iproute2, nftables and wireguard-go; tests/run sets LINUX_LAB=1 where they are"
+            );
+            return None;
+        }
+        let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let (a, b) = (format!("sbt{tag}a"), format!("sbt{tag}b"));
+        let (va, vb) = (format!("v{tag}a"), format!("v{tag}b"));
+        let mut lab = Lab {
+            a: a.clone(),
+            b: b.clone(),
+            server: None,
+        };
+        sh(&["ip", "netns", "add", &a]);
+        sh(&["ip", "netns", "add", &b]);
+        sh(&[
+            "ip", "link", "add", &va, "type", "veth", "peer", "name", &vb,
+        ]);
+        for (ns, veth, underlay, own) in [
+            (&a, &va, "192.168.77.1/30", "10.61.0.1/32"),
+            (&b, &vb, "192.168.77.2/30", "10.62.0.1/32"),
+        ] {
+            sh(&["ip", "link", "set", veth, "netns", ns]);
+            sh(&["ip", "-n", ns, "addr", "add", underlay, "dev", veth]);
+            sh(&["ip", "-n", ns, "link", "set", veth, "up"]);
+            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+            sh(&["ip", "-n", ns, "addr", "add", own, "dev", "lo"]);
+        }
+        lab.server = Some(
+            Command::new("ip")
+                .args(["netns", "exec", &b, "python3", "-c"])
+                .arg(
+                    "import socket, threading\n\
+                     def serve(port):\n\
+                     \x20   s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+                     \x20   s.bind(('10.62.0.1', port)); s.listen()\n\
+                     \x20   while True:\n\
+                     \x20       c, _ = s.accept(); c.sendall(b'hello on %d' % port); c.close()\n\
+                     for p in (443, 8022): threading.Thread(target=serve, args=(p,), daemon=True).start()\n\
+                     threading.Event().wait()\n",
+                )
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        Some(lab)
+    }
+
+    /// Whether a TCP connection from the first namespace to 10.62.0.1:`port`
+    /// gets the service's greeting.
+    pub(crate) async fn reaches(&self, port: u16) -> bool {
+        let out = tokio::process::Command::new("ip")
+            .args(["netns", "exec", &self.a, "python3", "-c"])
+            .arg(format!(
+                "import socket\ns = socket.socket(); s.settimeout(2)\n\
+                 try:\n    s.connect(('10.62.0.1', {port})); print(s.recv(32).decode())\n\
+                 except Exception as e: print('no', e)\n"
+            ))
+            .output()
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim() == format!("hello on {port}")
+    }
+
+    /// The names of the WireGuard interfaces Switchboard made in `ns`.
+    pub(crate) fn tunnels(ns: &str) -> Vec<String> {
+        let out = Command::new("ip")
+            .args(["-n", ns, "-o", "link", "show"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .map(|n| n.split('@').next().unwrap_or(n).to_owned())
+            .filter(|n| n.starts_with("sb"))
+            .collect()
+    }
+
+    /// The number of routes to `prefix` through a Switchboard interface in `ns`.
+    pub(crate) fn routes_to(ns: &str, prefix: &str) -> usize {
+        let out = Command::new("ip")
+            .args(["-n", ns, "route", "show", prefix])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains(" dev sb"))
+            .count()
+    }
+
+    /// The number of nftables rules in `ns` whose comment starts with `comment`.
+    pub(crate) fn rules(ns: &str, comment: &str) -> usize {
+        let out = Command::new("ip")
+            .args(["netns", "exec", ns, "nft", "list", "ruleset"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains(&format!("comment \"{comment}")))
+            .count()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+        for ns in [&self.a, &self.b] {
+            // A tunnel's wireguard-go ends when its control socket goes.
+            for tunnel in Lab::tunnels(ns) {
+                let _ = std::fs::remove_file(format!("/var/run/wireguard/{tunnel}.sock"));
+            }
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// Payments' network is the lab's first namespace (10.61.0.0/24), search's the
+/// second (10.62.0.0/24), both in one `linux` account; with `monitor`, the
+/// portal sweeps every second.
+pub(crate) async fn lab_world(lab: &Lab, monitor: bool) -> World {
+    let settings = json!({
+        format!("endpoint.{}", lab.a): "192.168.77.1",
+        format!("endpoint.{}", lab.b): "192.168.77.2",
+    });
+    let app = if monitor {
+        spawn_app_with(Options {
+            scheduler: true,
+            env: vec![("SWITCHBOARD_MONITOR_INTERVAL", "1".into())],
+            ..Options::default()
+        })
+        .await
+    } else {
+        spawn_app().await
+    };
+    world_on(
+        app,
+        json!({"kind": "linux", "name": "dc", "regions": ["local"], "settings": settings}),
+        |account| {
+            [
+                ("payments", "10.61.0.0/24", &lab.a),
+                ("search", "10.62.0.0/24", &lab.b),
+            ]
+            .map(|(team, cidr, ns)| {
+                json!({"name": format!("{team}-dc"), "team": team, "provider_account_id": account["id"],
+                       "region": "local", "cidr": cidr, "external_id": ns})
+            })
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_wireguard_tunnel_carries_only_the_approved_port_and_is_repaired_after_drift() {
+    let Some(lab) = Lab::new("a_wireguard_tunnel_carries_only_the_approved_port") else {
+        return;
+    };
+    let w = lab_world(&lab, true).await;
+    assert!(!lab.reaches(443).await, "no path before the tunnel");
+
+    let c = w.request().await; // payments → search, tcp 443
+    assert_eq!(c["mechanism"], "wireguard", "{c}");
+    let id = c["id"].as_str().unwrap().to_owned();
+    approve_both(&w, &id).await;
+    until_status(&w, &id, "active").await;
+    assert!(
+        lab.reaches(443).await,
+        "the approved port passes the tunnel"
+    );
+    assert!(!lab.reaches(8022).await, "another port does not");
+    // The private keys are nowhere in the database.
+    let dump: String = sqlx::query_scalar(
+        "SELECT coalesce(string_agg(plan::text || coalesce(observed_detail::text, ''), ''), '') FROM connections",
+    )
+    .fetch_one(&w.app.pool)
+    .await
+    .unwrap();
+    assert!(!dump.contains("private"), "{dump}");
+
+    // The tunnel's far end removed by hand: drift, then a repair with new keys.
+    let far = Lab::tunnels(&lab.b);
+    assert_eq!(far.len(), 1, "{far:?}");
+    sh(&["ip", "-n", &lab.b, "link", "del", &far[0]]);
+    assert!(!lab.reaches(443).await);
+    let drifted = until_status(&w, &id, "drifted").await;
+    assert!(
+        drifted["observed"]["details"]
+            .to_string()
+            .contains(&format!(
+                "WireGuard interface {} is missing from {}",
+                far[0], lab.b
+            )),
+        "{drifted}"
+    );
+    let (status, body) = w
+        .call(
+            &w.payments_lead,
+            Method::POST,
+            &format!("/api/v1/connections/{id}/repair"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    until_status(&w, &id, "active").await;
+    eventually(Duration::from_secs(20), "the tunnel back", || async {
+        lab.reaches(443).await.then_some(())
+    })
+    .await;
+
+    // Removal takes the tunnel, its routes and its rules away.
+    w.call(
+        &w.requester,
+        Method::DELETE,
+        &format!("/api/v1/connections/{id}"),
+        None,
+    )
+    .await;
+    until_status(&w, &id, "deleted").await;
+    assert!(!lab.reaches(443).await);
+    for ns in [&lab.a, &lab.b] {
+        assert!(Lab::tunnels(ns).is_empty(), "{ns}");
+        assert_eq!(Lab::rules(ns, "switchboard"), 0, "{ns}");
+    }
+    // Nor is a wireguard-go of theirs left running.
+    let left = Command::new("pgrep")
+        .args(["-f", &format!("wireguard-go {}", far[0])])
+        .output()
+        .unwrap();
+    assert!(left.stdout.is_empty(), "{left:?}");
+}
