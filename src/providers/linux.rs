@@ -144,10 +144,10 @@ async fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<String
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
-        // Never the arguments: a key could be among them one day.
+        // The command as run: keys only ever travel on stdin, never here.
         Err(ProviderError::Permanent(format!(
-            "{program} {} failed: {}",
-            args.first().copied().unwrap_or_default(),
+            "`{program} {}` failed: {}",
+            args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         )))
     }
@@ -323,7 +323,16 @@ async fn routes(ns: &str) -> Result<HashMap<String, String>, ProviderError> {
 struct Tunnels(HashMap<String, (String, Vec<(String, String)>)>);
 
 async fn tunnels() -> Result<Tunnels, ProviderError> {
-    let out = run("wg", &["show", "all", "dump"], None).await?;
+    // What it could read counts even when one socket is stale (its wireguard-go
+    // gone): that interface then shows as missing, not everything as unknown.
+    let out = tokio::process::Command::new("wg")
+        .args(["show", "all", "dump"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| ProviderError::Transient(format!("wg could not be run: {e}")))?;
+    let out = String::from_utf8_lossy(&out.stdout);
     let mut all: HashMap<String, (String, Vec<(String, String)>)> = HashMap::new();
     for line in out.lines() {
         let f: Vec<&str> = line.split('\t').collect();

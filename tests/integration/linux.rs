@@ -250,6 +250,66 @@ async fn a_wireguard_tunnel_carries_only_the_approved_port_and_is_repaired_after
     })
     .await;
 
+    // The rule opening port 443 removed by hand: closed, drift, repaired.
+    let listing = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.b,
+            "nft",
+            "-a",
+            "list",
+            "chain",
+            "inet",
+            "switchboard",
+            "input",
+        ])
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout).to_string();
+    let handle = listing
+        .lines()
+        .find(|l| l.contains("comment \"switchboard tcp 443"))
+        .and_then(|l| l.rsplit("# handle ").next())
+        .unwrap_or_else(|| panic!("{listing}"))
+        .trim()
+        .to_owned();
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &lab.b,
+        "nft",
+        "delete",
+        "rule",
+        "inet",
+        "switchboard",
+        "input",
+        "handle",
+        &handle,
+    ]);
+    assert!(!lab.reaches(443).await, "closed without its rule");
+    let drifted = until_status(&w, &id, "drifted").await;
+    assert!(
+        drifted["observed"]["details"]
+            .to_string()
+            .contains(&format!(
+                "nftables rule tcp 443 from 10.61.0.0/24 is missing from {}",
+                lab.b
+            )),
+        "{drifted}"
+    );
+    w.call(
+        &w.search_lead,
+        Method::POST,
+        &format!("/api/v1/connections/{id}/repair"),
+        None,
+    )
+    .await;
+    until_status(&w, &id, "active").await;
+    assert!(lab.reaches(443).await, "open again");
+    assert!(!lab.reaches(8022).await, "and only that port");
+
     // Removal takes the tunnel, its routes and its rules away.
     w.call(
         &w.requester,
