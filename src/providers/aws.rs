@@ -496,21 +496,12 @@ impl Provider for Aws {
             let vpcs: Vec<&str> = vpcs.into_iter().collect();
             regions.insert(region, read_region(&ec2, &vpcs).await?);
         }
-        Ok(wanted
-            .iter()
-            .map(|w| Seen {
-                connection_id: w.connection_id,
-                differences: w
-                    .items
-                    .iter()
-                    .filter_map(|item| {
-                        let state = regions.get(item.param("region")?)?;
-                        Some(state.differences(item))
-                    })
-                    .flatten()
-                    .collect(),
-            })
-            .collect())
+        Ok(super::seen_each(wanted, |_, item| {
+            item.param("region")
+                .and_then(|region| regions.get(region))
+                .map(|state| state.differences(item))
+                .unwrap_or_default()
+        }))
     }
 
     async fn destroy(
@@ -1145,15 +1136,7 @@ where
 
 /// How to reach an account, from its settings and its credentials reference.
 fn site(account: &ProviderAccount) -> Result<Site, String> {
-    let setting = |key: &str| {
-        account
-            .settings
-            .get(key)
-            .and_then(|v| v.as_str())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
+    let setting = |key: &str| account.setting(key).map(str::to_owned);
     let endpoint = setting("endpoint_url");
     if let Some(url) = &endpoint {
         if url::Url::parse(url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {

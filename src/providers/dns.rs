@@ -86,14 +86,7 @@ fn absolute(name: &str) -> String {
 impl Dns {
     pub fn new(account: &ProviderAccount) -> Result<Self, String> {
         let name = &account.name;
-        let setting = |key: &str| {
-            account
-                .settings
-                .get(key)
-                .and_then(|v| v.as_str())
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-        };
+        let setting = |key: &str| account.setting(key);
         let zone =
             setting("zone").ok_or_else(|| format!("dns account {name} has no zone setting"))?;
         let api = setting("api_url").ok_or_else(|| {
@@ -192,24 +185,7 @@ async fn checked(
     answer: reqwest::Response,
     what: &str,
 ) -> Result<reqwest::Response, ProviderError> {
-    let status = answer.status();
-    if status.is_success() {
-        return Ok(answer);
-    }
-    let body = answer.text().await.unwrap_or_default();
-    let error = serde_json::from_str::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v["error"].as_str().map(str::to_owned))
-        .unwrap_or(body);
-    let text = format!(
-        "the DNS server refused to {what}: {error} (HTTP {})",
-        status.as_u16()
-    );
-    if status.is_server_error() {
-        Err(ProviderError::Transient(text))
-    } else {
-        Err(ProviderError::Permanent(text))
-    }
+    super::http_answer(answer, "the DNS server", what).await
 }
 
 #[async_trait]
@@ -263,40 +239,30 @@ impl Provider for Dns {
             .iter()
             .map(|r| ((r.name.as_str(), r.kind.as_str()), r))
             .collect();
-        Ok(wanted
-            .iter()
-            .map(|w| Seen {
-                connection_id: w.connection_id,
-                differences: w
-                    .items
-                    .iter()
-                    .filter_map(|item| {
-                        let want = match self.wanted(item) {
-                            Ok(want) => want,
-                            Err(e) => return Some(e.to_string()),
-                        };
-                        match by_key.get(&(want.name.as_str(), want.kind)) {
-                            None => Some(format!(
-                                "{} record {} is missing from {}",
-                                want.kind, want.name, self.zone
-                            )),
-                            Some(r) if r.content() != want.value => Some(format!(
-                                "{} record {} is {}, expected {}",
-                                want.kind,
-                                want.name,
-                                r.content(),
-                                want.value
-                            )),
-                            Some(r) if r.ttl != want.ttl => Some(format!(
-                                "{} record {} has a TTL of {} s, expected {} s",
-                                want.kind, want.name, r.ttl, want.ttl
-                            )),
-                            Some(_) => None,
-                        }
-                    })
-                    .collect(),
-            })
-            .collect())
+        Ok(super::seen_each(wanted, |_, item| {
+            let want = match self.wanted(item) {
+                Ok(want) => want,
+                Err(e) => return Some(e.to_string()),
+            };
+            match by_key.get(&(want.name.as_str(), want.kind)) {
+                None => Some(format!(
+                    "{} record {} is missing from {}",
+                    want.kind, want.name, self.zone
+                )),
+                Some(r) if r.content() != want.value => Some(format!(
+                    "{} record {} is {}, expected {}",
+                    want.kind,
+                    want.name,
+                    r.content(),
+                    want.value
+                )),
+                Some(r) if r.ttl != want.ttl => Some(format!(
+                    "{} record {} has a TTL of {} s, expected {} s",
+                    want.kind, want.name, r.ttl, want.ttl
+                )),
+                Some(_) => None,
+            }
+        }))
     }
 
     async fn destroy(

@@ -28,7 +28,7 @@ use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
-use super::{Item, Provider, ProviderError, Removal, Seen, Step, Wanted, kinds};
+use super::{Item, Provider, ProviderError, Removal, Seen, Step, Wanted, fnv1a, kinds};
 use crate::domain::connection::parse_ports;
 use crate::store::provider_accounts::ProviderAccount;
 
@@ -42,19 +42,13 @@ pub struct Linux {
     endpoints: HashMap<String, String>,
 }
 
-fn fnv1a(text: &str) -> u32 {
-    text.bytes().fold(0x811c_9dc5, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
-}
-
 /// The interface of `ns` towards `peer`.
 fn interface(ns: &str, peer: &str) -> String {
-    format!("sb{:08x}", fnv1a(&format!("{ns}|{peer}")))
+    format!("sb{:08x}", fnv1a(format!("{ns}|{peer}").as_bytes()))
 }
 
 fn listen_port(ns: &str, peer: &str) -> u16 {
-    40_000 + (fnv1a(&format!("{ns}|{peer}")) % 20_000) as u16
+    40_000 + (fnv1a(format!("{ns}|{peer}").as_bytes()) % 20_000) as u16
 }
 
 /// A namespace name, checked before it reaches a command line.
@@ -241,8 +235,9 @@ async fn rules(ns: &str) -> Result<Vec<(String, u64, String)>, ProviderError> {
 }
 
 /// The table and its chains, each starting with a rule that lets replies to
-/// allowed traffic back (a tunnel drops everything else that comes through it).
-async fn ensure_table(ns: &str) -> Result<(), ProviderError> {
+/// allowed traffic back (a tunnel drops everything else that comes through it);
+/// the table's rules as they were (the replies rules aside, nothing is added).
+async fn ensure_table(ns: &str) -> Result<Vec<(String, u64, String)>, ProviderError> {
     in_namespace(ns, &["nft", "add", "table", "inet", TABLE], None).await?;
     let have = rules(ns).await?;
     for chain in CHAINS {
@@ -272,7 +267,7 @@ async fn ensure_table(ns: &str) -> Result<(), ProviderError> {
             in_namespace(ns, &args, None).await?;
         }
     }
-    Ok(())
+    Ok(have)
 }
 
 /// A namespace's links: name → up.
@@ -471,9 +466,8 @@ impl Linux {
         .await?;
         ip(ns, &["link", "set", &here, "up"]).await?;
         // Nothing passes the tunnel but what a firewall item opens.
-        ensure_table(ns).await?;
+        let have = ensure_table(ns).await?;
         let comment = tunnel_comment(&here);
-        let have = rules(ns).await?;
         for chain in CHAINS {
             if !have.iter().any(|(c, _, m)| c == chain && *m == comment) {
                 in_namespace(
@@ -613,8 +607,7 @@ impl Linux {
             }
         }
         let comment = rule_comment(item);
-        ensure_table(ns).await?;
-        let have = rules(ns).await?;
+        let have = ensure_table(ns).await?;
         let mut action = "found";
         for chain in CHAINS {
             if have.iter().any(|(c, _, m)| c == chain && *m == comment) {
@@ -824,17 +817,9 @@ impl Provider for Linux {
             );
         }
         let t = tunnels().await?;
-        Ok(wanted
-            .iter()
-            .map(|w| Seen {
-                connection_id: w.connection_id,
-                differences: w
-                    .items
-                    .iter()
-                    .flat_map(|item| differences(item, &spaces, &t))
-                    .collect(),
-            })
-            .collect())
+        Ok(super::seen_each(wanted, |_, item| {
+            differences(item, &spaces, &t)
+        }))
     }
 
     async fn destroy(

@@ -209,6 +209,59 @@ pub fn accounts_of(plan: &Plan) -> Vec<String> {
     accounts
 }
 
+/// What each connection's items differ by, item by item: the shape of every
+/// provider's `observe` once it has read what exists.
+pub(crate) fn seen_each<D>(wanted: &[Wanted], differences: impl Fn(Uuid, &Item) -> D) -> Vec<Seen>
+where
+    D: IntoIterator<Item = String>,
+{
+    wanted
+        .iter()
+        .map(|w| Seen {
+            connection_id: w.connection_id,
+            differences: w
+                .items
+                .iter()
+                .flat_map(|item| differences(w.connection_id, item))
+                .collect(),
+        })
+        .collect()
+}
+
+/// An HTTP API's answer, or its refusal in plain words (`who` refused to
+/// `what`, with the API's own `error`): a 5xx is worth trying again, a 4xx not.
+pub(crate) async fn http_answer(
+    answer: reqwest::Response,
+    who: &str,
+    what: &str,
+) -> Result<reqwest::Response, ProviderError> {
+    let status = answer.status();
+    if status.is_success() {
+        return Ok(answer);
+    }
+    let body = answer.text().await.unwrap_or_default();
+    let error = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_owned))
+        .unwrap_or(body);
+    let text = format!(
+        "{who} refused to {what}: {error} (HTTP {})",
+        status.as_u16()
+    );
+    if status.is_server_error() {
+        Err(ProviderError::Transient(text))
+    } else {
+        Err(ProviderError::Permanent(text))
+    }
+}
+
+/// The 32-bit FNV-1a hash: Caddy's configuration versions, and short stable names.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
+}
+
 /// What happened to one item.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {

@@ -15,6 +15,17 @@ pub struct ProviderAccount {
     pub created_at: DateTime<Utc>,
 }
 
+impl ProviderAccount {
+    /// A text setting, trimmed; an empty one counts as unset.
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        self.settings
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    }
+}
+
 pub struct NewAccount<'a> {
     pub kind: &'a str,
     pub name: &'a str,

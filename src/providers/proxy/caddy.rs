@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{Live, Put, Route, decide, key};
-use crate::providers::ProviderError;
+use crate::providers::{ProviderError, fnv1a};
 
 const ID_PREFIX: &str = "switchboard-";
 
@@ -277,30 +277,7 @@ async fn checked(
     answer: reqwest::Response,
     what: &str,
 ) -> Result<reqwest::Response, ProviderError> {
-    let status = answer.status();
-    if status.is_success() {
-        return Ok(answer);
-    }
-    let body = answer.text().await.unwrap_or_default();
-    let error = serde_json::from_str::<Value>(&body)
-        .ok()
-        .and_then(|v| v["error"].as_str().map(str::to_owned))
-        .unwrap_or(body);
-    let text = format!(
-        "Caddy refused to {what}: {error} (HTTP {})",
-        status.as_u16()
-    );
-    if status.is_server_error() {
-        Err(ProviderError::Transient(text))
-    } else {
-        Err(ProviderError::Permanent(text))
-    }
-}
-
-fn fnv1a(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5, |h, b| {
-        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
-    })
+    crate::providers::http_answer(answer, "Caddy", what).await
 }
 
 /// The route Caddy gets for a connection's route.

@@ -146,14 +146,7 @@ fn route(connection: Uuid, item: &Item) -> Result<Route, ProviderError> {
 
 impl Proxy {
     pub fn new(account: &ProviderAccount) -> Result<Self, String> {
-        let setting = |key: &str| {
-            account
-                .settings
-                .get(key)
-                .and_then(|v| v.as_str())
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-        };
+        let setting = |key: &str| account.setting(key);
         let name = &account.name;
         let backend = match setting("backend").unwrap_or("caddy") {
             "caddy" => Backend::Caddy(caddy::Caddy::new(
@@ -210,20 +203,12 @@ impl Provider for Proxy {
     async fn observe(&self, wanted: &[Wanted]) -> Result<Vec<Seen>, ProviderError> {
         // Every route of the proxy in one read.
         let live = self.routes().await?;
-        Ok(wanted
-            .iter()
-            .map(|w| Seen {
-                connection_id: w.connection_id,
-                differences: w
-                    .items
-                    .iter()
-                    .filter_map(|item| match route(w.connection_id, item) {
-                        Ok(want) => difference(&want, live.get(&want.key())),
-                        Err(e) => Some(e.to_string()),
-                    })
-                    .collect(),
-            })
-            .collect())
+        Ok(super::seen_each(wanted, |connection, item| {
+            match route(connection, item) {
+                Ok(want) => difference(&want, live.get(&want.key())),
+                Err(e) => Some(e.to_string()),
+            }
+        }))
     }
 
     async fn destroy(
