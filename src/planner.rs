@@ -418,7 +418,7 @@ fn network_to_network(
         (
             Mechanism::SiteToSiteVpn,
             if !(a.can(Mechanism::SiteToSiteVpn) || b.can(Mechanism::SiteToSiteVpn)) {
-                Err("neither provider offers a VPN gateway".into())
+                Err("neither provider builds a VPN gateway in this version of Switchboard".into())
             } else if ![a, b]
                 .iter()
                 .all(|e| e.can(Mechanism::SiteToSiteVpn) || e.can(Mechanism::Wireguard))

@@ -23,11 +23,13 @@ pub fn capabilities(kind: &str) -> &'static [Mechanism] {
     use Mechanism as M;
     match kind {
         // The sandbox simulates a cloud, so demos plan like the real thing.
+        // Neither builds a site-to-site VPN yet (nor does linux build the
+        // IPsec end), so a cloud ↔ on-prem link is refused when it is asked
+        // for, with the reason, rather than failing after both leads approved.
         "aws" | "sandbox" => &[
             M::TransitGateway,
             M::VpcPeering,
             M::InterRegionPeering,
-            M::SiteToSiteVpn,
             M::SecurityGroupRule,
         ],
         "linux" => &[M::Wireguard, M::NftablesRule],
@@ -356,5 +358,47 @@ fn provider_for(
             "provider account {} is of kind {other}, which this version of Switchboard cannot provision yet",
             account.name
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::connection::{PortRange, Protocol};
+    use crate::planner::{Ask, End};
+
+    fn end(network: &str, kind: &str, cidr: &str) -> End {
+        End {
+            network: network.into(),
+            team: "t".into(),
+            provider_kind: kind.into(),
+            account: format!("{kind}-account"),
+            region: "eu-west-1".into(),
+            prefixes: vec![cidr.parse().unwrap()],
+            external_id: None,
+            transit_gateway: None,
+            capabilities: capabilities(kind).to_vec(),
+        }
+    }
+
+    #[test]
+    fn cloud_to_on_prem_is_refused_when_asked_until_a_provider_builds_the_vpn() {
+        let ask = |cloud: &str| Ask::NetworkToNetwork {
+            a: end("pay", cloud, "10.1.0.0/16"),
+            b: end("dc", "linux", "192.168.0.0/24"),
+            protocol: Protocol::Tcp,
+            ports: vec![PortRange { from: 443, to: 443 }],
+        };
+        for cloud in ["aws", "sandbox"] {
+            let refusal = crate::planner::plan(&ask(cloud)).unwrap_err();
+            assert_eq!(refusal.field, "destination_network_id");
+            assert!(
+                refusal.reason.contains(
+                    "site-to-site VPN: neither provider builds a VPN gateway in this version of Switchboard"
+                ),
+                "{cloud}: {}",
+                refusal.reason
+            );
+        }
     }
 }

@@ -179,6 +179,36 @@ async fn a_provider_that_cannot_build_it_fails_with_the_reason_shown() {
     assert_eq!(status, 201, "{c}");
     assert_eq!(c["mechanism"], "wireguard");
     let id = c["id"].as_str().unwrap();
+
+    // A cloud network (the sandbox) and an on-prem one would need a
+    // site-to-site VPN, which no provider builds yet: refused when asked, with
+    // the reason, before anyone approves anything.
+    let (status, problem) = w
+        .call(
+            &w.requester,
+            Method::POST,
+            "/api/v1/connections",
+            Some(
+                json!({"kind": "network-to-network", "reason": "backup link",
+                        "source_network_id": w.payments_net, "destination_network_id": nets[1]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "destination_network_id");
+    assert!(
+        problem["errors"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("site-to-site VPN: neither provider builds a VPN gateway"),
+        "{problem}"
+    );
+    let saved: i64 = sqlx::query_scalar("SELECT count(*) FROM connections")
+        .fetch_one(&w.app.pool)
+        .await
+        .unwrap();
+    assert_eq!(saved, 1, "only the WireGuard request was saved");
+
     approve_both(&w, id).await;
     let failed = until_status(&w, id, "failed").await;
     assert!(

@@ -50,14 +50,23 @@ pub(crate) async fn caddy_routes() -> Vec<Value> {
     .unwrap_or_default()
 }
 
-/// The `@id`s of the routes for `host`.
+/// The `@id`s of what routes `host`: its path routes, and its entry in the
+/// host map that whole host names share.
 pub(crate) async fn caddy_routes_for(host: &str) -> Vec<String> {
-    caddy_routes()
-        .await
+    let routes = caddy_routes().await;
+    let paths = routes
         .iter()
-        .filter(|r| r["match"][0]["host"][0] == host)
-        .filter_map(|r| r["@id"].as_str().map(str::to_owned))
-        .collect()
+        .filter(|r| r["match"][0]["host"] == json!([host]) && r["match"][0]["path"].is_array())
+        .filter_map(|r| r["@id"].as_str());
+    let handlers = routes
+        .iter()
+        .flat_map(|r| r["handle"].as_array().into_iter().flatten());
+    let mapped = handlers
+        .filter(|h| h["handler"] == "map")
+        .flat_map(|h| h["mappings"].as_array().into_iter().flatten())
+        .filter(|m| m["input"] == host)
+        .filter_map(|m| m["@id"].as_str());
+    paths.chain(mapped).map(str::to_owned).collect()
 }
 
 /// Deletes a route by hand, through Caddy's admin API.
@@ -70,16 +79,20 @@ pub(crate) async fn delete_caddy_route(id: &str) {
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
 }
 
-/// What `host` answers through Caddy: status and body.
+/// What `host` answers through Caddy: status and body, or status 0 and the
+/// error when the connection failed (Caddy 2.6 resets a few connections that
+/// arrive at the instant of a reload).
 async fn through_caddy(host: &str, path: &str) -> (u16, String) {
     let res = reqwest::Client::new()
         .get(format!("http://{}{path}", caddy_http()))
         .header("Host", host)
         .timeout(Duration::from_secs(20))
         .send()
-        .await
-        .unwrap();
-    (res.status().as_u16(), res.text().await.unwrap())
+        .await;
+    match res {
+        Ok(res) => (res.status().as_u16(), res.text().await.unwrap_or_default()),
+        Err(e) => (0, e.to_string()),
+    }
 }
 
 /// A backend on 127.0.0.1 that answers every request with `body`, after
