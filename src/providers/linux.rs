@@ -13,6 +13,11 @@
 //! database, not in logs or pages. A tunnel made again (after drift) gets new
 //! keys, and the other side is given the new public key.
 //!
+//! Working, not just configured: a tunnel is built once both ends have
+//! completed a handshake (a keepalive every 25 s keeps sessions renewed), and
+//! the monitor reports an end whose last handshake is older than a session
+//! lasts (180 s), or that never had one.
+//!
 //! Names: the interface of namespace X towards Y is `sb` + 8 hex digits of a
 //! hash of "X|Y" (wireguard-go's control sockets share one directory, so the
 //! names must differ across namespaces); its port is derived the same way.
@@ -21,6 +26,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::process::Stdio;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use ipnet::IpNet;
@@ -311,11 +317,46 @@ async fn routes(ns: &str) -> Result<HashMap<String, String>, ProviderError> {
 }
 
 /// What every userspace WireGuard interface of the host has: its public key
-/// and its peers' (public key, allowed ranges). One `wg show all dump` (the
-/// control sockets are shared by all namespaces); private keys are dropped as
-/// they are read.
+/// and its peers. One `wg show all dump` (the control sockets are shared by all
+/// namespaces); private keys are dropped as they are read.
 #[derive(Default)]
-struct Tunnels(HashMap<String, (String, Vec<(String, String)>)>);
+struct Tunnels(HashMap<String, (String, Vec<Peer>)>);
+
+/// A peer of an interface, as `wg` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Peer {
+    key: String,
+    ranges: String,
+    /// When the last handshake with it completed (Unix seconds; 0: never).
+    handshake: u64,
+}
+
+/// WireGuard rejects a session's keys 180 s after its handshake, so a peer
+/// with no handshake for longer has no working session; with a keepalive
+/// every 25 s, a live tunnel renews its session every two minutes.
+const SESSION_SECONDS: u64 = 180;
+
+/// How long `apply` waits for the two ends' first handshake.
+const FIRST_HANDSHAKE: Duration = Duration::from_secs(15);
+
+/// Why a peer's session is not working, in plain words; `None` when it is.
+fn stale(here: &str, ns: &str, peer: &str, handshake: u64, now: u64) -> Option<String> {
+    match now.saturating_sub(handshake) {
+        _ if handshake == 0 => Some(format!(
+            "WireGuard interface {here} in {ns} has never completed a handshake with {peer}"
+        )),
+        age if age > SESSION_SECONDS => Some(format!(
+            "WireGuard interface {here} in {ns} has had no handshake with {peer} for {age} s (a session lasts {SESSION_SECONDS} s)"
+        )),
+        _ => None,
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 async fn tunnels() -> Result<Tunnels, ProviderError> {
     // What it could read counts even when one socket is stale (its wireguard-go
@@ -328,7 +369,7 @@ async fn tunnels() -> Result<Tunnels, ProviderError> {
         .await
         .map_err(|e| ProviderError::Transient(format!("wg could not be run: {e}")))?;
     let out = String::from_utf8_lossy(&out.stdout);
-    let mut all: HashMap<String, (String, Vec<(String, String)>)> = HashMap::new();
+    let mut all: HashMap<String, (String, Vec<Peer>)> = HashMap::new();
     for line in out.lines() {
         let f: Vec<&str> = line.split('\t').collect();
         match f.len() {
@@ -336,12 +377,13 @@ async fn tunnels() -> Result<Tunnels, ProviderError> {
             5 => {
                 all.entry(f[0].to_owned()).or_default().0 = f[2].to_owned();
             }
-            // interface, peer key, preshared, endpoint, allowed ips, …
-            9 => all
-                .entry(f[0].to_owned())
-                .or_default()
-                .1
-                .push((f[1].to_owned(), f[4].to_owned())),
+            // interface, peer key, preshared, endpoint, allowed ips,
+            // latest handshake, received, sent, keepalive
+            9 => all.entry(f[0].to_owned()).or_default().1.push(Peer {
+                key: f[1].to_owned(),
+                ranges: f[4].to_owned(),
+                handshake: f[5].parse().unwrap_or(0),
+            }),
             _ => {}
         }
     }
@@ -353,7 +395,7 @@ impl Tunnels {
         self.0.get(interface).map(|(k, _)| k.as_str())
     }
 
-    fn peers(&self, interface: &str) -> &[(String, String)] {
+    fn peers(&self, interface: &str) -> &[Peer] {
         self.0.get(interface).map_or(&[], |(_, p)| p.as_slice())
     }
 }
@@ -515,8 +557,8 @@ impl Linux {
             let key = t
                 .public_key(&there)
                 .ok_or_else(|| ProviderError::Transient(format!("{there} has no key yet")))?;
-            for (old, _) in t.peers(&here).iter().filter(|(k, _)| k != key) {
-                run("wg", &["set", &here, "peer", old, "remove"], None).await?;
+            for old in t.peers(&here).iter().filter(|p| p.key != key) {
+                run("wg", &["set", &here, "peer", &old.key, "remove"], None).await?;
             }
             let endpoint = format!("{}:{}", self.endpoint(b)?, listen_port(b, a));
             run(
@@ -537,7 +579,27 @@ impl Linux {
             )
             .await?;
         }
-        Ok(())
+        // Built means working: both ends have a session with each other.
+        let (here, there) = (interface(ns, peer), interface(peer, ns));
+        let started = tokio::time::Instant::now();
+        loop {
+            let t = tunnels().await?;
+            let shook = |a: &str| t.peers(a).iter().all(|p| p.handshake != 0);
+            if shook(&here) && shook(&there) {
+                return Ok(());
+            }
+            if started.elapsed() > FIRST_HANDSHAKE {
+                return Err(ProviderError::Transient(format!(
+                    "{here} in {ns} and {there} in {peer} completed no handshake within {} s: check that each can reach the other's endpoint ({}:{} and {}:{}) over UDP",
+                    FIRST_HANDSHAKE.as_secs(),
+                    self.endpoint(ns)?,
+                    listen_port(ns, peer),
+                    self.endpoint(peer)?,
+                    listen_port(peer, ns),
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     async fn route(&self, item: &Item) -> Result<Step, ProviderError> {
@@ -701,7 +763,12 @@ struct Namespace {
     rules: Vec<(String, u64, String)>,
 }
 
-fn differences(item: &Item, spaces: &BTreeMap<String, Namespace>, t: &Tunnels) -> Vec<String> {
+fn differences(
+    item: &Item,
+    spaces: &BTreeMap<String, Namespace>,
+    t: &Tunnels,
+    now: u64,
+) -> Vec<String> {
     let Ok(ns) = namespace(item, "network_id") else {
         return vec![format!("{} names no namespace", item.name)];
     };
@@ -729,12 +796,14 @@ fn differences(item: &Item, spaces: &BTreeMap<String, Namespace>, t: &Tunnels) -
             let peers = t.peers(&here);
             let want = item.param("peer_prefixes").unwrap_or_default();
             match (t.public_key(&there), peers) {
-                (Some(key), [(k, ranges)]) if k == key => {
-                    if !same_ranges(ranges, want) {
+                (Some(key), [p]) if p.key == key => {
+                    if !same_ranges(&p.ranges, want) {
                         out.push(format!(
-                            "WireGuard interface {here} in {ns} carries {ranges}, expected {want}"
+                            "WireGuard interface {here} in {ns} carries {}, expected {want}",
+                            p.ranges
                         ));
                     }
+                    out.extend(stale(&here, ns, peer, p.handshake, now));
                 }
                 _ => out.push(format!(
                     "WireGuard interface {here} in {ns} does not have {peer}'s current key as its peer"
@@ -817,8 +886,9 @@ impl Provider for Linux {
             );
         }
         let t = tunnels().await?;
+        let now = unix_now();
         Ok(super::seen_each(wanted, |_, item| {
-            differences(item, &spaces, &t)
+            differences(item, &spaces, &t, now)
         }))
     }
 
@@ -858,6 +928,22 @@ mod tests {
         );
         assert_eq!(a, interface("lab-a", "lab-b"), "the same name every time");
         assert!((40_000..60_000).contains(&listen_port("lab-a", "lab-b")));
+    }
+
+    #[test]
+    fn a_peer_without_a_recent_handshake_has_no_working_session() {
+        let now = 1_800_000_000;
+        let at = |ago| stale("sb1", "dc1", "dc2", now - ago, now);
+        assert_eq!(at(0), None);
+        assert_eq!(at(SESSION_SECONDS), None);
+        assert_eq!(
+            at(SESSION_SECONDS + 20).unwrap(),
+            "WireGuard interface sb1 in dc1 has had no handshake with dc2 for 200 s (a session lasts 180 s)"
+        );
+        assert_eq!(
+            stale("sb1", "dc1", "dc2", 0, now).unwrap(),
+            "WireGuard interface sb1 in dc1 has never completed a handshake with dc2"
+        );
     }
 
     #[test]
