@@ -206,6 +206,26 @@ async fn a_wireguard_tunnel_carries_only_the_approved_port_and_is_repaired_after
     let id = c["id"].as_str().unwrap().to_owned();
     approve_both(&w, &id).await;
     until_status(&w, &id, "active").await;
+    // Active means working: both ends have completed a handshake, before any
+    // traffic of the test's own.
+    for ns in [&lab.a, &lab.b] {
+        let tunnels = Lab::tunnels(ns);
+        assert_eq!(tunnels.len(), 1, "{ns}: {tunnels:?}");
+        for interface in tunnels {
+            let out = Command::new("wg")
+                .args(["show", &interface, "latest-handshakes"])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let at: u64 = text
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("0")
+                .parse()
+                .unwrap();
+            assert!(at > 0, "{interface} in {ns} has had no handshake: {text:?}");
+        }
+    }
     assert!(
         lab.reaches(443).await,
         "the approved port passes the tunnel"
