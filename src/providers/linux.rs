@@ -584,7 +584,10 @@ impl Linux {
         let started = tokio::time::Instant::now();
         loop {
             let t = tunnels().await?;
-            let shook = |a: &str| t.peers(a).iter().all(|p| p.handshake != 0);
+            let shook = |a: &str| {
+                let peers = t.peers(a);
+                !peers.is_empty() && peers.iter().all(|p| p.handshake != 0)
+            };
             if shook(&here) && shook(&there) {
                 return Ok(());
             }
