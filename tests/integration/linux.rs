@@ -351,3 +351,80 @@ async fn a_wireguard_tunnel_carries_only_the_approved_port_and_is_repaired_after
         .unwrap();
     assert!(left.stdout.is_empty(), "{left:?}");
 }
+
+/// A tunnel whose ends stop hearing each other (the underlay drops UDP) is
+/// drift once no session is left, and matches again by itself once they can
+/// talk: WireGuard's keepalive brings the session back, nothing to repair.
+/// Takes a little over three minutes (a session lasts 180 s).
+#[tokio::test]
+async fn a_tunnel_whose_ends_stop_hearing_each_other_is_drift_until_they_do_again() {
+    let Some(lab) = Lab::new("a_tunnel_whose_ends_stop_hearing_each_other") else {
+        return;
+    };
+    let w = lab_world(&lab, true).await;
+    let c = w.request().await;
+    let id = c["id"].as_str().unwrap().to_owned();
+    approve_both(&w, &id).await;
+    until_status(&w, &id, "active").await;
+    assert!(lab.reaches(443).await);
+
+    // The far namespace drops every UDP packet, both ways: the tunnel's
+    // packets no longer arrive, but nothing of Switchboard's is touched.
+    for command in [
+        "add table inet lab",
+        "add chain inet lab input { type filter hook input priority -10; }",
+        "add chain inet lab output { type filter hook output priority -10; }",
+        "add rule inet lab input meta l4proto udp drop",
+        "add rule inet lab output meta l4proto udp drop",
+    ] {
+        let mut args = vec!["ip", "netns", "exec", &lab.b, "nft"];
+        args.extend(command.split(' '));
+        sh(&args);
+    }
+    assert!(!lab.reaches(443).await, "the tunnel carries nothing");
+    let drifted = eventually(Duration::from_secs(260), "drift", || async {
+        let (_, c) = w
+            .call(
+                &w.requester,
+                Method::GET,
+                &format!("/api/v1/connections/{id}"),
+                None,
+            )
+            .await;
+        (c["status"] == "drifted").then_some(c)
+    })
+    .await;
+    let details = drifted["observed"]["details"].to_string();
+    assert!(
+        details.contains("has had no handshake with") && details.contains("a session lasts 180 s"),
+        "{drifted}"
+    );
+
+    // The underlay works again: the session comes back, and so does the
+    // connection, without a repair.
+    sh(&[
+        "ip", "netns", "exec", &lab.b, "nft", "delete", "table", "inet", "lab",
+    ]);
+    eventually(Duration::from_secs(90), "recovery", || async {
+        let (_, c) = w
+            .call(
+                &w.requester,
+                Method::GET,
+                &format!("/api/v1/connections/{id}"),
+                None,
+            )
+            .await;
+        (c["status"] == "active").then_some(c)
+    })
+    .await;
+    assert!(lab.reaches(443).await, "traffic passes again");
+
+    w.call(
+        &w.requester,
+        Method::DELETE,
+        &format!("/api/v1/connections/{id}"),
+        None,
+    )
+    .await;
+    until_status(&w, &id, "deleted").await;
+}
