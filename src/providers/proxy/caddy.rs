@@ -20,7 +20,7 @@
 //! connection: `switchboard-<connection>-<host><path, / written ~>`; the map's
 //! route is `switchboard-hosts`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
@@ -338,10 +338,26 @@ fn split(routes: Vec<Value>) -> (Vec<Route>, Vec<Value>) {
     let mut others = Vec::new();
     for r in routes {
         if r["@id"] == HOSTS_ID {
-            let handlers = r["handle"].as_array().into_iter().flatten();
+            // An entry counts only while the route still matches its host and
+            // proxies to the mapped upstream; else it reads as missing.
+            let matched: HashSet<&str> = r["match"][0]["host"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let handlers: Vec<&Value> = r["handle"].as_array().into_iter().flatten().collect();
+            if !handlers
+                .iter()
+                .any(|h| h["handler"] == "reverse_proxy" && h["upstreams"][0]["dial"] == UPSTREAM)
+            {
+                continue;
+            }
             let mappings = handlers
+                .into_iter()
                 .filter(|h| h["handler"] == "map")
-                .flat_map(|h| h["mappings"].as_array().into_iter().flatten());
+                .flat_map(|h| h["mappings"].as_array().into_iter().flatten())
+                .filter(|m| m["input"].as_str().is_some_and(|i| matched.contains(&i)));
             ours.extend(mappings.filter_map(|m| {
                 Some(Route {
                     host: m["input"].as_str()?.to_owned(),
@@ -448,10 +464,16 @@ mod tests {
             written[2]["match"][0]["host"],
             json!(["api.example.com", "www.example.com"])
         );
-        let (mut read, others) = split(written);
+        let (mut read, others) = split(written.clone());
         assert!(others.is_empty());
         read.sort_by_key(|r| r.connection);
         assert_eq!(read, ours);
+        // A host taken out of the map's route by hand is no longer routed.
+        let mut edited = written;
+        edited[2]["match"][0]["host"] = json!(["api.example.com"]);
+        let (read, _) = split(edited);
+        assert!(read.iter().all(|r| r.host != "www.example.com"), "{read:?}");
+        assert_eq!(read.len(), 3);
     }
 
     #[test]
