@@ -86,25 +86,7 @@ async fn main() {
         .collect::<Vec<_>>()
         .await;
     let approved_in = started.elapsed();
-    loop {
-        let active: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM connections WHERE status = 'active'")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-        if active as usize == n {
-            break;
-        }
-        let failed: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM connections WHERE status NOT IN ('approved', 'provisioning', 'active')",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        assert_eq!(failed, 0, "a connection did not make it");
-        assert!(started.elapsed() < Duration::from_secs(600), "timed out");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::world::until_active(&pool, n, started, Duration::from_secs(600)).await;
     let elapsed = started.elapsed();
     let commits_during = commits(&pool).await - commits_before;
 

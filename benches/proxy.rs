@@ -297,18 +297,7 @@ async fn run(name: &str, n: usize, concurrency: usize) {
     backend.until_all_work(&hosts, &upstream).await;
     let all_work = started.elapsed();
     // A route works a moment before its connection is marked active.
-    loop {
-        let active: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM connections WHERE status = 'active'")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-        if active as usize == n {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(900), "timed out");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::world::until_active(&pool, n, started, Duration::from_secs(900)).await;
     let all_active = started.elapsed();
 
     // One more, with N present: from its approval until it works.

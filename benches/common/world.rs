@@ -23,6 +23,35 @@ pub struct World {
     pub ask: ConnectionRequest,
 }
 
+/// Waits until `n` connections are active, failing if one ended otherwise or
+/// if `limit` after `started` has passed.
+pub async fn until_active(
+    pool: &sqlx::PgPool,
+    n: usize,
+    started: std::time::Instant,
+    limit: std::time::Duration,
+) {
+    loop {
+        let active: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM connections WHERE status = 'active'")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        if active as usize == n {
+            return;
+        }
+        let failed: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM connections WHERE status NOT IN ('approved', 'provisioning', 'active')",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!(failed, 0, "a connection did not make it");
+        assert!(started.elapsed() < limit, "timed out");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// `--name value` from the command line, or `default`.
 pub fn arg(name: &str, default: u64) -> u64 {
     let argv: Vec<String> = std::env::args().collect();

@@ -352,12 +352,6 @@ fn stale(here: &str, ns: &str, peer: &str, handshake: u64, now: u64) -> Option<S
     }
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 async fn tunnels() -> Result<Tunnels, ProviderError> {
     // What it could read counts even when one socket is stale (its wireguard-go
     // gone): that interface then shows as missing, not everything as unknown.
@@ -889,7 +883,7 @@ impl Provider for Linux {
             );
         }
         let t = tunnels().await?;
-        let now = unix_now();
+        let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
         Ok(super::seen_each(wanted, |_, item| {
             differences(item, &spaces, &t, now)
         }))

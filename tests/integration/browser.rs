@@ -1080,15 +1080,7 @@ async fn the_dashboard_shows_a_connection_drifting_and_coming_back_after_a_repai
     assert_eq!(same, json!(true), "the dashboard updated itself");
 
     // A lead repairs it (from another tab: the API); the dashboard follows.
-    let (status, body) = w
-        .call(
-            &w.payments_lead,
-            reqwest::Method::POST,
-            &format!("/api/v1/connections/{id}/repair"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
+    crate::provisioning::repair_now(&w, &w.payments_lead, &id).await;
     text_when(c, &row, "the connection active again", |t| {
         t.contains("active") && !t.contains("is missing")
     })

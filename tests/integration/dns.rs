@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::connections::{World, world};
 use crate::helpers::{Options, eventually, maildev_messages, spawn_app_with};
-use crate::provisioning::until_status;
+use crate::provisioning::{repair_now, until_status};
 
 pub(crate) fn api() -> String {
     std::env::var("PDNS_API_URL").unwrap_or_else(|_| "http://127.0.0.1:8081".into())
@@ -195,15 +195,7 @@ async fn a_dns_record_resolves_its_removal_is_drift_and_repaired_and_removal_del
     assert_eq!(status_of(&w, &id).await["status"], "drifted");
 
     // A lead repairs it: it resolves again, and the connection is active again.
-    let (status, _) = w
-        .call(
-            &w.payments_lead,
-            Method::POST,
-            &format!("/api/v1/connections/{id}/repair"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 202);
+    repair_now(&w, &w.payments_lead, &id).await;
     until_status(&w, &id, "active").await;
     assert_eq!(resolve_a(&name).await, [Ipv4Addr::new(192, 0, 2, 10)]);
 

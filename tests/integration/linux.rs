@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::connections::{World, world_on};
 use crate::helpers::{Options, eventually, spawn_app, spawn_app_with};
-use crate::provisioning::{approve_both, until_status};
+use crate::provisioning::{approve_both, repair_now, until_status, until_status_within};
 
 /// Two namespaces with a service listening on 10.62.0.1 (ports 443 and 8022) in
 /// the second; removed when dropped.
@@ -255,15 +255,7 @@ async fn a_wireguard_tunnel_carries_only_the_approved_port_and_is_repaired_after
             )),
         "{drifted}"
     );
-    let (status, body) = w
-        .call(
-            &w.payments_lead,
-            Method::POST,
-            &format!("/api/v1/connections/{id}/repair"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
+    repair_now(&w, &w.payments_lead, &id).await;
     until_status(&w, &id, "active").await;
     eventually(Duration::from_secs(20), "the tunnel back", || async {
         lab.reaches(443).await.then_some(())
@@ -319,13 +311,7 @@ async fn a_wireguard_tunnel_carries_only_the_approved_port_and_is_repaired_after
             )),
         "{drifted}"
     );
-    w.call(
-        &w.search_lead,
-        Method::POST,
-        &format!("/api/v1/connections/{id}/repair"),
-        None,
-    )
-    .await;
+    repair_now(&w, &w.search_lead, &id).await;
     until_status(&w, &id, "active").await;
     assert!(lab.reaches(443).await, "open again");
     assert!(!lab.reaches(8022).await, "and only that port");
@@ -382,18 +368,7 @@ async fn a_tunnel_whose_ends_stop_hearing_each_other_is_drift_until_they_do_agai
         sh(&args);
     }
     assert!(!lab.reaches(443).await, "the tunnel carries nothing");
-    let drifted = eventually(Duration::from_secs(260), "drift", || async {
-        let (_, c) = w
-            .call(
-                &w.requester,
-                Method::GET,
-                &format!("/api/v1/connections/{id}"),
-                None,
-            )
-            .await;
-        (c["status"] == "drifted").then_some(c)
-    })
-    .await;
+    let drifted = until_status_within(&w, &id, "drifted", Duration::from_secs(260)).await;
     let details = drifted["observed"]["details"].to_string();
     assert!(
         details.contains("has had no handshake with") && details.contains("a session lasts 180 s"),
@@ -405,18 +380,7 @@ async fn a_tunnel_whose_ends_stop_hearing_each_other_is_drift_until_they_do_agai
     sh(&[
         "ip", "netns", "exec", &lab.b, "nft", "delete", "table", "inet", "lab",
     ]);
-    eventually(Duration::from_secs(90), "recovery", || async {
-        let (_, c) = w
-            .call(
-                &w.requester,
-                Method::GET,
-                &format!("/api/v1/connections/{id}"),
-                None,
-            )
-            .await;
-        (c["status"] == "active").then_some(c)
-    })
-    .await;
+    until_status_within(&w, &id, "active", Duration::from_secs(90)).await;
     assert!(lab.reaches(443).await, "traffic passes again");
 
     w.call(

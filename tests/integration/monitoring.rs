@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::connections::{World, world, world_on};
 use crate::helpers::{Options, eventually, maildev_messages, spawn_app_with};
 use crate::moto;
-use crate::provisioning::{approve_both, until_status};
+use crate::provisioning::{approve_both, repair_now, until_status};
 
 fn monitored() -> Options {
     Options {
@@ -129,15 +129,7 @@ async fn a_sandbox_change_is_emailed_once_and_a_repair_ends_it() {
         )
         .await;
     assert_eq!(status, 403);
-    let (status, body) = w
-        .call(
-            &w.payments_lead,
-            Method::POST,
-            &format!("/api/v1/connections/{id}/repair"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
+    repair_now(&w, &w.payments_lead, &id).await;
     until_status(&w, &id, "active").await;
     let mail = eventually(Duration::from_secs(15), "the recovery email", || async {
         emails(&lead, "Recovered:").await.into_iter().next()

@@ -779,18 +779,8 @@ async fn a_worker_killed_mid_build_leaves_exactly_one_peering() {
         assert_eq!(status, "provisioning", "killed before it could finish");
     }
     let mut last = crate::processes::start(&["work"], &env, &dir);
-    let active = crate::helpers::eventually(Duration::from_secs(90), "active", || async {
-        let (_, c) = w
-            .call(
-                &w.requester,
-                Method::GET,
-                &format!("/api/v1/connections/{id}"),
-                None,
-            )
-            .await;
-        (c["status"] == "active").then_some(c)
-    })
-    .await;
+    let active =
+        crate::provisioning::until_status_within(w, &id, "active", Duration::from_secs(90)).await;
     let _ = last.kill();
     let _ = last.wait();
     let Cloud::Aws {

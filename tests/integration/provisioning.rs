@@ -25,8 +25,25 @@ pub(crate) async fn approve_both(w: &World, id: &str) {
     }
 }
 
+/// A lead's "repair now", which must be accepted.
+pub(crate) async fn repair_now(w: &World, lead: &str, id: &str) {
+    let (status, body) = w
+        .call(
+            lead,
+            Method::POST,
+            &format!("/api/v1/connections/{id}/repair"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+}
+
 pub(crate) async fn until_status(w: &World, id: &str, want: &str) -> Value {
-    eventually(Duration::from_secs(30), want, || async {
+    until_status_within(w, id, want, Duration::from_secs(30)).await
+}
+
+pub(crate) async fn until_status_within(w: &World, id: &str, want: &str, limit: Duration) -> Value {
+    eventually(limit, want, || async {
         let (_, c) = w
             .call(
                 &w.requester,

@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::connections::{World, world};
 use crate::helpers::{eventually, spawn_app};
-use crate::provisioning::until_status;
+use crate::provisioning::{repair_now, until_status};
 
 pub(crate) fn caddy_admin() -> String {
     std::env::var("CADDY_ADMIN_URL").unwrap_or_else(|_| "http://127.0.0.1:2019".into())
@@ -273,15 +273,7 @@ async fn an_exposed_service_answers_through_caddy_and_a_deleted_route_is_drift()
             .contains(&format!("proxy route {host}/ is missing from the proxy")),
         "{drift}"
     );
-    let (status, body) = w
-        .call(
-            &w.payments_lead,
-            Method::POST,
-            &format!("/api/v1/connections/{id}/repair"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
+    repair_now(&w, &w.payments_lead, id).await;
     eventually(Duration::from_secs(20), "the route back", || async {
         (through_caddy(&host, "/").await.1 == "hello from payments").then_some(())
     })

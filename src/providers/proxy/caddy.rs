@@ -174,34 +174,29 @@ impl Writer {
         for _ in 0..10 {
             let (routes, version, exists) = self.read().await?;
             let (ours, others) = split(routes);
-            let mut live = live(&ours, &others);
+            let theirs = live(&[], &others);
             let mut ours: HashMap<String, Route> = ours.into_iter().map(|r| (r.key(), r)).collect();
             let mut changed = false;
             let outcomes: Vec<_> = ops
                 .iter()
                 .map(|op| match op {
                     Op::Put(want) => {
-                        let put = decide(want, live.get(&want.key()))?;
+                        // Switchboard's routes come first, so they are what a
+                        // request meets when someone else routes the same key.
+                        let now = ours.get(&want.key()).map(mine);
+                        let put = decide(want, now.as_ref().or(theirs.get(&want.key())))?;
                         if put != Put::Found {
                             changed = true;
-                            live.insert(
-                                want.key(),
-                                Live {
-                                    upstream: want.upstream.clone(),
-                                    connection: Some(want.connection),
-                                },
-                            );
                             ours.insert(want.key(), want.clone());
                         }
                         Ok(Outcome::Put(put))
                     }
                     Op::Remove(gone) => {
-                        let mine = live
+                        let mine = ours
                             .get(&gone.key())
-                            .is_some_and(|l| l.connection == Some(gone.connection));
+                            .is_some_and(|r| r.connection == gone.connection);
                         if mine {
                             changed = true;
-                            live.remove(&gone.key());
                             ours.remove(&gone.key());
                         }
                         Ok(Outcome::Removed(mine))
@@ -389,14 +384,17 @@ fn live(ours: &[Route], others: &[Value]) -> HashMap<String, Live> {
         };
         (r.key(), live)
     });
-    let mine = ours.iter().map(|r| {
-        let live = Live {
-            upstream: r.upstream.clone(),
-            connection: Some(r.connection),
-        };
-        (r.key(), live)
-    });
-    theirs.chain(mine).collect()
+    theirs
+        .chain(ours.iter().map(|r| (r.key(), mine(r))))
+        .collect()
+}
+
+/// One of Switchboard's routes as the proxy has it.
+fn mine(r: &Route) -> Live {
+    Live {
+        upstream: r.upstream.clone(),
+        connection: Some(r.connection),
+    }
 }
 
 /// A route of the server read as host, path and upstream (its connection
