@@ -426,6 +426,14 @@ fn network_to_network(
                 Err("one end cannot terminate a VPN tunnel".into())
             } else if same_kind {
                 Err("both networks are in the same provider, which links them directly".into())
+            } else if let Some(cloud) = [a, b]
+                .into_iter()
+                .find(|e| e.can(Mechanism::SiteToSiteVpn) && e.transit_gateway.is_none())
+            {
+                Err(format!(
+                    "the VPN attaches to the account's transit gateway, and {} has none configured for {}",
+                    cloud.account, cloud.region
+                ))
             } else {
                 Ok(())
             },
@@ -532,25 +540,51 @@ fn network_to_network(
             } else {
                 (b, a)
             };
-            via = format!("VPN {name}");
+            let tgw = cloud.transit_gateway.clone().expect("checked above");
+            via = format!("IPsec {name}");
             explanation = format!(
-                "The networks are in different providers ({} and {}): a site-to-site VPN from {}'s VPN gateway carries the traffic.",
-                a.provider_kind, b.provider_kind, cloud.network
+                "The networks are in different providers ({} and {}): a site-to-site VPN on {}'s transit gateway {tgw} carries the traffic over IPsec to {}, whose end this portal runs.",
+                a.provider_kind, b.provider_kind, cloud.account, other.network
             );
+            let mut attach = cloud.params("");
+            attach.insert("transit_gateway".into(), tgw.clone());
+            resources.push(Resource {
+                account: cloud.account.clone(),
+                kind: "transit gateway attachment".into(),
+                name: format!("{name}/{}", cloud.network),
+                detail: format!("attach {} to {tgw}, associate the route table", cloud.id()),
+                params: attach.clone(),
+            });
+            let mut vpn: BTreeMap<String, String> =
+                attach.into_iter().chain(other.params("peer_")).collect();
+            vpn.insert("peer_prefixes".into(), other.prefix_list());
             resources.push(Resource {
                 account: cloud.account.clone(),
                 kind: "site-to-site VPN".into(),
                 name: name.clone(),
                 detail: format!(
-                    "VPN gateway on {}, customer gateway for {}, two tunnels",
-                    cloud.id(),
-                    other.network
+                    "on {tgw}, with a customer gateway at {}'s endpoint, two IPsec tunnels and static routes to {}",
+                    other.network,
+                    other.prefix_list()
                 ),
-                params: cloud
-                    .params("")
-                    .into_iter()
-                    .chain(other.params("peer_"))
-                    .collect(),
+                params: vpn,
+            });
+            let mut ipsec: BTreeMap<String, String> = other
+                .params("")
+                .into_iter()
+                .chain(cloud.params("peer_"))
+                .collect();
+            ipsec.insert("prefixes".into(), other.prefix_list());
+            ipsec.insert("peer_prefixes".into(), cloud.prefix_list());
+            resources.push(Resource {
+                account: other.account.clone(),
+                kind: "IPsec tunnel".into(),
+                name: format!("{name}/{}", other.network),
+                detail: format!(
+                    "the on-prem end of the VPN, in {}, to the tunnels AWS gives",
+                    other.id()
+                ),
+                params: ipsec,
             });
         }
         Mechanism::Wireguard => {
@@ -587,7 +621,12 @@ fn network_to_network(
                 account: here.account.clone(),
                 network: here.network.clone(),
                 destination: prefix.to_string(),
-                via: via.clone(),
+                // A VPN's cloud end routes to its transit gateway, the
+                // on-prem end into the IPsec tunnels.
+                via: match &here.transit_gateway {
+                    Some(tgw) if mechanism == Mechanism::SiteToSiteVpn => tgw.clone(),
+                    _ => via.clone(),
+                },
                 at: here.place(),
                 peer_network_id: there.external_id.clone(),
             });
@@ -920,6 +959,51 @@ mod tests {
         e
     }
 
+    #[test]
+    fn a_vpn_to_on_prem_attaches_to_the_transit_gateway_and_routes_each_side_its_way() {
+        let cloud = with_tgw(
+            end("pay", "aws", "prod", "eu-west-1", "10.1.0.0/16"),
+            "tgw-1",
+        );
+        let dc = end("dc", "linux", "dc1", "paris", "192.168.0.0/24");
+        let p = link(dc.clone(), cloud.clone()).unwrap();
+        let built: Vec<(&str, &str)> = p
+            .resources
+            .iter()
+            .map(|r| (r.account.as_str(), r.kind.as_str()))
+            .collect();
+        assert_eq!(
+            built,
+            [
+                ("prod", "transit gateway attachment"),
+                ("prod", "site-to-site VPN"),
+                ("dc1", "IPsec tunnel"),
+            ],
+            "the cloud's VPN exists before the on-prem end that dials it"
+        );
+        assert_eq!(p.resources[1].params["peer_prefixes"], "192.168.0.0/24");
+        assert_eq!(p.resources[2].params["peer_prefixes"], "10.1.0.0/16");
+        let via = |network: &str| {
+            p.routes
+                .iter()
+                .find(|r| r.network == network)
+                .map(|r| r.via.clone())
+                .unwrap()
+        };
+        assert_eq!(via("pay"), "tgw-1");
+        assert_eq!(via("dc"), "IPsec dc--pay");
+
+        let without = link(end("pay", "aws", "prod", "eu-west-1", "10.1.0.0/16"), dc).unwrap_err();
+        assert_eq!(without.field, "destination_network_id");
+        assert!(
+            without
+                .reason
+                .contains("the VPN attaches to the account's transit gateway, and prod has none configured for eu-west-1"),
+            "{}",
+            without.reason
+        );
+    }
+
     /// End pairs → the mechanism chosen and words the explanation must contain.
     #[test]
     fn the_mechanism_for_each_pair_of_ends() {
@@ -967,10 +1051,13 @@ mod tests {
                 "different regions",
             ),
             (
-                end("pay", "aws", "prod", "eu-west-1", "10.1.0.0/16"),
+                with_tgw(
+                    end("pay", "aws", "prod", "eu-west-1", "10.1.0.0/16"),
+                    "tgw-1",
+                ),
                 end("dc", "linux", "dc1", "paris", "192.168.0.0/24"),
                 Mechanism::SiteToSiteVpn,
-                "VPN gateway",
+                "transit gateway tgw-1",
             ),
             (
                 end("dc1", "linux", "dc1", "paris", "192.168.0.0/24"),

@@ -7,6 +7,13 @@
 //! one), `transit_gateway.<region>` (read by the planner) and
 //! `transit_gateway_route_table.<region>` (associate attachments with this
 //! route table instead of the gateway's default one).
+//!
+//! A site-to-site VPN to an on-prem network attaches to the account's transit
+//! gateway: a customer gateway at the on-prem network's endpoint (the linux
+//! accounts' `endpoint.<namespace>`), a VPN connection with static routes, and
+//! the on-prem ranges routed to it in the gateway's route table. AWS makes the
+//! two tunnels and their pre-shared keys; they are handed to the on-prem end
+//! in memory, read from AWS on each run, and never stored by Switchboard.
 //! Credentials: `credentials_ref` `env:PREFIX` reads `PREFIX_ACCESS_KEY_ID`,
 //! `PREFIX_SECRET_ACCESS_KEY` and optionally `PREFIX_SESSION_TOKEN`;
 //! `file:/path` reads an AWS credentials file (`aws_access_key_id = …`).
@@ -26,8 +33,10 @@ use aws_sdk_ec2::Client;
 use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{
-    Filter, IpPermission, IpRange, ResourceType, RouteState, Tag, TagSpecification,
-    TransitGatewayAttachmentState, VpcPeeringConnectionStateReasonCode as PeeringState,
+    Filter, GatewayType, IpPermission, IpRange, ResourceType, RouteState, Tag, TagSpecification,
+    TelemetryStatus, TransitGatewayAttachmentState,
+    VpcPeeringConnectionStateReasonCode as PeeringState, VpnConnection,
+    VpnConnectionOptionsSpecification, VpnState,
 };
 use ipnet::IpNet;
 use uuid::Uuid;
@@ -56,6 +65,8 @@ pub struct Aws {
     sites: HashMap<String, Result<Site, String>>,
     http: SharedHttpClient,
     clients: Mutex<HashMap<(String, String), Client>>,
+    /// Where each on-prem namespace is reached, for customer gateways.
+    endpoints: HashMap<String, String>,
 }
 
 impl Aws {
@@ -78,6 +89,8 @@ impl Aws {
             sites,
             http,
             clients: Mutex::new(HashMap::new()),
+            // A linux account with a bad endpoint says so itself.
+            endpoints: super::endpoints(all).unwrap_or_default(),
         })
     }
 
@@ -165,11 +178,7 @@ impl Aws {
                     .map_err(|e| refused(&format!("accept the peering {id}"), e))?;
             }
         }
-        Ok(Step {
-            action,
-            item: item.clone(),
-            provider_id: Some(id),
-        })
+        Ok(Step::new(action, item, Some(id)))
     }
 
     async fn attachment(&self, conn: Uuid, item: &Item) -> Result<Step, ProviderError> {
@@ -245,18 +254,189 @@ impl Aws {
                 || format!("propagate the routes of {id} to {table}"),
             )?;
         }
-        Ok(Step {
+        Ok(Step::new(action, item, Some(id)))
+    }
+
+    /// The transit gateway route table that routes to on-prem ranges: the one
+    /// named for the region, else the gateway's default association table.
+    async fn gateway_table(
+        &self,
+        ec2: &Client,
+        region: &str,
+        tgw: &str,
+    ) -> Result<String, ProviderError> {
+        if let Some(table) = self.site(&self.account)?.route_tables.get(region) {
+            return Ok(table.clone());
+        }
+        let found = ec2
+            .describe_transit_gateways()
+            .transit_gateway_ids(tgw)
+            .send()
+            .await
+            .map_err(|e| refused(&format!("read the transit gateway {tgw}"), e))?;
+        found
+            .transit_gateways()
+            .iter()
+            .find_map(|g| g.options()?.association_default_route_table_id())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                ProviderError::Permanent(format!(
+                    "{tgw} has no default route table: set transit_gateway_route_table.{region} on the account"
+                ))
+            })
+    }
+
+    /// A VPN from the transit gateway to an on-prem network's endpoint; hands
+    /// its tunnels (AWS's outside address and pre-shared key of each) to the
+    /// on-prem end.
+    async fn vpn(&self, conn: Uuid, item: &Item) -> Result<Step, ProviderError> {
+        let (region, tgw) = (need(item, "region")?, need(item, "transit_gateway")?);
+        let on_prem = need(item, "peer_network_id")?;
+        let address = self.endpoints.get(on_prem).ok_or_else(|| {
+            ProviderError::Permanent(format!(
+                "no linux account has an endpoint.{on_prem} setting: the address where {on_prem}'s VPN tunnels end"
+            ))
+        })?;
+        let ec2 = self.ec2(&self.account, region)?;
+        let (vpn, action) = match live_vpn(&ec2, tgw, &item.name).await? {
+            Some(vpn) => (vpn, "found"),
+            None => {
+                let gateway = ec2
+                    .create_customer_gateway()
+                    .r#type(GatewayType::Ipsec1)
+                    .ip_address(address)
+                    .bgp_asn(65000)
+                    .tag_specifications(tags(ResourceType::CustomerGateway, conn, item))
+                    .send()
+                    .await
+                    .map_err(|e| refused(&format!("make a customer gateway at {address}"), e))?;
+                let gateway = gateway
+                    .customer_gateway()
+                    .and_then(|g| g.customer_gateway_id())
+                    .ok_or_else(|| {
+                        ProviderError::Transient("AWS answered without the customer gateway".into())
+                    })?;
+                let made = ec2
+                    .create_vpn_connection()
+                    .r#type("ipsec.1")
+                    .customer_gateway_id(gateway)
+                    .transit_gateway_id(tgw)
+                    .options(
+                        VpnConnectionOptionsSpecification::builder()
+                            .static_routes_only(true)
+                            .build(),
+                    )
+                    .tag_specifications(tags(ResourceType::VpnConnection, conn, item))
+                    .send()
+                    .await
+                    .map_err(|e| refused(&format!("make a VPN from {tgw} to {address}"), e))?;
+                let vpn = made.vpn_connection().cloned().ok_or_else(|| {
+                    ProviderError::Transient("AWS answered without the VPN".into())
+                })?;
+                (vpn, "created")
+            }
+        };
+        let id = vpn.vpn_connection_id().unwrap_or_default().to_owned();
+        if vpn.state() != Some(&VpnState::Available) {
+            return Err(ProviderError::Transient(format!(
+                "the VPN {id} is `{}` in AWS, not yet available (this takes a few minutes)",
+                vpn.state().map_or("unknown", |s| s.as_str())
+            )));
+        }
+        // The on-prem ranges go to the VPN's attachment in the gateway's table.
+        let attachment = vpn_attachment(&ec2, &id).await?.ok_or_else(|| {
+            ProviderError::Transient(format!("{tgw} has no attachment for the VPN {id} yet"))
+        })?;
+        let table = self.gateway_table(&ec2, region, tgw).await?;
+        let present = static_routes(&ec2, &table).await?;
+        for prefix in need(item, "peer_prefixes")?.split(',').map(str::trim) {
+            match present.iter().find(|(d, _)| d == prefix) {
+                Some((_, to)) if to.is_none() || to.as_deref() == Some(attachment.as_str()) => {
+                    continue;
+                }
+                Some((_, Some(other))) => {
+                    return Err(ProviderError::Permanent(format!(
+                        "{table} already routes {prefix} to {other}: remove that route, or ask for a network that does not overlap"
+                    )));
+                }
+                _ => {}
+            }
+            let made = ec2
+                .create_transit_gateway_route()
+                .transit_gateway_route_table_id(&table)
+                .destination_cidr_block(prefix)
+                .transit_gateway_attachment_id(&attachment)
+                .send()
+                .await;
+            already_ok(made, "RouteAlreadyExists", || {
+                format!("route {prefix} to {attachment} in {table}")
+            })?;
+        }
+        let tunnels = tunnels_of(&vpn);
+        if tunnels.is_empty() {
+            return Err(ProviderError::Transient(format!(
+                "AWS gave no tunnel configuration for the VPN {id} yet"
+            )));
+        }
+        let mut step = Step::new(
             action,
-            item: item.clone(),
-            provider_id: Some(id),
-        })
+            item,
+            Some(format!(
+                "{id}, {}",
+                vpn.customer_gateway_id().unwrap_or_default()
+            )),
+        );
+        for (n, (outside, key)) in tunnels.into_iter().enumerate() {
+            step.handoff
+                .0
+                .insert(format!("tunnel.{}.address", n + 1), outside);
+            step.handoff.0.insert(format!("tunnel.{}.psk", n + 1), key);
+        }
+        Ok(step)
+    }
+
+    /// The region's VPNs that items name (one filtered read), and the static
+    /// routes of their gateways' tables (one read per gateway).
+    async fn read_vpns(
+        &self,
+        ec2: &Client,
+        region: &str,
+        wanted: &[Wanted],
+        state: &mut RegionState,
+    ) -> Result<(), ProviderError> {
+        let items: Vec<&Item> = wanted
+            .iter()
+            .flat_map(|w| &w.items)
+            .filter(|i| i.kind == kinds::SITE_TO_SITE_VPN && i.param("region") == Some(region))
+            .collect();
+        let names: BTreeSet<&str> = items.iter().map(|i| i.name.as_str()).collect();
+        let names: Vec<&str> = names.into_iter().collect();
+        for chunk in names.chunks(FILTER_VALUES) {
+            let found = ec2
+                .describe_vpn_connections()
+                .filters(filter(&format!("tag:{ITEM_TAG}"), chunk.iter().copied()))
+                .send()
+                .await
+                .map_err(|e| refused("read the VPNs", e))?;
+            state.vpns.extend(found.vpn_connections().iter().cloned());
+        }
+        let gateways: BTreeSet<&str> = items
+            .iter()
+            .filter_map(|i| i.param("transit_gateway"))
+            .collect();
+        for tgw in gateways {
+            let table = self.gateway_table(ec2, region, tgw).await?;
+            let routes = static_routes(ec2, &table).await?;
+            state.gateway_routes.insert(tgw.to_owned(), (table, routes));
+        }
+        Ok(())
     }
 
     /// Where a route of this item goes: the transit gateway, or the peering
     /// between the two VPCs (found by its ends, which both sides can see).
     async fn route_target(&self, ec2: &Client, item: &Item) -> Result<Target, ProviderError> {
         let vpc = need(item, "network_id")?;
-        if item.param("mechanism") == Some(Mechanism::TransitGateway.label()) {
+        if through_gateway(item) {
             return Ok(Target::TransitGateway(need(item, "via")?.to_owned()));
         }
         let peer = need(item, "peer_network_id")?;
@@ -334,17 +514,17 @@ impl Aws {
             })?;
             created = true;
         }
-        Ok(Step {
-            action: if created { "created" } else { "found" },
-            item: item.clone(),
-            provider_id: Some(
+        Ok(Step::new(
+            if created { "created" } else { "found" },
+            item,
+            Some(
                 tables
                     .iter()
                     .map(|(t, _)| t.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
             ),
-        })
+        ))
     }
 
     async fn rule(&self, conn: Uuid, item: &Item) -> Result<Step, ProviderError> {
@@ -363,15 +543,15 @@ impl Aws {
                 format!("open {group} to {}", item.name)
             })?;
         }
-        Ok(Step {
-            action: if missing.is_empty() {
+        Ok(Step::new(
+            if missing.is_empty() {
                 "found"
             } else {
                 "created"
             },
-            item: item.clone(),
-            provider_id: Some(group),
-        })
+            item,
+            Some(group),
+        ))
     }
 
     async fn remove(&self, removal: &Removal) -> Result<Option<Step>, ProviderError> {
@@ -379,13 +559,7 @@ impl Aws {
         let made = |id: &str| removal.made.iter().any(|m| m.split(", ").any(|m| m == id));
         let region = need(item, "region")?;
         let ec2 = self.ec2(&self.account, region)?;
-        let removed = |id: String| {
-            Ok(Some(Step {
-                action: "deleted",
-                item: item.clone(),
-                provider_id: Some(id),
-            }))
-        };
+        let removed = |id: String| Ok(Some(Step::new("deleted", item, Some(id))));
         match item.kind.as_str() {
             kinds::PEERING => {
                 let (vpc, peer) = (need(item, "network_id")?, need(item, "peer_network_id")?);
@@ -441,6 +615,50 @@ impl Aws {
                 }
                 removed(tables.join(", "))
             }
+            kinds::SITE_TO_SITE_VPN => {
+                let tgw = need(item, "transit_gateway")?;
+                let Some(vpn) = live_vpn(&ec2, tgw, &item.name).await? else {
+                    return Ok(None);
+                };
+                let id = vpn.vpn_connection_id().unwrap_or_default().to_owned();
+                if !made(&id) {
+                    return Ok(None);
+                }
+                if let Some(attachment) = vpn_attachment(&ec2, &id).await? {
+                    let table = self.gateway_table(&ec2, region, tgw).await?;
+                    let present = static_routes(&ec2, &table).await?;
+                    for prefix in need(item, "peer_prefixes")?.split(',').map(str::trim) {
+                        let ours = present.iter().any(|(d, to)| {
+                            d == prefix && to.as_deref().is_none_or(|to| to == attachment)
+                        });
+                        if ours {
+                            ec2.delete_transit_gateway_route()
+                                .transit_gateway_route_table_id(&table)
+                                .destination_cidr_block(prefix)
+                                .send()
+                                .await
+                                .map_err(|e| {
+                                    refused(&format!("delete the route {prefix} from {table}"), e)
+                                })?;
+                        }
+                    }
+                }
+                ec2.delete_vpn_connection()
+                    .vpn_connection_id(&id)
+                    .send()
+                    .await
+                    .map_err(|e| refused(&format!("delete the VPN {id}"), e))?;
+                if let Some(gateway) = vpn.customer_gateway_id().filter(|g| made(g)) {
+                    ec2.delete_customer_gateway()
+                        .customer_gateway_id(gateway)
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            refused(&format!("delete the customer gateway {gateway}"), e)
+                        })?;
+                }
+                removed(id)
+            }
             kinds::FIREWALL_RULE => {
                 let vpc = need(item, "network_id")?;
                 let (group, present) = security_group(&ec2, vpc).await?;
@@ -474,6 +692,7 @@ impl Provider for Aws {
         match item.kind.as_str() {
             kinds::PEERING => self.peering(connection_id, item).await,
             kinds::TRANSIT_GATEWAY_ATTACHMENT => self.attachment(connection_id, item).await,
+            kinds::SITE_TO_SITE_VPN => self.vpn(connection_id, item).await,
             kinds::ROUTE => self.route(item).await,
             kinds::FIREWALL_RULE => self.rule(connection_id, item).await,
             other => Err(ProviderError::Permanent(format!(
@@ -494,7 +713,9 @@ impl Provider for Aws {
         for (region, vpcs) in vpcs {
             let ec2 = self.ec2(&self.account, region)?;
             let vpcs: Vec<&str> = vpcs.into_iter().collect();
-            regions.insert(region, read_region(&ec2, &vpcs).await?);
+            let mut state = read_region(&ec2, &vpcs).await?;
+            self.read_vpns(&ec2, region, wanted, &mut state).await?;
+            regions.insert(region, state);
         }
         Ok(super::seen_each(wanted, |_, item| {
             item.param("region")
@@ -519,6 +740,9 @@ impl Provider for Aws {
     }
 }
 
+/// A transit gateway's static route: destination and attachment (when AWS says).
+type GatewayRoute = (String, Option<String>);
+
 /// A route as observed: destination, target, and whether it is a blackhole.
 type SeenRoute = (String, Option<String>, bool);
 
@@ -538,6 +762,10 @@ struct RegionState {
         String,
         Option<TransitGatewayAttachmentState>,
     )>,
+    /// VPNs Switchboard made, as AWS describes them
+    vpns: Vec<VpnConnection>,
+    /// transit gateway → its route table and that table's static routes
+    gateway_routes: HashMap<String, (String, Vec<GatewayRoute>)>,
 }
 
 /// AWS caps the values of one filter at 200.
@@ -667,8 +895,65 @@ impl RegionState {
             .or_else(|| self.peerings.iter().rfind(between))
     }
 
+    /// How a VPN differs from what it should be: gone, not available, a
+    /// tunnel AWS reports down, an on-prem range no longer routed to it.
+    fn vpn_differences(&self, item: &Item) -> Vec<String> {
+        let tgw = item.param("transit_gateway").unwrap_or_default();
+        let Some(vpn) = self.vpns.iter().find(|v| {
+            v.transit_gateway_id() == Some(tgw)
+                && v.tags()
+                    .iter()
+                    .any(|t| t.key() == Some(ITEM_TAG) && t.value() == Some(&item.name))
+                && !matches!(v.state(), Some(VpnState::Deleted | VpnState::Deleting))
+        }) else {
+            return vec![format!(
+                "the site-to-site VPN {} on {tgw} is missing",
+                item.name
+            )];
+        };
+        let id = vpn.vpn_connection_id().unwrap_or_default();
+        if vpn.state() != Some(&VpnState::Available) {
+            return vec![format!(
+                "VPN {id} is `{}`, expected `available`",
+                vpn.state().map_or("unknown", |s| s.as_str())
+            )];
+        }
+        let mut out: Vec<String> = vpn
+            .vgw_telemetry()
+            .iter()
+            .filter(|t| t.status() == Some(&TelemetryStatus::Down))
+            .map(|t| {
+                format!(
+                    "tunnel {} of VPN {id} is DOWN{}",
+                    t.outside_ip_address().unwrap_or("?"),
+                    t.status_message()
+                        .filter(|m| !m.is_empty())
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        if let Some((table, routes)) = self.gateway_routes.get(tgw) {
+            for prefix in item
+                .param("peer_prefixes")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+            {
+                if !routes.iter().any(|(d, _)| d == prefix) {
+                    out.push(format!("route {prefix} → VPN {id} is missing from {table}"));
+                }
+            }
+        }
+        out
+    }
+
     /// How an item differs from what exists, in plain words.
     fn differences(&self, item: &Item) -> Vec<String> {
+        if item.kind == kinds::SITE_TO_SITE_VPN {
+            return self.vpn_differences(item);
+        }
         let Some(vpc) = item.param("network_id") else {
             return Vec::new();
         };
@@ -710,8 +995,7 @@ impl RegionState {
             }
             kinds::ROUTE => {
                 let destination = item.param("destination").unwrap_or_default();
-                let expected = if item.param("mechanism") == Some(Mechanism::TransitGateway.label())
-                {
+                let expected = if through_gateway(item) {
                     item.param("via").map(str::to_owned)
                 } else {
                     let peer = item.param("peer_network_id").unwrap_or_default();
@@ -1037,6 +1321,105 @@ async fn live_attachment(
                 )
         })
         .and_then(|a| a.transit_gateway_attachment_id().map(str::to_owned)))
+}
+
+/// Whether a route item goes to the transit gateway (its `via`).
+fn through_gateway(item: &Item) -> bool {
+    [Mechanism::TransitGateway, Mechanism::SiteToSiteVpn]
+        .iter()
+        .any(|m| item.param("mechanism") == Some(m.label()))
+}
+
+/// The VPN Switchboard made for an item on a gateway, unless it is gone.
+async fn live_vpn(
+    ec2: &Client,
+    tgw: &str,
+    name: &str,
+) -> Result<Option<VpnConnection>, ProviderError> {
+    let found = ec2
+        .describe_vpn_connections()
+        .filters(filter(&format!("tag:{ITEM_TAG}"), [name]))
+        .filters(filter("transit-gateway-id", [tgw]))
+        .send()
+        .await
+        .map_err(|e| refused(&format!("look for the VPN {name} on {tgw}"), e))?;
+    Ok(found
+        .vpn_connections()
+        .iter()
+        .find(|v| {
+            v.transit_gateway_id() == Some(tgw)
+                && !matches!(v.state(), Some(VpnState::Deleted | VpnState::Deleting))
+        })
+        .cloned())
+}
+
+/// The transit gateway's attachment of a VPN.
+async fn vpn_attachment(ec2: &Client, vpn: &str) -> Result<Option<String>, ProviderError> {
+    let found = ec2
+        .describe_transit_gateway_attachments()
+        .filters(filter("resource-id", [vpn]))
+        .send()
+        .await
+        .map_err(|e| refused(&format!("look for the attachment of {vpn}"), e))?;
+    Ok(found
+        .transit_gateway_attachments()
+        .iter()
+        .find(|a| {
+            a.resource_id() == Some(vpn)
+                && !matches!(
+                    a.state(),
+                    Some(
+                        TransitGatewayAttachmentState::Deleted
+                            | TransitGatewayAttachmentState::Deleting
+                    )
+                )
+        })
+        .and_then(|a| a.transit_gateway_attachment_id().map(str::to_owned)))
+}
+
+/// The static routes of a transit gateway route table: destination and the
+/// attachment it goes to (when AWS says).
+async fn static_routes(ec2: &Client, table: &str) -> Result<Vec<GatewayRoute>, ProviderError> {
+    let found = ec2
+        .search_transit_gateway_routes()
+        .transit_gateway_route_table_id(table)
+        .filters(filter("type", ["static"]))
+        .send()
+        .await
+        .map_err(|e| refused(&format!("read the routes of {table}"), e))?;
+    Ok(found
+        .routes()
+        .iter()
+        .filter_map(|r| {
+            let to = r
+                .transit_gateway_attachments()
+                .first()
+                .and_then(|a| a.transit_gateway_attachment_id())
+                .map(str::to_owned);
+            Some((r.destination_cidr_block()?.to_owned(), to))
+        })
+        .collect())
+}
+
+/// Each tunnel of a VPN as AWS describes it for the customer's device:
+/// AWS's outside address and the pre-shared key, in AWS's order.
+fn tunnels_of(vpn: &VpnConnection) -> Vec<(String, String)> {
+    let config = vpn.customer_gateway_configuration().unwrap_or_default();
+    let inside = |text: &str, tag: &str| -> Option<String> {
+        let start = text.find(&format!("<{tag}>"))? + tag.len() + 2;
+        let end = start + text[start..].find(&format!("</{tag}>"))?;
+        Some(text[start..end].trim().to_owned())
+    };
+    config
+        .split("<ipsec_tunnel>")
+        .skip(1)
+        .filter_map(|tunnel| {
+            let aws_side = inside(tunnel, "vpn_gateway")?;
+            let outside = inside(&inside(&aws_side, "tunnel_outside_address")?, "ip_address")?;
+            let key = inside(&inside(tunnel, "ike")?, "pre_shared_key")?;
+            Some((outside, key))
+        })
+        .collect()
 }
 
 fn tags(kind: ResourceType, conn: Uuid, item: &Item) -> TagSpecification {

@@ -225,11 +225,11 @@ impl Provider for Dns {
             )
             .await?;
         }
-        Ok(Step {
+        Ok(Step::new(
             action,
-            item: item.clone(),
-            provider_id: Some(format!("{} {}", want.name, want.kind)),
-        })
+            item,
+            Some(format!("{} {}", want.name, want.kind)),
+        ))
     }
 
     async fn observe(&self, wanted: &[Wanted]) -> Result<Vec<Seen>, ProviderError> {
@@ -285,11 +285,11 @@ impl Provider for Dns {
                 &format!("delete {} {}", want.kind, want.name),
             )
             .await?;
-            steps.push(Step {
-                action: "deleted",
-                item: removal.item.clone(),
-                provider_id: Some(format!("{} {}", want.name, want.kind)),
-            });
+            steps.push(Step::new(
+                "deleted",
+                &removal.item,
+                Some(format!("{} {}", want.name, want.kind)),
+            ));
         }
         Ok(steps)
     }

@@ -22,16 +22,23 @@ use crate::store::provider_accounts::ProviderAccount;
 pub fn capabilities(kind: &str) -> &'static [Mechanism] {
     use Mechanism as M;
     match kind {
-        // The sandbox simulates a cloud, so demos plan like the real thing.
-        // Neither builds a site-to-site VPN yet (nor does linux build the
-        // IPsec end), so a cloud ↔ on-prem link is refused when it is asked
-        // for, with the reason, rather than failing after both leads approved.
-        "aws" | "sandbox" => &[
+        "aws" => &[
+            M::TransitGateway,
+            M::VpcPeering,
+            M::InterRegionPeering,
+            M::SiteToSiteVpn,
+            M::SecurityGroupRule,
+        ],
+        // The sandbox simulates a cloud, so demos plan like the real thing;
+        // it has no VPN an on-prem host could reach, so a sandbox ↔ on-prem
+        // link is refused when it is asked for, with the reason.
+        "sandbox" => &[
             M::TransitGateway,
             M::VpcPeering,
             M::InterRegionPeering,
             M::SecurityGroupRule,
         ],
+        // WireGuard between its own hosts; the on-prem end of a cloud's VPN (IPsec).
         "linux" => &[M::Wireguard, M::NftablesRule],
         "proxy" => &[M::ProxyRoute],
         "dns" => &[M::DnsRecord],
@@ -42,6 +49,26 @@ pub fn capabilities(kind: &str) -> &'static [Mechanism] {
 /// Kinds whose accounts hold networks (the others serve them: proxies, DNS).
 pub fn holds_networks(kind: &str) -> bool {
     matches!(kind, "aws" | "sandbox" | "linux")
+}
+
+/// Where each on-prem namespace is reached (its underlay address), from the
+/// `endpoint.<namespace>` settings of every linux account.
+pub(crate) fn endpoints(all: &[ProviderAccount]) -> Result<HashMap<String, String>, String> {
+    let mut endpoints = HashMap::new();
+    for a in all.iter().filter(|a| a.kind == "linux") {
+        for (key, value) in a.settings.as_object().into_iter().flatten() {
+            if let (Some(ns), Some(address)) = (key.strip_prefix("endpoint."), value.as_str()) {
+                if address.trim().parse::<std::net::IpAddr>().is_err() {
+                    return Err(format!(
+                        "linux account {}: {key} must be an IP address, not {address:?}",
+                        a.name
+                    ));
+                }
+                endpoints.insert(ns.to_owned(), address.trim().to_owned());
+            }
+        }
+    }
+    Ok(endpoints)
 }
 
 /// One thing a plan asks a provider account to build, named so that a retry
@@ -105,6 +132,8 @@ impl Item {
 pub mod kinds {
     pub const PEERING: &str = "VPC peering";
     pub const TRANSIT_GATEWAY_ATTACHMENT: &str = "transit gateway attachment";
+    pub const SITE_TO_SITE_VPN: &str = "site-to-site VPN";
+    pub const IPSEC_TUNNEL: &str = "IPsec tunnel";
     pub const ROUTE: &str = "route";
     pub const FIREWALL_RULE: &str = "firewall rule";
 }
@@ -271,6 +300,32 @@ pub struct Step {
     pub action: &'static str,
     pub item: Item,
     pub provider_id: Option<String>,
+    /// What the connection's later items need from this one.
+    pub handoff: Handoff,
+}
+
+impl Step {
+    pub fn new(action: &'static str, item: &Item, provider_id: Option<String>) -> Self {
+        Step {
+            action,
+            item: item.clone(),
+            provider_id,
+            handoff: Handoff::default(),
+        }
+    }
+}
+
+/// Values one provider hands to the items after it in the same run, added to
+/// their params: a cloud VPN's tunnel addresses and pre-shared keys, which the
+/// on-prem end needs. Read from the provider each run and kept only in memory
+/// (never recorded, logged or shown: `Debug` prints the keys, not the values).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Handoff(pub BTreeMap<String, String>);
+
+impl std::fmt::Debug for Handoff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
 }
 
 #[derive(Clone, Debug, thiserror::Error)]
@@ -382,23 +437,26 @@ mod tests {
     }
 
     #[test]
-    fn cloud_to_on_prem_is_refused_when_asked_until_a_provider_builds_the_vpn() {
+    fn on_prem_links_to_aws_through_its_vpn_but_not_to_the_sandbox() {
         let ask = |cloud: &str| Ask::NetworkToNetwork {
-            a: end("pay", cloud, "10.1.0.0/16"),
+            a: End {
+                transit_gateway: Some("tgw-1".into()),
+                ..end("pay", cloud, "10.1.0.0/16")
+            },
             b: end("dc", "linux", "192.168.0.0/24"),
             protocol: Protocol::Tcp,
             ports: vec![PortRange { from: 443, to: 443 }],
         };
-        for cloud in ["aws", "sandbox"] {
-            let refusal = crate::planner::plan(&ask(cloud)).unwrap_err();
-            assert_eq!(refusal.field, "destination_network_id");
-            assert!(
-                refusal.reason.contains(
-                    "site-to-site VPN: neither provider builds a VPN gateway in this version of Switchboard"
-                ),
-                "{cloud}: {}",
-                refusal.reason
-            );
-        }
+        let plan = crate::planner::plan(&ask("aws")).unwrap();
+        assert_eq!(plan.mechanism, crate::planner::Mechanism::SiteToSiteVpn);
+        let refusal = crate::planner::plan(&ask("sandbox")).unwrap_err();
+        assert_eq!(refusal.field, "destination_network_id");
+        assert!(
+            refusal.reason.contains(
+                "site-to-site VPN: neither provider builds a VPN gateway in this version of Switchboard"
+            ),
+            "{}",
+            refusal.reason
+        );
     }
 }

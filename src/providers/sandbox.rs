@@ -112,15 +112,12 @@ impl Provider for Sandbox {
         .fetch_one(&self.pool)
         .await
         .map_err(db)?;
-        Ok(Step {
-            action: match action.as_str() {
-                "created" => "created",
-                "repaired" => "repaired",
-                _ => "found",
-            },
-            item: item.clone(),
-            provider_id: Some(existing),
-        })
+        let action = match action.as_str() {
+            "created" => "created",
+            "repaired" => "repaired",
+            _ => "found",
+        };
+        Ok(Step::new(action, item, Some(existing)))
     }
 
     async fn observe(&self, wanted: &[Wanted]) -> Result<Vec<Seen>, ProviderError> {
@@ -187,16 +184,13 @@ impl Provider for Sandbox {
                 .execute(&self.pool)
                 .await
                 .map_err(db)?;
-            steps.push(Step {
-                action: "deleted",
-                item: Item {
-                    kind,
-                    name,
-                    detail,
-                    params: Default::default(),
-                },
-                provider_id: Some(id),
-            });
+            let item = Item {
+                kind,
+                name,
+                detail,
+                params: Default::default(),
+            };
+            steps.push(Step::new("deleted", &item, Some(id)));
         }
         Ok(steps)
     }

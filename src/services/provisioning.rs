@@ -2,6 +2,8 @@
 //! call is safe to repeat after a crash at any point: providers find what an
 //! earlier attempt built, and every status change is guarded by the expected one.
 
+use std::collections::BTreeMap;
+
 use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -151,18 +153,7 @@ pub async fn provision(
         _ => return Ok(Outcome::Done),
     }
 
-    let accounts = store::provider_accounts::list(&ctx.pool).await?;
-    let registry = Registry::build(&ctx.pool, &accounts);
-    let built = async {
-        for account in providers::accounts_of(&plan) {
-            let provider = registry.get(&account)?;
-            for item in providers::items_in(&plan, &account) {
-                record(ctx, id, &account, &provider.apply(id, &item).await?).await?;
-            }
-        }
-        Ok::<(), ProviderError>(())
-    }
-    .await;
+    let built = apply_all(ctx, id, &plan, true).await;
     finish(
         ctx,
         id,
@@ -174,6 +165,35 @@ pub async fn provision(
         Notice::Active,
     )
     .await
+}
+
+/// Applies every item of the plan, account by account in the plan's order,
+/// recording each step (or, unless `found_too`, each one that changed
+/// something). What an item hands over (a cloud VPN's tunnels) is added to the
+/// params of the items after it, in memory only.
+async fn apply_all(
+    ctx: &Context,
+    id: Uuid,
+    plan: &Plan,
+    found_too: bool,
+) -> Result<(), ProviderError> {
+    let accounts = store::provider_accounts::list(&ctx.pool)
+        .await
+        .map_err(|e| ProviderError::Transient(e.to_string()))?;
+    let registry = Registry::build(&ctx.pool, &accounts);
+    let mut handed = BTreeMap::new();
+    for account in providers::accounts_of(plan) {
+        let provider = registry.get(&account)?;
+        for mut item in providers::items_in(plan, &account) {
+            item.params.extend(handed.clone());
+            let step = provider.apply(id, &item).await?;
+            handed.extend(step.handoff.0.clone());
+            if found_too || step.action != "found" {
+                record(ctx, id, &account, &step).await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Records what a provider did, as a step shown on the connection's page.
@@ -424,23 +444,8 @@ pub async fn repair(ctx: &Context, id: Uuid, last_attempt: bool) -> Result<Outco
         return Ok(Outcome::Done);
     }
     let plan = plan_of(&c)?;
-    let accounts = store::provider_accounts::list(&ctx.pool).await?;
-    let registry = Registry::build(&ctx.pool, &accounts);
-    let repaired = async {
-        for account in providers::accounts_of(&plan) {
-            let provider = registry.get(&account)?;
-            for item in providers::items_in(&plan, &account) {
-                let step = provider.apply(id, &item).await?;
-                // Only what changed is worth a line on the page.
-                if step.action != "found" {
-                    record(ctx, id, &account, &step).await?;
-                }
-            }
-        }
-        Ok::<(), ProviderError>(())
-    }
-    .await;
-    match repaired {
+    // Only what changed is worth a line on the page.
+    match apply_all(ctx, id, &plan, false).await {
         Ok(()) => Ok(Outcome::Done),
         Err(ProviderError::Transient(why)) if !last_attempt => Ok(Outcome::Retry(why)),
         Err(e) => {

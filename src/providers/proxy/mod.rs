@@ -193,11 +193,7 @@ impl Provider for Proxy {
             Backend::Caddy(c) => c.put(want.clone()).await?,
             Backend::Ceryx(r) => r.put(&want).await?,
         };
-        Ok(Step {
-            action: put.action(),
-            item: item.clone(),
-            provider_id: Some(want.key()),
-        })
+        Ok(Step::new(put.action(), item, Some(want.key())))
     }
 
     async fn observe(&self, wanted: &[Wanted]) -> Result<Vec<Seen>, ProviderError> {
@@ -227,11 +223,7 @@ impl Provider for Proxy {
                 Backend::Ceryx(r) => r.remove(&want).await?,
             };
             if removed {
-                steps.push(Step {
-                    action: "deleted",
-                    item: removal.item.clone(),
-                    provider_id: Some(want.key()),
-                });
+                steps.push(Step::new("deleted", &removal.item, Some(want.key())));
             }
         }
         Ok(steps)

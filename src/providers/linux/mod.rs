@@ -24,6 +24,8 @@
 //! nftables rules live in the table `inet switchboard` of the namespace, each
 //! with a comment saying what it is for.
 
+mod ipsec;
+
 use std::collections::{BTreeMap, HashMap};
 use std::process::Stdio;
 use std::time::Duration;
@@ -36,6 +38,7 @@ use uuid::Uuid;
 
 use super::{Item, Provider, ProviderError, Removal, Seen, Step, Wanted, fnv1a, kinds};
 use crate::domain::connection::parse_ports;
+use crate::planner::Mechanism;
 use crate::store::provider_accounts::ProviderAccount;
 
 const INTERFACE: &str = "WireGuard interface";
@@ -214,6 +217,71 @@ async fn start_wireguard(ns: &str, interface: &str) -> Result<(), ProviderError>
         Err(ProviderError::Permanent(format!(
             "wireguard-go could not make {interface} in the namespace {ns} (it needs root, /dev/net/tun and the namespace to exist)"
         )))
+    }
+}
+
+/// The namespace's address in its network's own ranges (on another interface
+/// than `tunnel`), from which traffic through a tunnel leaves.
+async fn own_address(
+    ns: &str,
+    own: &[IpNet],
+    tunnel: &str,
+) -> Result<std::net::IpAddr, ProviderError> {
+    let addresses = ip(ns, &["-j", "-4", "addr", "show"]).await?;
+    let addresses: Value = serde_json::from_str(&addresses)
+        .map_err(|e| ProviderError::Transient(format!("ip's addresses of {ns}: {e}")))?;
+    addresses
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["ifname"] != tunnel)
+        .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a["local"].as_str()?.parse::<std::net::IpAddr>().ok())
+        .find(|a| own.iter().any(|p| p.contains(a)))
+        .ok_or_else(|| {
+            ProviderError::Permanent(format!(
+                "the namespace {ns} has no address in {}: give one of its interfaces an address there",
+                list(own)
+            ))
+        })
+}
+
+/// Removes the rules with this comment from the namespace's table; whether
+/// there were any.
+async fn delete_rules(ns: &str, comment: &str) -> Result<bool, ProviderError> {
+    let mut deleted = false;
+    for (chain, handle, _) in rules(ns)
+        .await?
+        .into_iter()
+        .filter(|(_, _, m)| m == comment)
+    {
+        in_namespace(
+            ns,
+            &[
+                "nft",
+                "delete",
+                "rule",
+                "inet",
+                TABLE,
+                &chain,
+                "handle",
+                &handle.to_string(),
+            ],
+            None,
+        )
+        .await?;
+        deleted = true;
+    }
+    Ok(deleted)
+}
+
+/// Where a route item's traffic goes: the WireGuard interface towards the
+/// peer, or the IPsec device for a cloud's VPN.
+fn route_device(ns: &str, item: &Item) -> Result<String, ProviderError> {
+    if item.param("mechanism") == Some(Mechanism::SiteToSiteVpn.label()) {
+        Ok(ipsec::DEVICE.to_owned())
+    } else {
+        Ok(interface(ns, namespace(item, "peer_network_id")?))
     }
 }
 
@@ -423,21 +491,9 @@ fn tunnel_comment(interface: &str) -> String {
 
 impl Linux {
     pub fn new(all: &[ProviderAccount]) -> Result<Self, String> {
-        let mut endpoints = HashMap::new();
-        for a in all.iter().filter(|a| a.kind == "linux") {
-            for (key, value) in a.settings.as_object().into_iter().flatten() {
-                if let (Some(ns), Some(address)) = (key.strip_prefix("endpoint."), value.as_str()) {
-                    if address.trim().parse::<std::net::IpAddr>().is_err() {
-                        return Err(format!(
-                            "linux account {}: {key} must be an IP address, not {address:?}",
-                            a.name
-                        ));
-                    }
-                    endpoints.insert(ns.to_owned(), address.trim().to_owned());
-                }
-            }
-        }
-        Ok(Linux { endpoints })
+        Ok(Linux {
+            endpoints: super::endpoints(all)?,
+        })
     }
 
     fn endpoint(&self, ns: &str) -> Result<&str, ProviderError> {
@@ -478,23 +534,7 @@ impl Linux {
             "created"
         };
         // The tunnel's traffic leaves from this network's own address.
-        let addresses = ip(ns, &["-j", "-4", "addr", "show"]).await?;
-        let addresses: Value = serde_json::from_str(&addresses)
-            .map_err(|e| ProviderError::Transient(format!("ip's addresses of {ns}: {e}")))?;
-        let source = addresses
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|l| l["ifname"] != here.as_str())
-            .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
-            .filter_map(|a| a["local"].as_str()?.parse::<std::net::IpAddr>().ok())
-            .find(|a| own.iter().any(|p| p.contains(a)))
-            .ok_or_else(|| {
-                ProviderError::Permanent(format!(
-                    "the namespace {ns} has no address in {}: give one of its interfaces an address there",
-                    list(&own)
-                ))
-            })?;
+        let source = own_address(ns, &own, &here).await?;
         ip(
             ns,
             &["addr", "replace", &format!("{source}/32"), "dev", &here],
@@ -530,11 +570,7 @@ impl Linux {
         if links(peer).await?.contains_key(&there) {
             self.pair(ns, peer, &own, &theirs).await?;
         }
-        Ok(Step {
-            action,
-            item: item.clone(),
-            provider_id: Some(format!("{here} in {ns}")),
-        })
+        Ok(Step::new(action, item, Some(format!("{here} in {ns}"))))
     }
 
     /// Makes each end's only peer the other end, with its ranges and address.
@@ -601,12 +637,11 @@ impl Linux {
 
     async fn route(&self, item: &Item) -> Result<Step, ProviderError> {
         let ns = namespace(item, "network_id")?;
-        let peer = namespace(item, "peer_network_id")?;
         let destination: IpNet = item
             .param("destination")
             .and_then(|d| d.parse().ok())
             .ok_or_else(|| ProviderError::Permanent(format!("{} has no destination", item.name)))?;
-        let here = interface(ns, peer);
+        let here = route_device(ns, item)?;
         let action = match routes(ns).await?.get(&destination.to_string()) {
             Some(dev) if *dev == here => "found",
             _ => {
@@ -618,11 +653,11 @@ impl Linux {
                 "created"
             }
         };
-        Ok(Step {
+        Ok(Step::new(
             action,
-            item: item.clone(),
-            provider_id: Some(format!("{destination} dev {here} in {ns}")),
-        })
+            item,
+            Some(format!("{destination} dev {here} in {ns}")),
+        ))
     }
 
     async fn rule(&self, item: &Item) -> Result<Step, ProviderError> {
@@ -681,38 +716,7 @@ impl Linux {
             in_namespace(ns, &args, None).await?;
             action = "created";
         }
-        Ok(Step {
-            action,
-            item: item.clone(),
-            provider_id: Some(format!("{comment} in {ns}")),
-        })
-    }
-
-    async fn delete_rules(&self, ns: &str, comment: &str) -> Result<bool, ProviderError> {
-        let mut deleted = false;
-        for (chain, handle, _) in rules(ns)
-            .await?
-            .into_iter()
-            .filter(|(_, _, m)| m == comment)
-        {
-            in_namespace(
-                ns,
-                &[
-                    "nft",
-                    "delete",
-                    "rule",
-                    "inet",
-                    TABLE,
-                    &chain,
-                    "handle",
-                    &handle.to_string(),
-                ],
-                None,
-            )
-            .await?;
-            deleted = true;
-        }
-        Ok(deleted)
+        Ok(Step::new(action, item, Some(format!("{comment} in {ns}"))))
     }
 
     /// Removes one item; whether there was anything to remove.
@@ -721,7 +725,7 @@ impl Linux {
         match item.kind.as_str() {
             INTERFACE => {
                 let here = interface(ns, namespace(item, "peer_network_id")?);
-                self.delete_rules(ns, &tunnel_comment(&here)).await?;
+                delete_rules(ns, &tunnel_comment(&here)).await?;
                 if !links(ns).await?.contains_key(&here) {
                     return Ok(false);
                 }
@@ -736,7 +740,7 @@ impl Linux {
                 Ok(true)
             }
             kinds::ROUTE => {
-                let here = interface(ns, namespace(item, "peer_network_id")?);
+                let here = route_device(ns, item)?;
                 let destination = item.param("destination").unwrap_or_default();
                 let present = routes(ns)
                     .await?
@@ -747,7 +751,8 @@ impl Linux {
                 }
                 Ok(present)
             }
-            kinds::FIREWALL_RULE => self.delete_rules(ns, &rule_comment(item)).await,
+            kinds::FIREWALL_RULE => delete_rules(ns, &rule_comment(item)).await,
+            kinds::IPSEC_TUNNEL => ipsec::remove(ns, item).await,
             _ => Ok(false),
         }
     }
@@ -758,6 +763,8 @@ struct Namespace {
     links: HashMap<String, bool>,
     routes: HashMap<String, String>,
     rules: Vec<(String, u64, String)>,
+    /// Its charon, read only where an item has IPsec tunnels.
+    ipsec: Option<ipsec::Daemon>,
 }
 
 fn differences(
@@ -819,8 +826,9 @@ fn differences(
             out
         }
         kinds::ROUTE => {
-            let peer = item.param("peer_network_id").unwrap_or_default();
-            let here = interface(ns, peer);
+            let Ok(here) = route_device(ns, item) else {
+                return vec![format!("{} names no peer", item.name)];
+            };
             let destination = item.param("destination").unwrap_or_default();
             match space.routes.get(destination) {
                 Some(dev) if *dev == here => Vec::new(),
@@ -830,6 +838,7 @@ fn differences(
                 None => vec![format!("route {destination} → {here} is missing from {ns}")],
             }
         }
+        kinds::IPSEC_TUNNEL => ipsec::differences(ns, item, space.ipsec.as_ref(), &space.rules),
         kinds::FIREWALL_RULE => {
             let comment = rule_comment(item);
             if has_rule(&comment) {
@@ -854,6 +863,10 @@ impl Provider for Linux {
     async fn apply(&self, _connection_id: Uuid, item: &Item) -> Result<Step, ProviderError> {
         match item.kind.as_str() {
             INTERFACE => self.tunnel(item).await,
+            kinds::IPSEC_TUNNEL => {
+                let ns = namespace(item, "network_id")?;
+                ipsec::apply(ns, self.endpoint(ns)?, item).await
+            }
             kinds::ROUTE => self.route(item).await,
             kinds::FIREWALL_RULE => self.rule(item).await,
             other => Err(ProviderError::Permanent(format!(
@@ -873,12 +886,17 @@ impl Provider for Linux {
             if spaces.contains_key(ns) {
                 continue;
             }
+            let tunnels = wanted
+                .iter()
+                .flat_map(|w| &w.items)
+                .any(|i| i.kind == kinds::IPSEC_TUNNEL && i.param("network_id") == Some(ns));
             spaces.insert(
                 ns.to_owned(),
                 Namespace {
                     links: links(ns).await?,
                     routes: routes(ns).await?,
                     rules: rules(ns).await?,
+                    ipsec: if tunnels { ipsec::read(ns).await } else { None },
                 },
             );
         }
@@ -900,11 +918,7 @@ impl Provider for Linux {
                 continue;
             }
             if self.remove(&removal.item).await? {
-                steps.push(Step {
-                    action: "deleted",
-                    item: removal.item.clone(),
-                    provider_id: None,
-                });
+                steps.push(Step::new("deleted", &removal.item, None));
             }
         }
         Ok(steps)
