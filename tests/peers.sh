@@ -174,6 +174,10 @@ ensure_linux_lab() {
   command -v nft >/dev/null || missing+=(nftables)
   command -v wg >/dev/null || missing+=(wireguard-tools)
   command -v wireguard-go >/dev/null || missing+=(wireguard-go)
+  # The on-prem end of a cloud VPN: strongSwan with its userspace IPsec.
+  command -v swanctl >/dev/null || missing+=(strongswan-swanctl)
+  [ -x /usr/lib/ipsec/charon ] || missing+=(strongswan-charon)
+  ls /usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so >/dev/null 2>&1 || missing+=(libcharon-extra-plugins)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ -z "$APT_UPDATED" ]; then apt-get update -qq; APT_UPDATED=1; fi
     say "installing ${missing[*]}"

@@ -23,6 +23,8 @@ use crate::provisioning::{approve_both, repair_now, until_status, until_status_w
 pub(crate) struct Lab {
     pub a: String,
     pub b: String,
+    /// The second namespace's end of the underlay.
+    veth_b: String,
     server: Option<Child>,
 }
 
@@ -50,6 +52,7 @@ impl Lab {
         let mut lab = Lab {
             a: a.clone(),
             b: b.clone(),
+            veth_b: vb.clone(),
             server: None,
         };
         sh(&["ip", "netns", "add", &a]);
@@ -149,6 +152,12 @@ impl Drop for Lab {
             let _ = server.wait();
         }
         for ns in [&self.a, &self.b] {
+            // A charon Switchboard started for a VPN, should a test stop half-way.
+            let ipsec = format!("/run/switchboard/ipsec/{ns}");
+            if let Ok(pid) = std::fs::read_to_string(format!("{ipsec}/charon.pid")) {
+                let _ = Command::new("kill").arg(pid.trim()).status();
+            }
+            let _ = std::fs::remove_dir_all(ipsec);
             // A tunnel's wireguard-go ends when its control socket goes.
             for tunnel in Lab::tunnels(ns) {
                 let _ = std::fs::remove_file(format!("/var/run/wireguard/{tunnel}.sock"));
@@ -391,4 +400,285 @@ async fn a_tunnel_whose_ends_stop_hearing_each_other_is_drift_until_they_do_agai
     )
     .await;
     until_status(&w, &id, "deleted").await;
+}
+
+/// The lab's second namespace playing AWS's end of a site-to-site VPN: a
+/// strongSwan responder at the tunnel address AWS (moto) gives, with the key
+/// AWS gives, carrying the VPC's range (10.62.0.0/24, where the lab's service
+/// listens). Stopped when dropped.
+struct AwsEnd {
+    charon: Child,
+    dir: std::path::PathBuf,
+}
+
+impl AwsEnd {
+    fn start(lab: &Lab, outside: &str, key: &str) -> AwsEnd {
+        let dir = std::env::temp_dir().join(format!("sbt-aws-end-{}", lab.b));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("strongswan.conf"),
+            "charon {\n load = random nonce aes sha1 sha2 hmac gmp pem pkcs1 x509 revocation constraints pubkey kdf curve25519 kernel-libipsec kernel-netlink socket-default vici updown\n plugins {\n  vici {\n   socket = unix:///run/charon.vici\n  }\n }\n}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("swanctl.conf"),
+            format!(
+                "connections {{\n aws {{\n  version = 2\n  local_addrs = {outside}\n  remote_addrs = 192.168.77.1\n  proposals = aes128-sha256-modp2048\n  local {{\n   auth = psk\n   id = {outside}\n  }}\n  remote {{\n   auth = psk\n   id = 192.168.77.1\n  }}\n  children {{\n   aws {{\n    local_ts = 10.62.0.0/24\n    remote_ts = 10.61.0.0/24\n    esp_proposals = aes128-sha256-modp2048\n   }}\n  }}\n }}\n}}\nsecrets {{\n ike-aws {{\n  id-1 = {outside}\n  id-2 = 192.168.77.1\n  secret = \"{key}\"\n }}\n}}\n"
+            ),
+        )
+        .unwrap();
+        // AWS's tunnel address is on the far namespace's underlay.
+        sh(&[
+            "ip",
+            "-n",
+            &lab.b,
+            "addr",
+            "add",
+            &format!("{outside}/32"),
+            "dev",
+            &lab.veth_b,
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            &lab.a,
+            "route",
+            "add",
+            &format!("{outside}/32"),
+            "via",
+            "192.168.77.2",
+        ]);
+        let charon = Command::new("ip")
+            .args(["netns", "exec", &lab.b, "unshare", "--mount", "--propagation", "private", "sh", "-c"])
+            .arg("mount --bind \"$1\" /run && STRONGSWAN_CONF=/run/strongswan.conf exec /usr/lib/ipsec/charon")
+            .arg("sh")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let uri = format!("unix://{}/charon.vici", dir.display());
+        for _ in 0..50 {
+            let loaded = Command::new("swanctl")
+                .args(["--load-all", "--file"])
+                .arg(dir.join("swanctl.conf"))
+                .args(["--uri", &uri])
+                .output()
+                .unwrap();
+            if loaded.status.success() {
+                return AwsEnd { charon, dir };
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("the lab's AWS end did not start");
+    }
+}
+
+impl Drop for AwsEnd {
+    fn drop(&mut self) {
+        let _ = self.charon.kill();
+        let _ = self.charon.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Whether a TCP connection from the far namespace (the VPC) to the on-prem
+/// service on 10.61.0.1:`port` gets its greeting.
+async fn cloud_reaches(lab: &Lab, port: u16) -> bool {
+    let out = tokio::process::Command::new("ip")
+        .args(["netns", "exec", &lab.b, "python3", "-c"])
+        .arg(format!(
+            "import socket\ns = socket.socket(); s.settimeout(2)\n\
+             try:\n    s.connect(('10.61.0.1', {port})); print(s.recv(32).decode())\n\
+             except Exception as e: print('no', e)\n"
+        ))
+        .output()
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim() == format!("on-prem {port}")
+}
+
+/// An on-prem network (the lab's first namespace) and a VPC in moto whose
+/// range the lab's second namespace plays. Switchboard builds the VPN in AWS
+/// (customer gateway, VPN on the transit gateway, static routes) and the
+/// on-prem IPsec end with the tunnel address and key AWS gives; traffic from
+/// the VPC passes on the approved port only; a tunnel taken down by hand is
+/// drift and is repaired; removal takes both ends away.
+#[tokio::test]
+async fn an_on_prem_network_reaches_a_vpc_through_the_clouds_vpn() {
+    let Some(lab) = Lab::new("an_on_prem_network_reaches_a_vpc_through_the_clouds_vpn") else {
+        return;
+    };
+    let ec2 = crate::moto::ec2("us-east-1");
+    let tgw = crate::moto::transit_gateway(&ec2).await;
+    let vpc = crate::moto::vpc(&ec2, "10.62.0.0/24").await;
+    let app = spawn_app_with(Options {
+        scheduler: true,
+        env: vec![("SWITCHBOARD_MONITOR_INTERVAL", "1".into())],
+        ..Options::default()
+    })
+    .await;
+    let admin = app.token("root@example.test", true).await;
+    let (status, dc) = crate::helpers::api_call(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/v1/provider-accounts",
+        Some(json!({"kind": "linux", "name": "dc", "regions": ["local"],
+                    "settings": {format!("endpoint.{}", lab.a): "192.168.77.1"}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{dc}");
+    let w = world_on(
+        app,
+        crate::moto::account("cloud", json!({"transit_gateway.us-east-1": tgw})),
+        |cloud| {
+            [
+                json!({"name": "payments-dc", "team": "payments", "provider_account_id": dc["id"],
+                       "region": "local", "cidr": "10.61.0.0/24", "external_id": lab.a}),
+                json!({"name": "search-vpc", "team": "search", "provider_account_id": cloud["id"],
+                       "region": "us-east-1", "cidr": "10.62.0.0/24", "external_id": vpc}),
+            ]
+        },
+    )
+    .await;
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &lab.a, "python3", "-c"])
+        .arg(
+            "import socket, threading\n\
+             def serve(port):\n\
+             \x20   s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+             \x20   s.bind(('10.61.0.1', port)); s.listen()\n\
+             \x20   while True:\n\
+             \x20       c, _ = s.accept(); c.sendall(b'on-prem %d' % port); c.close()\n\
+             for p in (443, 8022): threading.Thread(target=serve, args=(p,), daemon=True).start()\n\
+             threading.Event().wait()\n",
+        )
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    assert!(!cloud_reaches(&lab, 443).await, "no path before the VPN");
+    let c = w.request().await; // payments (on-prem) ↔ search (VPC), tcp 443
+    assert_eq!(c["mechanism"], "site-to-site-vpn", "{c}");
+    let id = c["id"].as_str().unwrap().to_owned();
+    approve_both(&w, &id).await;
+    // The lab plays AWS's end once AWS has made the VPN and its tunnels.
+    let (outside, key) = eventually(Duration::from_secs(30), "the VPN in AWS", || async {
+        let found = ec2.describe_vpn_connections().send().await.ok()?;
+        let vpn = found
+            .vpn_connections()
+            .iter()
+            .find(|v| {
+                v.transit_gateway_id() == Some(tgw.as_str())
+                    && v.state().is_some_and(|s| s.as_str() == "available")
+            })?
+            .clone();
+        let config = vpn.customer_gateway_configuration()?.to_owned();
+        let pick = |text: &str, tag: &str| {
+            let start = text.find(&format!("<{tag}>"))? + tag.len() + 2;
+            let end = start + text[start..].find(&format!("</{tag}>"))?;
+            Some(text[start..end].trim().to_owned())
+        };
+        let aws_side = pick(&config, "vpn_gateway")?;
+        Some((
+            pick(&aws_side, "ip_address")?,
+            pick(&config, "pre_shared_key")?,
+        ))
+    })
+    .await;
+    let _aws = AwsEnd::start(&lab, &outside, &key);
+    let active = until_status_within(&w, &id, "active", Duration::from_secs(120)).await;
+    assert!(
+        active["steps"].to_string().contains("IPsec tunnel"),
+        "{active}"
+    );
+    assert!(
+        cloud_reaches(&lab, 443).await,
+        "the approved port passes the VPN"
+    );
+    assert!(!cloud_reaches(&lab, 8022).await, "another port does not");
+    // In AWS: a customer gateway at the on-prem endpoint, and the on-prem range
+    // routed to the VPN in the transit gateway's table.
+    let gateways = ec2.describe_customer_gateways().send().await.unwrap();
+    assert!(
+        gateways
+            .customer_gateways()
+            .iter()
+            .any(|g| g.ip_address() == Some("192.168.77.1") && g.state() == Some("available")),
+        "{gateways:?}"
+    );
+    // The key is nowhere Switchboard keeps anything: not in the database, not
+    // in charon's directory.
+    let dump: String = sqlx::query_scalar(
+        "SELECT coalesce(string_agg(plan::text || coalesce(observed_detail::text, ''), ''), '') FROM connections",
+    )
+    .fetch_one(&w.app.pool)
+    .await
+    .unwrap();
+    let steps: String =
+        sqlx::query_scalar("SELECT coalesce(string_agg(t::text, ''), '') FROM connection_steps t")
+            .fetch_one(&w.app.pool)
+            .await
+            .unwrap();
+    assert!(!dump.contains(&key) && !steps.contains(&key));
+    let ipsec_dir = format!("/run/switchboard/ipsec/{}", lab.a);
+    let grep = Command::new("grep")
+        .args(["-rl", &key, &ipsec_dir])
+        .output()
+        .unwrap();
+    assert!(grep.stdout.is_empty(), "{grep:?}");
+
+    // The tunnel taken down by hand: drift, then a repair brings it back.
+    let uri = format!("unix://{ipsec_dir}/charon.vici");
+    let sas = Command::new("swanctl")
+        .args(["--list-sas", "--uri", &uri])
+        .output()
+        .unwrap();
+    let tunnel = String::from_utf8_lossy(&sas.stdout)
+        .lines()
+        .find(|l| l.contains("ESTABLISHED"))
+        .and_then(|l| l.split(':').next())
+        .unwrap_or_else(|| panic!("{sas:?}"))
+        .to_owned();
+    sh(&["swanctl", "--terminate", "--ike", &tunnel, "--uri", &uri]);
+    assert!(!cloud_reaches(&lab, 443).await);
+    let drifted = until_status(&w, &id, "drifted").await;
+    assert!(
+        drifted["observed"]["details"]
+            .to_string()
+            .contains(&format!(
+                "IPsec tunnel {tunnel} in {} is not established",
+                lab.a
+            )),
+        "{drifted}"
+    );
+    repair_now(&w, &w.payments_lead, &id).await;
+    until_status(&w, &id, "active").await;
+    assert!(cloud_reaches(&lab, 443).await, "through the VPN again");
+
+    // Removal: the VPN is deleted in AWS, and the on-prem end is gone.
+    w.call(
+        &w.requester,
+        Method::DELETE,
+        &format!("/api/v1/connections/{id}"),
+        None,
+    )
+    .await;
+    until_status(&w, &id, "deleted").await;
+    let vpns = ec2.describe_vpn_connections().send().await.unwrap();
+    assert!(
+        vpns.vpn_connections()
+            .iter()
+            .filter(|v| v.transit_gateway_id() == Some(tgw.as_str()))
+            .all(|v| v.state().is_some_and(|s| s.as_str() == "deleted")),
+        "{vpns:?}"
+    );
+    assert!(
+        !std::path::Path::new(&ipsec_dir).exists(),
+        "charon's directory is gone"
+    );
+    assert_eq!(Lab::rules(&lab.a, "switchboard"), 0);
+    let _ = server.kill();
+    let _ = server.wait();
 }
