@@ -448,7 +448,7 @@ impl AwsEnd {
             "via",
             "192.168.77.2",
         ]);
-        let charon = Command::new("ip")
+        let mut charon = Command::new("ip")
             .args(["netns", "exec", &lab.b, "unshare", "--mount", "--propagation", "private", "sh", "-c"])
             .arg("mount --bind \"$1\" /run && STRONGSWAN_CONF=/run/strongswan.conf exec /usr/lib/ipsec/charon")
             .arg("sh")
@@ -470,6 +470,8 @@ impl AwsEnd {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+        let _ = charon.kill();
+        let _ = charon.wait();
         panic!("the lab's AWS end did not start");
     }
 }
@@ -656,6 +658,54 @@ async fn an_on_prem_network_reaches_a_vpc_through_the_clouds_vpn() {
     repair_now(&w, &w.payments_lead, &id).await;
     until_status(&w, &id, "active").await;
     assert!(cloud_reaches(&lab, 443).await, "through the VPN again");
+
+    // AWS's side changed by hand: the on-prem range no longer routed to the
+    // VPN in the transit gateway's table is drift too, and is repaired.
+    let gateways = ec2
+        .describe_transit_gateways()
+        .transit_gateway_ids(&tgw)
+        .send()
+        .await
+        .unwrap();
+    let table = gateways.transit_gateways()[0]
+        .options()
+        .and_then(|o| o.association_default_route_table_id())
+        .unwrap()
+        .to_owned();
+    ec2.delete_transit_gateway_route()
+        .transit_gateway_route_table_id(&table)
+        .destination_cidr_block("10.61.0.0/24")
+        .send()
+        .await
+        .unwrap();
+    let drifted = until_status(&w, &id, "drifted").await;
+    let details = drifted["observed"]["details"].to_string();
+    assert!(
+        details.contains("route 10.61.0.0/24 → VPN vpn-")
+            && details.contains(&format!("is missing from {table}")),
+        "{drifted}"
+    );
+    repair_now(&w, &w.search_lead, &id).await;
+    until_status(&w, &id, "active").await;
+    let routes = ec2
+        .search_transit_gateway_routes()
+        .transit_gateway_route_table_id(&table)
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("type")
+                .values("static")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        routes
+            .routes()
+            .iter()
+            .any(|r| r.destination_cidr_block() == Some("10.61.0.0/24")),
+        "{routes:?}"
+    );
 
     // Removal: the VPN is deleted in AWS, and the on-prem end is gone.
     w.call(

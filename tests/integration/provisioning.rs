@@ -197,9 +197,9 @@ async fn a_provider_that_cannot_build_it_fails_with_the_reason_shown() {
     assert_eq!(c["mechanism"], "wireguard");
     let id = c["id"].as_str().unwrap();
 
-    // A cloud network (the sandbox) and an on-prem one would need a
-    // site-to-site VPN, which no provider builds yet: refused when asked, with
-    // the reason, before anyone approves anything.
+    // A sandbox network and an on-prem one would need a site-to-site VPN,
+    // which the sandbox has none of (AWS does): refused when asked, with the
+    // reason, before anyone approves anything.
     let (status, problem) = w
         .call(
             &w.requester,

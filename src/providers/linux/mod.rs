@@ -18,6 +18,10 @@
 //! the monitor reports an end whose last handshake is older than a session
 //! lasts (180 s), or that never had one.
 //!
+//! A cloud's site-to-site VPN ends here too: its on-prem end is IPsec, run by
+//! strongSwan in the namespace (`ipsec.rs`), with the tunnels the cloud hands
+//! over.
+//!
 //! Names: the interface of namespace X towards Y is `sb` + 8 hex digits of a
 //! hash of "X|Y" (wireguard-go's control sockets share one directory, so the
 //! names must differ across namespaces); its port is derived the same way.
