@@ -291,7 +291,13 @@ impl Aws {
     /// on-prem end.
     async fn vpn(&self, conn: Uuid, item: &Item) -> Result<Step, ProviderError> {
         let (region, tgw) = (need(item, "region")?, need(item, "transit_gateway")?);
-        let on_prem = need(item, "peer_network_id")?;
+        let on_prem = item.param("peer_network_id").ok_or_else(|| {
+            ProviderError::Permanent(format!(
+                "{} needs the namespace of {}: register the on-prem network with its namespace as external_id",
+                item.name,
+                item.param("peer_network").unwrap_or("the on-prem network")
+            ))
+        })?;
         let address = self.endpoints.get(on_prem).ok_or_else(|| {
             ProviderError::Permanent(format!(
                 "no linux account has an endpoint.{on_prem} setting: the address where {on_prem}'s VPN tunnels end"
