@@ -178,6 +178,9 @@ ensure_linux_lab() {
   command -v swanctl >/dev/null || missing+=(strongswan-swanctl)
   [ -x /usr/lib/ipsec/charon ] || missing+=(strongswan-charon)
   ls /usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so >/dev/null 2>&1 || missing+=(libcharon-extra-plugins)
+  # A host reached over SSH: the test runs its own sshd in a namespace.
+  [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+  command -v ssh >/dev/null || missing+=(openssh-client)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ -z "$APT_UPDATED" ]; then apt-get update -qq; APT_UPDATED=1; fi
     say "installing ${missing[*]}"

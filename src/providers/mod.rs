@@ -408,7 +408,7 @@ fn provider_for(
         "aws" => Ok(Arc::new(aws::Aws::new(account, all)?)),
         "dns" => Ok(Arc::new(dns::Dns::new(account)?)),
         "proxy" => Ok(Arc::new(proxy::Proxy::new(account)?)),
-        "linux" => Ok(Arc::new(linux::Linux::new(all)?)),
+        "linux" => Ok(Arc::new(linux::Linux::new(account, all)?)),
         other => Err(format!(
             "provider account {} is of kind {other}, which this version of Switchboard cannot provision yet",
             account.name

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::connections::{World, world};
 use crate::helpers::{Options, eventually, maildev_messages, spawn_app_with};
-use crate::provisioning::{repair_now, until_status};
+use crate::provisioning::{remove_now, repair_now, until_status};
 
 pub(crate) fn api() -> String {
     std::env::var("PDNS_API_URL").unwrap_or_else(|_| "http://127.0.0.1:8081".into())
@@ -200,16 +200,7 @@ async fn a_dns_record_resolves_its_removal_is_drift_and_repaired_and_removal_del
     assert_eq!(resolve_a(&name).await, [Ipv4Addr::new(192, 0, 2, 10)]);
 
     // Removing the connection deletes the record.
-    let (status, _) = w
-        .call(
-            &w.requester,
-            Method::DELETE,
-            &format!("/api/v1/connections/{id}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 202);
-    until_status(&w, &id, "deleted").await;
+    remove_now(&w, &id).await;
     assert!(resolve_a(&name).await.is_empty());
 }
 

@@ -16,7 +16,9 @@ use serde_json::json;
 
 use crate::connections::{World, world_on};
 use crate::helpers::{Options, eventually, spawn_app, spawn_app_with};
-use crate::provisioning::{approve_both, repair_now, until_status, until_status_within};
+use crate::provisioning::{
+    approve_both, remove_now, repair_now, until_status, until_status_within,
+};
 
 /// Two namespaces with a service listening on 10.62.0.1 (ports 443 and 8022) in
 /// the second; removed when dropped.
@@ -26,6 +28,10 @@ pub(crate) struct Lab {
     /// The second namespace's end of the underlay.
     veth_b: String,
     server: Option<Child>,
+}
+
+fn add_address(ns: &str, cidr: &str, device: &str) {
+    sh(&["ip", "-n", ns, "addr", "add", cidr, "dev", device]);
 }
 
 fn sh(args: &[&str]) {
@@ -167,6 +173,55 @@ impl Drop for Lab {
     }
 }
 
+/// The tunnel's far end (in the lab's second namespace, which the monitor
+/// knows as `known_as`) deleted by hand: closed, drift naming it, and a lead's
+/// repair brings it back. The far end's interface name.
+async fn far_end_removed_is_drift_and_repaired(
+    lab: &Lab,
+    w: &World,
+    id: &str,
+    known_as: &str,
+) -> Vec<String> {
+    let far = Lab::tunnels(&lab.b);
+    assert_eq!(far.len(), 1, "{far:?}");
+    sh(&["ip", "-n", &lab.b, "link", "del", &far[0]]);
+    assert!(!lab.reaches(443).await);
+    let drifted = until_status(w, id, "drifted").await;
+    assert!(
+        drifted["observed"]["details"]
+            .to_string()
+            .contains(&format!(
+                "WireGuard interface {} is missing from {known_as}",
+                far[0]
+            )),
+        "{drifted}"
+    );
+    repair_now(w, &w.payments_lead, id).await;
+    until_status(w, id, "active").await;
+    eventually(Duration::from_secs(20), "the tunnel back", || async {
+        lab.reaches(443).await.then_some(())
+    })
+    .await;
+    far
+}
+
+/// A lab network: payments' is the lab's first namespace's range
+/// (10.61.0.0/24), search's the second's (10.62.0.0/24), wherever they live.
+fn network(
+    name: &str,
+    account: &serde_json::Value,
+    region: &str,
+    external_id: &str,
+) -> serde_json::Value {
+    let (team, cidr) = if name.starts_with("payments") {
+        ("payments", "10.61.0.0/24")
+    } else {
+        ("search", "10.62.0.0/24")
+    };
+    json!({"name": name, "team": team, "provider_account_id": account["id"],
+           "region": region, "cidr": cidr, "external_id": external_id})
+}
+
 /// Payments' network is the lab's first namespace (10.61.0.0/24), search's the
 /// second (10.62.0.0/24), both in one `linux` account; with `monitor`, the
 /// portal sweeps every second.
@@ -193,10 +248,7 @@ pub(crate) async fn lab_world(lab: &Lab, monitor: bool) -> World {
                 ("payments", "10.61.0.0/24", &lab.a),
                 ("search", "10.62.0.0/24", &lab.b),
             ]
-            .map(|(team, cidr, ns)| {
-                json!({"name": format!("{team}-dc"), "team": team, "provider_account_id": account["id"],
-                       "region": "local", "cidr": cidr, "external_id": ns})
-            })
+            .map(|(team, _, ns)| network(&format!("{team}-dc"), account, "local", ns))
         },
     )
     .await
@@ -250,26 +302,7 @@ async fn a_wireguard_tunnel_carries_only_the_approved_port_and_is_repaired_after
     assert!(!dump.contains("private"), "{dump}");
 
     // The tunnel's far end removed by hand: drift, then a repair with new keys.
-    let far = Lab::tunnels(&lab.b);
-    assert_eq!(far.len(), 1, "{far:?}");
-    sh(&["ip", "-n", &lab.b, "link", "del", &far[0]]);
-    assert!(!lab.reaches(443).await);
-    let drifted = until_status(&w, &id, "drifted").await;
-    assert!(
-        drifted["observed"]["details"]
-            .to_string()
-            .contains(&format!(
-                "WireGuard interface {} is missing from {}",
-                far[0], lab.b
-            )),
-        "{drifted}"
-    );
-    repair_now(&w, &w.payments_lead, &id).await;
-    until_status(&w, &id, "active").await;
-    eventually(Duration::from_secs(20), "the tunnel back", || async {
-        lab.reaches(443).await.then_some(())
-    })
-    .await;
+    let far = far_end_removed_is_drift_and_repaired(&lab, &w, &id, &lab.b).await;
 
     // The rule opening port 443 removed by hand: closed, drift, repaired.
     let listing = Command::new("ip")
@@ -326,14 +359,7 @@ async fn a_wireguard_tunnel_carries_only_the_approved_port_and_is_repaired_after
     assert!(!lab.reaches(8022).await, "and only that port");
 
     // Removal takes the tunnel, its routes and its rules away.
-    w.call(
-        &w.requester,
-        Method::DELETE,
-        &format!("/api/v1/connections/{id}"),
-        None,
-    )
-    .await;
-    until_status(&w, &id, "deleted").await;
+    remove_now(&w, &id).await;
     assert!(!lab.reaches(443).await);
     for ns in [&lab.a, &lab.b] {
         assert!(Lab::tunnels(ns).is_empty(), "{ns}");
@@ -392,14 +418,7 @@ async fn a_tunnel_whose_ends_stop_hearing_each_other_is_drift_until_they_do_agai
     until_status_within(&w, &id, "active", Duration::from_secs(90)).await;
     assert!(lab.reaches(443).await, "traffic passes again");
 
-    w.call(
-        &w.requester,
-        Method::DELETE,
-        &format!("/api/v1/connections/{id}"),
-        None,
-    )
-    .await;
-    until_status(&w, &id, "deleted").await;
+    remove_now(&w, &id).await;
 }
 
 /// The lab's second namespace playing AWS's end of a site-to-site VPN: a
@@ -428,16 +447,7 @@ impl AwsEnd {
         )
         .unwrap();
         // AWS's tunnel address is on the far namespace's underlay.
-        sh(&[
-            "ip",
-            "-n",
-            &lab.b,
-            "addr",
-            "add",
-            &format!("{outside}/32"),
-            "dev",
-            &lab.veth_b,
-        ]);
+        add_address(&lab.b, &format!("{outside}/32"), &lab.veth_b);
         sh(&[
             "ip",
             "-n",
@@ -536,10 +546,8 @@ async fn an_on_prem_network_reaches_a_vpc_through_the_clouds_vpn() {
         crate::moto::account("cloud", json!({"transit_gateway.us-east-1": tgw})),
         |cloud| {
             [
-                json!({"name": "payments-dc", "team": "payments", "provider_account_id": dc["id"],
-                       "region": "local", "cidr": "10.61.0.0/24", "external_id": lab.a}),
-                json!({"name": "search-vpc", "team": "search", "provider_account_id": cloud["id"],
-                       "region": "us-east-1", "cidr": "10.62.0.0/24", "external_id": vpc}),
+                network("payments-dc", &dc, "local", &lab.a),
+                network("search-vpc", cloud, "us-east-1", &vpc),
             ]
         },
     )
@@ -708,14 +716,7 @@ async fn an_on_prem_network_reaches_a_vpc_through_the_clouds_vpn() {
     );
 
     // Removal: the VPN is deleted in AWS, and the on-prem end is gone.
-    w.call(
-        &w.requester,
-        Method::DELETE,
-        &format!("/api/v1/connections/{id}"),
-        None,
-    )
-    .await;
-    until_status(&w, &id, "deleted").await;
+    remove_now(&w, &id).await;
     let vpns = ec2.describe_vpn_connections().send().await.unwrap();
     assert!(
         vpns.vpn_connections()
@@ -731,4 +732,168 @@ async fn an_on_prem_network_reaches_a_vpc_through_the_clouds_vpn() {
     assert_eq!(Lab::rules(&lab.a, "switchboard"), 0);
     let _ = server.kill();
     let _ = server.wait();
+}
+
+/// The lab's second namespace as a host reached over SSH: an sshd of the
+/// test's own in it, on an address the workers' host reaches through a veth
+/// pair, with a host key the test pins and a client key the account names.
+struct SshHost {
+    sshd: Child,
+    dir: std::path::PathBuf,
+    veth: String,
+    /// The account settings that reach it.
+    settings: serde_json::Value,
+}
+
+/// Where the workers' host reaches the SSH host (one such test at a time).
+const SSH_HOST: &str = "192.168.78.2";
+
+impl SshHost {
+    fn start(lab: &Lab) -> SshHost {
+        let dir = std::env::temp_dir().join(format!("sbt-ssh-{}", lab.b));
+        std::fs::create_dir_all(&dir).unwrap();
+        for key in ["host_key", "client_key"] {
+            let _ = std::fs::remove_file(dir.join(key));
+            sh(&[
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-f",
+                dir.join(key).to_str().unwrap(),
+            ]);
+        }
+        std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
+        let host_key = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
+        let host_key: Vec<&str> = host_key.split_whitespace().take(2).collect();
+        std::fs::write(
+            dir.join("known_hosts"),
+            format!("{SSH_HOST} {}\n", host_key.join(" ")),
+        )
+        .unwrap();
+        let veth = format!("s{}", &lab.b[3..11]);
+        let far = format!("{veth}b");
+        sh(&[
+            "ip", "link", "add", &veth, "type", "veth", "peer", "name", &far,
+        ]);
+        sh(&["ip", "link", "set", &far, "netns", &lab.b]);
+        sh(&["ip", "addr", "add", "192.168.78.1/30", "dev", &veth]);
+        sh(&["ip", "link", "set", &veth, "up"]);
+        add_address(&lab.b, &format!("{SSH_HOST}/30"), &far);
+        sh(&["ip", "-n", &lab.b, "link", "set", &far, "up"]);
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let path = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+        let sshd = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &lab.b,
+                "/usr/sbin/sshd",
+                "-D",
+                "-e",
+                "-f",
+                "/dev/null",
+                "-h",
+            ])
+            .arg(path("host_key"))
+            .args(["-o", &format!("ListenAddress={SSH_HOST}")])
+            .args([
+                "-o",
+                "PermitRootLogin=prohibit-password",
+                "-o",
+                "StrictModes=no",
+                "-o",
+                "UsePAM=no",
+            ])
+            .args([
+                "-o",
+                &format!("AuthorizedKeysFile={}", path("authorized_keys")),
+            ])
+            .args(["-o", &format!("PidFile={}", path("sshd.pid"))])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let settings = json!({
+            format!("endpoint.{}", lab.a): "192.168.77.1",
+            format!("endpoint.ssh://root@{SSH_HOST}"): "192.168.77.2",
+            "ssh_identity": path("client_key"),
+            "ssh_known_hosts": path("known_hosts"),
+        });
+        let host = SshHost {
+            sshd,
+            dir,
+            veth,
+            settings,
+        };
+        for _ in 0..50 {
+            if std::net::TcpStream::connect_timeout(
+                &format!("{SSH_HOST}:22").parse().unwrap(),
+                Duration::from_millis(200),
+            )
+            .is_ok()
+            {
+                return host;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the lab's sshd did not start");
+    }
+}
+
+impl Drop for SshHost {
+    fn drop(&mut self) {
+        let _ = self.sshd.kill();
+        let _ = self.sshd.wait();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.veth])
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A network that is a host reached over SSH (`ssh://root@…`, its own network
+/// stack) linked to a local namespace: the same WireGuard tunnel, rules and
+/// observation as between namespaces, every command on the far host run over
+/// SSH with its host key checked.
+#[tokio::test]
+async fn a_host_reached_over_ssh_is_linked_observed_and_repaired_like_a_namespace() {
+    let Some(lab) = Lab::new("a_host_reached_over_ssh_is_linked_observed_and_repaired") else {
+        return;
+    };
+    let host = SshHost::start(&lab);
+    let remote = format!("ssh://root@{SSH_HOST}");
+    let app = spawn_app_with(Options {
+        scheduler: true,
+        // Each sweep asks the host over SSH: a round trip or two.
+        env: vec![("SWITCHBOARD_MONITOR_INTERVAL", "2".into())],
+        ..Options::default()
+    })
+    .await;
+    let w = world_on(
+        app,
+        json!({"kind": "linux", "name": "dc", "regions": ["local"], "settings": host.settings}),
+        |account| {
+            [
+                network("payments-dc", account, "local", &lab.a),
+                network("search-host", account, "local", &remote),
+            ]
+        },
+    )
+    .await;
+    let c = w.request().await;
+    assert_eq!(c["mechanism"], "wireguard", "{c}");
+    let id = c["id"].as_str().unwrap().to_owned();
+    approve_both(&w, &id).await;
+    until_status(&w, &id, "active").await;
+    assert!(lab.reaches(443).await, "the approved port reaches the host");
+    assert!(!lab.reaches(8022).await, "another port does not");
+    // Its end removed by hand on the host: drift named by the host, repaired.
+    far_end_removed_is_drift_and_repaired(&lab, &w, &id, &remote).await;
+
+    remove_now(&w, &id).await;
+    assert!(Lab::tunnels(&lab.b).is_empty());
+    assert_eq!(Lab::rules(&lab.b, "switchboard"), 0);
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::connections::{World, world, world_on};
 use crate::helpers::spawn_app;
 use crate::moto;
-use crate::provisioning::{approve_both, until_status};
+use crate::provisioning::{approve_both, remove_now, until_status};
 
 /// Where the connections of a test are built, and how to look at what exists.
 enum Cloud {
@@ -415,16 +415,7 @@ async fn keeps_the_contract(s: Subject) {
     assert_eq!(s.differences(id).await, Vec::<String>::new());
 
     // Removal deletes exactly what was built.
-    let (status, body) = w
-        .call(
-            &w.requester,
-            Method::DELETE,
-            &format!("/api/v1/connections/{id}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let gone = until_status(w, id, "deleted").await;
+    let gone = remove_now(w, id).await;
     assert_eq!(s.built(id).await, 0);
     assert_eq!(steps(&gone, "deleted"), n, "{gone}");
 
@@ -528,14 +519,7 @@ async fn aws_peers_across_regions_and_accepts_in_the_other_region() {
             .contains(&"tcp 443-443 from 10.1.0.0/16".to_owned())
     );
 
-    w.call(
-        &w.requester,
-        Method::DELETE,
-        &format!("/api/v1/connections/{id}"),
-        None,
-    )
-    .await;
-    until_status(&w, id, "deleted").await;
+    remove_now(&w, id).await;
     assert!(
         moto::peerings(&east, &payments_vpc, &search_vpc)
             .await
@@ -585,14 +569,7 @@ async fn aws_attaches_both_networks_to_the_accounts_transit_gateway() {
         std::slice::from_ref(&tgw)
     );
 
-    w.call(
-        &w.requester,
-        Method::DELETE,
-        &format!("/api/v1/connections/{id}"),
-        None,
-    )
-    .await;
-    until_status(w, id, "deleted").await;
+    remove_now(w, id).await;
     assert!(moto::attachments(&ec2, &tgw).await.is_empty());
     assert!(
         moto::routes_to(&ec2, payments_vpc, "10.2.0.0/16")

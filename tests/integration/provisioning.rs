@@ -38,6 +38,20 @@ pub(crate) async fn repair_now(w: &World, lead: &str, id: &str) {
     assert_eq!(status, 202, "{body}");
 }
 
+/// The requester removes a connection; it is gone once what was built is.
+pub(crate) async fn remove_now(w: &World, id: &str) -> Value {
+    let (status, body) = w
+        .call(
+            &w.requester,
+            Method::DELETE,
+            &format!("/api/v1/connections/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    until_status(w, id, "deleted").await
+}
+
 pub(crate) async fn until_status(w: &World, id: &str, want: &str) -> Value {
     until_status_within(w, id, want, Duration::from_secs(30)).await
 }
@@ -119,16 +133,7 @@ async fn approved_connections_are_built_and_removal_deletes_what_was_built() {
         )
         .await;
     assert_eq!(status, 404);
-    let (status, body) = w
-        .call(
-            &w.requester,
-            Method::DELETE,
-            &format!("/api/v1/connections/{id}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 202, "{body}");
-    let gone = until_status(&w, id, "deleted").await;
+    let gone = remove_now(&w, id).await;
     assert_eq!(sandbox_resources(&w, id).await, 0);
     let deleted = gone["steps"]
         .as_array()
@@ -260,16 +265,7 @@ async fn a_provider_that_cannot_build_it_fails_with_the_reason_shown() {
     assert_eq!(status, 202, "{body}");
     until_status(&w, id, "failed").await;
     // A failed connection can be cleaned up.
-    let (status, _) = w
-        .call(
-            &w.requester,
-            Method::DELETE,
-            &format!("/api/v1/connections/{id}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 202);
-    until_status(&w, id, "deleted").await;
+    remove_now(&w, id).await;
 }
 
 #[tokio::test]

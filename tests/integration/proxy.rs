@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::connections::{World, world};
 use crate::helpers::{eventually, spawn_app};
-use crate::provisioning::{repair_now, until_status};
+use crate::provisioning::{remove_now, repair_now, until_status};
 
 pub(crate) fn caddy_admin() -> String {
     std::env::var("CADDY_ADMIN_URL").unwrap_or_else(|_| "http://127.0.0.1:2019".into())
@@ -280,14 +280,7 @@ async fn an_exposed_service_answers_through_caddy_and_a_deleted_route_is_drift()
     .await;
 
     // Removing the connection removes the route, and only it.
-    w.call(
-        &w.requester,
-        Method::DELETE,
-        &format!("/api/v1/connections/{id}"),
-        None,
-    )
-    .await;
-    until_status(&w, id, "deleted").await;
+    remove_now(&w, id).await;
     assert!(caddy_routes_for(&host).await.is_empty());
 }
 

@@ -20,10 +20,8 @@ use std::time::Duration;
 use ipnet::IpNet;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{
-    CHAINS, TABLE, delete_rules, ensure_table, in_namespace, ip, list, own_address, prefixes,
-    rules, run,
-};
+use super::site::Site;
+use super::{CHAINS, TABLE, delete_rules, ensure_table, list, own_address, prefixes, rules, run};
 use crate::providers::{Item, ProviderError, Step, fnv1a};
 
 /// The TUN device through which charon carries a namespace's tunnels.
@@ -57,6 +55,16 @@ fn base(ns: &str, item: &Item) -> String {
 
 fn drop_comment(base: &str) -> String {
     format!("switchboard tunnel {base}")
+}
+
+/// IPsec ends run in namespaces of the workers' host only (charon's files and
+/// control socket are local).
+fn local_namespace(site: &Site) -> Result<&str, ProviderError> {
+    site.local_namespace().ok_or_else(|| {
+        ProviderError::Permanent(format!(
+            "{site} is reached over SSH, and this version of Switchboard runs the on-prem end of a cloud VPN only in namespaces of the workers' host"
+        ))
+    })
 }
 
 /// AWS's end of each tunnel and its key, as the cloud's VPN handed them over;
@@ -219,7 +227,8 @@ fn parse_conns(text: &str) -> Vec<String> {
 
 /// Builds the item's tunnels: definitions, keys, security associations, and
 /// the rule that closes `ipsec0` to all but what a firewall item opens.
-pub(super) async fn apply(ns: &str, local: &str, item: &Item) -> Result<Step, ProviderError> {
+pub(super) async fn apply(site: &Site, local: &str, item: &Item) -> Result<Step, ProviderError> {
+    let ns = local_namespace(site)?;
     let own = prefixes(item, "prefixes")?;
     let theirs = prefixes(item, "peer_prefixes")?;
     let tunnels = handed(item)?;
@@ -243,18 +252,14 @@ pub(super) async fn apply(ns: &str, local: &str, item: &Item) -> Result<Step, Pr
         vici::load_shared(&socket(ns), &name, &[local, remote], key).await?;
     }
     // Traffic leaves through ipsec0 from the network's own address.
-    let source = own_address(ns, &own, DEVICE).await?;
-    ip(
-        ns,
-        &["addr", "replace", &format!("{source}/32"), "dev", DEVICE],
-    )
-    .await?;
-    let have = ensure_table(ns).await?;
+    let source = own_address(site, &own, DEVICE).await?;
+    site.ip(&["addr", "replace", &format!("{source}/32"), "dev", DEVICE])
+        .await?;
+    let have = ensure_table(site).await?;
     let comment = drop_comment(&base);
     for chain in CHAINS {
         if !have.iter().any(|(c, _, m)| c == chain && *m == comment) {
-            in_namespace(
-                ns,
+            site.exec(
                 &[
                     "nft",
                     "add",
@@ -322,7 +327,8 @@ pub(super) struct Daemon {
     sas: HashMap<String, (bool, bool)>,
 }
 
-pub(super) async fn read(ns: &str) -> Option<Daemon> {
+pub(super) async fn read(site: &Site) -> Option<Daemon> {
+    let ns = site.local_namespace()?;
     let conns = swanctl(ns, &["--list-conns"]).await.ok()?;
     let sas = swanctl(ns, &["--list-sas"]).await.ok()?;
     Some(Daemon {
@@ -379,9 +385,12 @@ pub(super) fn differences(
 
 /// Takes the item's tunnels down and away; the namespace's charon stops with
 /// its last tunnel. Whether there was anything to remove.
-pub(super) async fn remove(ns: &str, item: &Item) -> Result<bool, ProviderError> {
+pub(super) async fn remove(site: &Site, item: &Item) -> Result<bool, ProviderError> {
+    let Some(ns) = site.local_namespace() else {
+        return Ok(false);
+    };
     let base = base(ns, item);
-    let mut removed = delete_rules(ns, &drop_comment(&base)).await?;
+    let mut removed = delete_rules(site, &drop_comment(&base)).await?;
     let conns = format!("{}/conns", dir(ns));
     let mut left = 0;
     if let Ok(mut files) = tokio::fs::read_dir(&conns).await {
@@ -420,8 +429,14 @@ pub(super) async fn remove(ns: &str, item: &Item) -> Result<bool, ProviderError>
         }
     }
     let _ = tokio::fs::remove_dir_all(dir(ns)).await;
-    if rules(ns).await?.iter().all(|(_, _, m)| m == super::REPLIES) {
-        let _ = in_namespace(ns, &["nft", "delete", "table", "inet", TABLE], None).await;
+    if rules(site)
+        .await?
+        .iter()
+        .all(|(_, _, m)| m == super::REPLIES)
+    {
+        let _ = site
+            .exec(&["nft", "delete", "table", "inet", TABLE], None)
+            .await;
     }
     Ok(true)
 }

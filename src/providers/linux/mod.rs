@@ -1,17 +1,20 @@
 //! The `linux` provider: on-prem networks that are Linux network namespaces on
-//! the worker's host (a network's `external_id` is its namespace). It links two
-//! of them with a WireGuard tunnel (userspace `wireguard-go`, as this kernel
-//! has no WireGuard module), routes each side's prefixes into the tunnel, and
-//! opens the requested ports with nftables; nothing else passes the tunnel.
+//! the worker's host or hosts reached over SSH (`site.rs`: a network's
+//! `external_id` says which). It links two of them with a WireGuard tunnel
+//! (userspace `wireguard-go`, as this kernel has no WireGuard module), routes
+//! each side's prefixes into the tunnel, and opens the requested ports with
+//! nftables; nothing else passes the tunnel.
 //!
-//! Settings: `endpoint.<namespace>`, the address where that namespace's
-//! tunnels are reached (its underlay address). Needs root, `ip`, `nft`,
-//! `wg` and `wireguard-go`.
+//! Settings: `endpoint.<external_id>`, the address where that network's
+//! tunnels are reached (its underlay address); `ssh_identity` and
+//! `ssh_known_hosts` for hosts over SSH. Needs root, `ip`, `nft`, `wg` and
+//! `wireguard-go` wherever the networks are.
 //!
-//! Keys: each interface's private key is generated on the host (`wg genkey`),
-//! handed to the interface on stdin and never kept anywhere else: not in the
-//! database, not in logs or pages. A tunnel made again (after drift) gets new
-//! keys, and the other side is given the new public key.
+//! Keys: each interface's private key is generated on the host that holds it
+//! and handed to the interface there (`wg genkey | wg set …`); it never leaves
+//! that host: not to the worker, the database, logs or pages. A tunnel made
+//! again (after drift) gets new keys, and the other side is given the new
+//! public key.
 //!
 //! Working, not just configured: a tunnel is built once both ends have
 //! completed a handshake (a keepalive every 25 s keeps sessions renewed), and
@@ -29,21 +32,21 @@
 //! with a comment saying what it is for.
 
 mod ipsec;
+mod site;
 
 use std::collections::{BTreeMap, HashMap};
-use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use ipnet::IpNet;
 use serde_json::Value;
-use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
 use super::{Item, Provider, ProviderError, Removal, Seen, Step, Wanted, fnv1a, kinds};
 use crate::domain::connection::parse_ports;
 use crate::planner::Mechanism;
 use crate::store::provider_accounts::ProviderAccount;
+use site::{Site, SshOptions, run};
 
 const INTERFACE: &str = "WireGuard interface";
 const TABLE: &str = "switchboard";
@@ -51,38 +54,20 @@ const CHAINS: [&str; 2] = ["input", "forward"];
 const REPLIES: &str = "switchboard replies";
 
 pub struct Linux {
+    account: String,
     /// Where each namespace's tunnels are reached, from every linux account.
     endpoints: HashMap<String, String>,
+    /// How each linux account reaches its hosts over SSH.
+    ssh: HashMap<String, SshOptions>,
 }
 
-/// The interface of `ns` towards `peer`.
+/// The interface of the network `ns` towards `peer` (their external ids).
 fn interface(ns: &str, peer: &str) -> String {
     format!("sb{:08x}", fnv1a(format!("{ns}|{peer}").as_bytes()))
 }
 
 fn listen_port(ns: &str, peer: &str) -> u16 {
     40_000 + (fnv1a(format!("{ns}|{peer}").as_bytes()) % 20_000) as u16
-}
-
-/// A namespace name, checked before it reaches a command line.
-fn namespace<'a>(item: &'a Item, key: &str) -> Result<&'a str, ProviderError> {
-    let ns = item.param(key).ok_or_else(|| {
-        ProviderError::Permanent(format!(
-            "{} has no {key}: register the network with its namespace as external_id",
-            item.name
-        ))
-    })?;
-    let ok = ns.len() <= 64
-        && ns
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if ok {
-        Ok(ns)
-    } else {
-        Err(ProviderError::Permanent(format!(
-            "{ns:?} is not a network namespace name (letters, digits, - _ .)"
-        )))
-    }
 }
 
 fn prefixes(item: &Item, key: &str) -> Result<Vec<IpNet>, ProviderError> {
@@ -120,120 +105,49 @@ fn list(prefixes: &[IpNet]) -> String {
         .join(",")
 }
 
-/// Runs a command; its output, or what it said on failure.
-async fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<String, ProviderError> {
-    let mut command = tokio::process::Command::new(program);
-    command
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = command.spawn().map_err(|e| {
-        ProviderError::Permanent(format!(
-            "{program} could not be run on this host ({e}): the linux provider needs iproute2, nftables, wireguard-tools and wireguard-go"
-        ))
-    })?;
-    if let (Some(text), Some(mut input)) = (stdin, child.stdin.take()) {
-        input
-            .write_all(text.as_bytes())
-            .await
-            .map_err(|e| ProviderError::Transient(format!("{program}: {e}")))?;
-    }
-    let out = child
-        .wait_with_output()
-        .await
-        .map_err(|e| ProviderError::Transient(format!("{program}: {e}")))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        // The command as run: keys only ever travel on stdin, never here.
-        Err(ProviderError::Permanent(format!(
-            "`{program} {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
-    }
-}
-
-async fn ip(ns: &str, args: &[&str]) -> Result<String, ProviderError> {
-    let mut all = vec!["-n", ns];
-    all.extend_from_slice(args);
-    run("ip", &all, None).await
-}
-
-async fn in_namespace(
-    ns: &str,
-    args: &[&str],
-    stdin: Option<&str>,
-) -> Result<String, ProviderError> {
-    let mut all = vec!["netns", "exec", ns];
-    all.extend_from_slice(args);
-    run("ip", &all, stdin).await
-}
-
 /// The control socket of a wireguard-go interface; wireguard-go exits (and its
 /// interface goes) when the socket is deleted.
 fn control_socket(interface: &str) -> String {
     format!("/var/run/wireguard/{interface}.sock")
 }
 
-/// Stops the wireguard-go of an interface, if one runs.
-async fn stop_wireguard(interface: &str) -> Result<(), ProviderError> {
-    match tokio::fs::remove_file(control_socket(interface)).await {
-        Ok(()) => {
-            // It notices within milliseconds; give it a moment to close the device.
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(ProviderError::Permanent(format!(
-            "could not stop the wireguard-go of {interface}: {e}"
-        ))),
-    }
+/// Stops the wireguard-go of an interface, if one runs on the site's host.
+async fn stop_wireguard(site: &Site, interface: &str) -> Result<(), ProviderError> {
+    site.on_host("rm", &["-f", &control_socket(interface)], None)
+        .await?;
+    // It notices within milliseconds; give it a moment to close the device.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Ok(())
 }
 
-/// Starts wireguard-go for a new interface in the namespace (stopping one left
-/// from an interface deleted by hand). It puts itself in the background, with
-/// its output on /dev/null, so it outlives this worker.
-async fn start_wireguard(ns: &str, interface: &str) -> Result<(), ProviderError> {
-    stop_wireguard(interface).await?;
-    let status = tokio::process::Command::new("ip")
-        .args(["netns", "exec", ns, "wireguard-go", interface])
-        .env("WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .map_err(|e| {
-            ProviderError::Permanent(format!(
-                "wireguard-go could not be run on this host ({e}): the linux provider needs it"
-            ))
-        })?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(ProviderError::Permanent(format!(
-            "wireguard-go could not make {interface} in the namespace {ns} (it needs root, /dev/net/tun and the namespace to exist)"
-        )))
-    }
+/// Starts wireguard-go for a new interface in the site's namespace (stopping
+/// one left from an interface deleted by hand). It puts itself in the
+/// background, its output on /dev/null, so it outlives this worker (and the
+/// SSH session that started it).
+async fn start_wireguard(site: &Site, interface: &str) -> Result<(), ProviderError> {
+    stop_wireguard(site, interface).await?;
+    let line = format!(
+        "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 exec {}wireguard-go {interface} </dev/null >/dev/null 2>&1",
+        site.in_namespace_prefix()
+    );
+    site.on_host("sh", &["-c", &line], None).await.map_err(|_| {
+        ProviderError::Permanent(format!(
+            "wireguard-go could not make {interface} in {site} (it needs root, /dev/net/tun, wireguard-go and the namespace to exist)"
+        ))
+    })?;
+    Ok(())
 }
 
 /// The namespace's address in its network's own ranges (on another interface
 /// than `tunnel`), from which traffic through a tunnel leaves.
 async fn own_address(
-    ns: &str,
+    site: &Site,
     own: &[IpNet],
     tunnel: &str,
 ) -> Result<std::net::IpAddr, ProviderError> {
-    let addresses = ip(ns, &["-j", "-4", "addr", "show"]).await?;
+    let addresses = site.ip(&["-j", "-4", "addr", "show"]).await?;
     let addresses: Value = serde_json::from_str(&addresses)
-        .map_err(|e| ProviderError::Transient(format!("ip's addresses of {ns}: {e}")))?;
+        .map_err(|e| ProviderError::Transient(format!("ip's addresses of {site}: {e}")))?;
     addresses
         .as_array()
         .into_iter()
@@ -244,7 +158,7 @@ async fn own_address(
         .find(|a| own.iter().any(|p| p.contains(a)))
         .ok_or_else(|| {
             ProviderError::Permanent(format!(
-                "the namespace {ns} has no address in {}: give one of its interfaces an address there",
+                "{site} has no address in {}: give one of its interfaces an address there",
                 list(own)
             ))
         })
@@ -252,15 +166,14 @@ async fn own_address(
 
 /// Removes the rules with this comment from the namespace's table; whether
 /// there were any.
-async fn delete_rules(ns: &str, comment: &str) -> Result<bool, ProviderError> {
+async fn delete_rules(site: &Site, comment: &str) -> Result<bool, ProviderError> {
     let mut deleted = false;
-    for (chain, handle, _) in rules(ns)
+    for (chain, handle, _) in rules(site)
         .await?
         .into_iter()
         .filter(|(_, _, m)| m == comment)
     {
-        in_namespace(
-            ns,
+        site.exec(
             &[
                 "nft",
                 "delete",
@@ -281,22 +194,33 @@ async fn delete_rules(ns: &str, comment: &str) -> Result<bool, ProviderError> {
 
 /// Where a route item's traffic goes: the WireGuard interface towards the
 /// peer, or the IPsec device for a cloud's VPN.
-fn route_device(ns: &str, item: &Item) -> Result<String, ProviderError> {
+fn route_device(site: &str, item: &Item) -> Result<String, ProviderError> {
     if item.param("mechanism") == Some(Mechanism::SiteToSiteVpn.label()) {
-        Ok(ipsec::DEVICE.to_owned())
-    } else {
-        Ok(interface(ns, namespace(item, "peer_network_id")?))
+        return Ok(ipsec::DEVICE.to_owned());
     }
+    let peer = item
+        .param("peer_network_id")
+        .ok_or_else(|| ProviderError::Permanent(format!("{} names no peer network", item.name)))?;
+    Ok(interface(site, peer))
 }
 
 /// The nftables rules of the namespace's switchboard table: (chain, handle, comment).
-async fn rules(ns: &str) -> Result<Vec<(String, u64, String)>, ProviderError> {
-    let Ok(out) = in_namespace(ns, &["nft", "-j", "list", "table", "inet", TABLE], None).await
+async fn rules(site: &Site) -> Result<Vec<(String, u64, String)>, ProviderError> {
+    let Ok(out) = site
+        .exec(&["nft", "-j", "list", "table", "inet", TABLE], None)
+        .await
     else {
         return Ok(Vec::new()); // no table yet
     };
-    let listing: Value = serde_json::from_str(&out)
-        .map_err(|e| ProviderError::Transient(format!("nft's listing of {ns}: {e}")))?;
+    parse_rules(site, &out)
+}
+
+fn parse_rules(site: &Site, out: &str) -> Result<Vec<(String, u64, String)>, ProviderError> {
+    if out.trim().is_empty() {
+        return Ok(Vec::new()); // no table yet
+    }
+    let listing: Value = serde_json::from_str(out)
+        .map_err(|e| ProviderError::Transient(format!("nft's listing of {site}: {e}")))?;
     Ok(listing["nftables"]
         .as_array()
         .into_iter()
@@ -315,17 +239,14 @@ async fn rules(ns: &str) -> Result<Vec<(String, u64, String)>, ProviderError> {
 /// The table and its chains, each starting with a rule that lets replies to
 /// allowed traffic back (a tunnel drops everything else that comes through it);
 /// the table's rules as they were (the replies rules aside, nothing is added).
-async fn ensure_table(ns: &str) -> Result<Vec<(String, u64, String)>, ProviderError> {
-    in_namespace(ns, &["nft", "add", "table", "inet", TABLE], None).await?;
-    let have = rules(ns).await?;
+async fn ensure_table(site: &Site) -> Result<Vec<(String, u64, String)>, ProviderError> {
+    site.exec(&["nft", "add", "table", "inet", TABLE], None)
+        .await?;
+    let have = rules(site).await?;
     for chain in CHAINS {
         let spec = format!("{{ type filter hook {chain} priority 0; policy accept; }}");
-        in_namespace(
-            ns,
-            &["nft", "add", "chain", "inet", TABLE, chain, &spec],
-            None,
-        )
-        .await?;
+        site.exec(&["nft", "add", "chain", "inet", TABLE, chain, &spec], None)
+            .await?;
         if !have.iter().any(|(c, _, m)| c == chain && m == REPLIES) {
             let comment = format!("\"{REPLIES}\"");
             let args = [
@@ -342,17 +263,20 @@ async fn ensure_table(ns: &str) -> Result<Vec<(String, u64, String)>, ProviderEr
                 "comment",
                 &comment,
             ];
-            in_namespace(ns, &args, None).await?;
+            site.exec(&args, None).await?;
         }
     }
     Ok(have)
 }
 
 /// A namespace's links: name → up.
-async fn links(ns: &str) -> Result<HashMap<String, bool>, ProviderError> {
-    let out = ip(ns, &["-j", "link", "show"]).await?;
-    let links: Value = serde_json::from_str(&out)
-        .map_err(|e| ProviderError::Transient(format!("ip's listing of {ns}: {e}")))?;
+async fn links(site: &Site) -> Result<HashMap<String, bool>, ProviderError> {
+    parse_links(site, &site.ip(&["-j", "link", "show"]).await?)
+}
+
+fn parse_links(site: &Site, out: &str) -> Result<HashMap<String, bool>, ProviderError> {
+    let links: Value = serde_json::from_str(out)
+        .map_err(|e| ProviderError::Transient(format!("ip's listing of {site}: {e}")))?;
     Ok(links
         .as_array()
         .into_iter()
@@ -367,10 +291,13 @@ async fn links(ns: &str) -> Result<HashMap<String, bool>, ProviderError> {
 }
 
 /// A namespace's routes: destination → device.
-async fn routes(ns: &str) -> Result<HashMap<String, String>, ProviderError> {
-    let out = ip(ns, &["-j", "route", "show"]).await?;
-    let routes: Value = serde_json::from_str(&out)
-        .map_err(|e| ProviderError::Transient(format!("ip's routes of {ns}: {e}")))?;
+async fn routes(site: &Site) -> Result<HashMap<String, String>, ProviderError> {
+    parse_routes(site, &site.ip(&["-j", "route", "show"]).await?)
+}
+
+fn parse_routes(site: &Site, out: &str) -> Result<HashMap<String, String>, ProviderError> {
+    let routes: Value = serde_json::from_str(out)
+        .map_err(|e| ProviderError::Transient(format!("ip's routes of {site}: {e}")))?;
     Ok(routes
         .as_array()
         .into_iter()
@@ -424,32 +351,47 @@ fn stale(here: &str, ns: &str, peer: &str, handshake: u64, now: u64) -> Option<S
     }
 }
 
-async fn tunnels() -> Result<Tunnels, ProviderError> {
-    // What it could read counts even when one socket is stale (its wireguard-go
-    // gone): that interface then shows as missing, not everything as unknown.
-    let out = tokio::process::Command::new("wg")
-        .args(["show", "all", "dump"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .await
-        .map_err(|e| ProviderError::Transient(format!("wg could not be run: {e}")))?;
-    let out = String::from_utf8_lossy(&out.stdout);
+/// Reads every WireGuard interface of the sites' hosts, one `wg show all
+/// dump` per host. What a host could read counts even when one socket is stale
+/// (its wireguard-go gone): that interface then shows as missing, not
+/// everything as unknown. Private keys are blanked on the host, so they never
+/// travel.
+async fn tunnels<'a>(sites: impl IntoIterator<Item = &'a Site>) -> Result<Tunnels, ProviderError> {
+    let mut hosts: Vec<Site> = Vec::new();
+    for site in sites {
+        let host = site.host();
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    let mut out = String::new();
+    for host in hosts {
+        let line =
+            "wg show all dump 2>/dev/null | awk -F'\t' -v OFS='\t' 'NF == 5 { $2 = \"\" } 1'; true";
+        out.push_str(&host.on_host("sh", &["-c", line], None).await?);
+    }
     let mut all: HashMap<String, (String, Vec<Peer>)> = HashMap::new();
     for line in out.lines() {
         let f: Vec<&str> = line.split('\t').collect();
         match f.len() {
-            // interface, private key (dropped), public key, port, fwmark
+            // interface, private key (blanked), public key, port, fwmark
             5 => {
                 all.entry(f[0].to_owned()).or_default().0 = f[2].to_owned();
             }
             // interface, peer key, preshared, endpoint, allowed ips,
             // latest handshake, received, sent, keepalive
-            9 => all.entry(f[0].to_owned()).or_default().1.push(Peer {
-                key: f[1].to_owned(),
-                ranges: f[4].to_owned(),
-                handshake: f[5].parse().unwrap_or(0),
-            }),
+            9 => {
+                let peers = &mut all.entry(f[0].to_owned()).or_default().1;
+                // Hosts sharing a socket directory (namespaces of one machine)
+                // list the same interface more than once.
+                if !peers.iter().any(|p| p.key == f[1]) {
+                    peers.push(Peer {
+                        key: f[1].to_owned(),
+                        ranges: f[4].to_owned(),
+                        handshake: f[5].parse().unwrap_or(0),
+                    });
+                }
+            }
             _ => {}
         }
     }
@@ -494,10 +436,28 @@ fn tunnel_comment(interface: &str) -> String {
 }
 
 impl Linux {
-    pub fn new(all: &[ProviderAccount]) -> Result<Self, String> {
+    pub fn new(account: &ProviderAccount, all: &[ProviderAccount]) -> Result<Self, String> {
         Ok(Linux {
+            account: account.name.clone(),
             endpoints: super::endpoints(all)?,
+            ssh: all
+                .iter()
+                .filter(|a| a.kind == "linux")
+                .map(|a| (a.name.clone(), SshOptions::of(a)))
+                .collect(),
         })
+    }
+
+    /// The site an item's `key` names, reached as its account says: the
+    /// item's own network is this account's, a `peer_` one the peer account's.
+    fn site(&self, item: &Item, key: &str) -> Result<Site, ProviderError> {
+        let account = if key.starts_with("peer_") {
+            item.param("peer_account").unwrap_or(&self.account)
+        } else {
+            &self.account
+        };
+        let options = self.ssh.get(account).cloned().unwrap_or_default();
+        Site::of(item, key, &options)
     }
 
     fn endpoint(&self, ns: &str) -> Result<&str, ProviderError> {
@@ -509,49 +469,43 @@ impl Linux {
     }
 
     async fn tunnel(&self, item: &Item) -> Result<Step, ProviderError> {
-        let ns = namespace(item, "network_id")?;
-        let peer = namespace(item, "peer_network_id")?;
+        let site = self.site(item, "network_id")?;
+        let peer = self.site(item, "peer_network_id")?;
         let own = prefixes(item, "prefixes")?;
         let theirs = prefixes(item, "peer_prefixes")?;
-        let (here, there) = (interface(ns, peer), interface(peer, ns));
-        self.endpoint(ns)?;
-        let present = links(ns).await?;
+        let (here, there) = (interface(&site.id, &peer.id), interface(&peer.id, &site.id));
+        self.endpoint(&site.id)?;
+        let present = links(&site).await?;
         let action = if present.contains_key(&here) {
             "found"
         } else {
-            start_wireguard(ns, &here).await?;
-            let key = run("wg", &["genkey"], None).await?;
-            let port = listen_port(ns, peer).to_string();
-            run(
-                "wg",
+            start_wireguard(&site, &here).await?;
+            // The private key is made and handed over on the host itself.
+            let port = listen_port(&site.id, &peer.id).to_string();
+            site.on_host(
+                "sh",
                 &[
-                    "set",
+                    "-c",
+                    "wg genkey | wg set \"$0\" listen-port \"$1\" private-key /dev/stdin",
                     &here,
-                    "listen-port",
                     &port,
-                    "private-key",
-                    "/dev/stdin",
                 ],
-                Some(&key),
+                None,
             )
             .await?;
             "created"
         };
         // The tunnel's traffic leaves from this network's own address.
-        let source = own_address(ns, &own, &here).await?;
-        ip(
-            ns,
-            &["addr", "replace", &format!("{source}/32"), "dev", &here],
-        )
-        .await?;
-        ip(ns, &["link", "set", &here, "up"]).await?;
+        let source = own_address(&site, &own, &here).await?;
+        site.ip(&["addr", "replace", &format!("{source}/32"), "dev", &here])
+            .await?;
+        site.ip(&["link", "set", &here, "up"]).await?;
         // Nothing passes the tunnel but what a firewall item opens.
-        let have = ensure_table(ns).await?;
+        let have = ensure_table(&site).await?;
         let comment = tunnel_comment(&here);
         for chain in CHAINS {
             if !have.iter().any(|(c, _, m)| c == chain && *m == comment) {
-                in_namespace(
-                    ns,
+                site.exec(
                     &[
                         "nft",
                         "add",
@@ -571,31 +525,32 @@ impl Linux {
             }
         }
         // Once both ends exist, each gets the other's current key.
-        if links(peer).await?.contains_key(&there) {
-            self.pair(ns, peer, &own, &theirs).await?;
+        if links(&peer).await?.contains_key(&there) {
+            self.pair(&site, &peer, &own, &theirs).await?;
         }
-        Ok(Step::new(action, item, Some(format!("{here} in {ns}"))))
+        Ok(Step::new(action, item, Some(format!("{here} in {site}"))))
     }
 
     /// Makes each end's only peer the other end, with its ranges and address.
     async fn pair(
         &self,
-        ns: &str,
-        peer: &str,
+        site: &Site,
+        peer: &Site,
         own: &[IpNet],
         theirs: &[IpNet],
     ) -> Result<(), ProviderError> {
-        let t = tunnels().await?;
-        for (a, b, ranges) in [(ns, peer, theirs), (peer, ns, own)] {
-            let (here, there) = (interface(a, b), interface(b, a));
+        let t = tunnels([site, peer]).await?;
+        for (a, b, ranges) in [(site, peer, theirs), (peer, site, own)] {
+            let (here, there) = (interface(&a.id, &b.id), interface(&b.id, &a.id));
             let key = t
                 .public_key(&there)
                 .ok_or_else(|| ProviderError::Transient(format!("{there} has no key yet")))?;
             for old in t.peers(&here).iter().filter(|p| p.key != key) {
-                run("wg", &["set", &here, "peer", &old.key, "remove"], None).await?;
+                a.on_host("wg", &["set", &here, "peer", &old.key, "remove"], None)
+                    .await?;
             }
-            let endpoint = format!("{}:{}", self.endpoint(b)?, listen_port(b, a));
-            run(
+            let endpoint = format!("{}:{}", self.endpoint(&b.id)?, listen_port(&b.id, &a.id));
+            a.on_host(
                 "wg",
                 &[
                     "set",
@@ -614,10 +569,10 @@ impl Linux {
             .await?;
         }
         // Built means working: both ends have a session with each other.
-        let (here, there) = (interface(ns, peer), interface(peer, ns));
+        let (here, there) = (interface(&site.id, &peer.id), interface(&peer.id, &site.id));
         let started = tokio::time::Instant::now();
         loop {
-            let t = tunnels().await?;
+            let t = tunnels([site, peer]).await?;
             let shook = |a: &str| {
                 let peers = t.peers(a);
                 !peers.is_empty() && peers.iter().all(|p| p.handshake != 0)
@@ -627,12 +582,12 @@ impl Linux {
             }
             if started.elapsed() > FIRST_HANDSHAKE {
                 return Err(ProviderError::Transient(format!(
-                    "{here} in {ns} and {there} in {peer} completed no handshake within {} s: check that each can reach the other's endpoint ({}:{} and {}:{}) over UDP",
+                    "{here} in {site} and {there} in {peer} completed no handshake within {} s: check that each can reach the other's endpoint ({}:{} and {}:{}) over UDP",
                     FIRST_HANDSHAKE.as_secs(),
-                    self.endpoint(ns)?,
-                    listen_port(ns, peer),
-                    self.endpoint(peer)?,
-                    listen_port(peer, ns),
+                    self.endpoint(&site.id)?,
+                    listen_port(&site.id, &peer.id),
+                    self.endpoint(&peer.id)?,
+                    listen_port(&peer.id, &site.id),
                 )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -640,32 +595,29 @@ impl Linux {
     }
 
     async fn route(&self, item: &Item) -> Result<Step, ProviderError> {
-        let ns = namespace(item, "network_id")?;
+        let site = self.site(item, "network_id")?;
         let destination: IpNet = item
             .param("destination")
             .and_then(|d| d.parse().ok())
             .ok_or_else(|| ProviderError::Permanent(format!("{} has no destination", item.name)))?;
-        let here = route_device(ns, item)?;
-        let action = match routes(ns).await?.get(&destination.to_string()) {
+        let here = route_device(&site.id, item)?;
+        let action = match routes(&site).await?.get(&destination.to_string()) {
             Some(dev) if *dev == here => "found",
             _ => {
-                ip(
-                    ns,
-                    &["route", "replace", &destination.to_string(), "dev", &here],
-                )
-                .await?;
+                site.ip(&["route", "replace", &destination.to_string(), "dev", &here])
+                    .await?;
                 "created"
             }
         };
         Ok(Step::new(
             action,
             item,
-            Some(format!("{destination} dev {here} in {ns}")),
+            Some(format!("{destination} dev {here} in {site}")),
         ))
     }
 
     async fn rule(&self, item: &Item) -> Result<Step, ProviderError> {
-        let ns = namespace(item, "network_id")?;
+        let site = self.site(item, "network_id")?;
         let from = prefixes(item, "allow_from")?;
         let protocol = item.param("protocol").unwrap_or("any");
         let ports = match item.param("ports") {
@@ -705,7 +657,7 @@ impl Linux {
             }
         }
         let comment = rule_comment(item);
-        let have = ensure_table(ns).await?;
+        let have = ensure_table(&site).await?;
         let mut action = "found";
         for chain in CHAINS {
             if have.iter().any(|(c, _, m)| c == chain && *m == comment) {
@@ -717,46 +669,52 @@ impl Linux {
             args.extend(rule.iter().cloned());
             args.extend(["accept".into(), "comment".into(), format!("\"{comment}\"")]);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            in_namespace(ns, &args, None).await?;
+            site.exec(&args, None).await?;
             action = "created";
         }
-        Ok(Step::new(action, item, Some(format!("{comment} in {ns}"))))
+        Ok(Step::new(
+            action,
+            item,
+            Some(format!("{comment} in {site}")),
+        ))
     }
 
     /// Removes one item; whether there was anything to remove.
     async fn remove(&self, item: &Item) -> Result<bool, ProviderError> {
-        let ns = namespace(item, "network_id")?;
+        let site = self.site(item, "network_id")?;
         match item.kind.as_str() {
             INTERFACE => {
-                let here = interface(ns, namespace(item, "peer_network_id")?);
-                delete_rules(ns, &tunnel_comment(&here)).await?;
-                if !links(ns).await?.contains_key(&here) {
+                let here = interface(&site.id, &self.site(item, "peer_network_id")?.id);
+                delete_rules(&site, &tunnel_comment(&here)).await?;
+                if !links(&site).await?.contains_key(&here) {
                     return Ok(false);
                 }
-                stop_wireguard(&here).await?;
-                if links(ns).await?.contains_key(&here) {
-                    ip(ns, &["link", "del", &here]).await?;
+                stop_wireguard(&site, &here).await?;
+                if links(&site).await?.contains_key(&here) {
+                    site.ip(&["link", "del", &here]).await?;
                 }
                 // The last of Switchboard's rules here: the table goes too.
-                if rules(ns).await?.iter().all(|(_, _, m)| m == REPLIES) {
-                    in_namespace(ns, &["nft", "delete", "table", "inet", TABLE], None).await?;
+                if rules(&site).await?.iter().all(|(_, _, m)| m == REPLIES) {
+                    site.exec(&["nft", "delete", "table", "inet", TABLE], None)
+                        .await?;
                 }
                 Ok(true)
             }
             kinds::ROUTE => {
-                let here = route_device(ns, item)?;
+                let here = route_device(&site.id, item)?;
                 let destination = item.param("destination").unwrap_or_default();
-                let present = routes(ns)
+                let present = routes(&site)
                     .await?
                     .get(destination)
                     .is_some_and(|dev| *dev == here);
                 if present {
-                    ip(ns, &["route", "del", destination, "dev", &here]).await?;
+                    site.ip(&["route", "del", destination, "dev", &here])
+                        .await?;
                 }
                 Ok(present)
             }
-            kinds::FIREWALL_RULE => delete_rules(ns, &rule_comment(item)).await,
-            kinds::IPSEC_TUNNEL => ipsec::remove(ns, item).await,
+            kinds::FIREWALL_RULE => delete_rules(&site, &rule_comment(item)).await,
+            kinds::IPSEC_TUNNEL => ipsec::remove(&site, item).await,
             _ => Ok(false),
         }
     }
@@ -771,17 +729,42 @@ struct Namespace {
     ipsec: Option<ipsec::Daemon>,
 }
 
+impl Namespace {
+    /// Links, routes and rules in one command (one round trip to a host
+    /// over SSH).
+    async fn read(site: &Site) -> Result<Namespace, ProviderError> {
+        const PART: &str = "--switchboard--";
+        let p = site.in_namespace_prefix();
+        let line = format!(
+            "{p}ip -j link show && echo {PART} && {p}ip -j route show && echo {PART} && {{ {p}nft -j list table inet {TABLE} 2>/dev/null; true; }}"
+        );
+        let out = site.on_host("sh", &["-c", &line], None).await?;
+        let parts: Vec<&str> = out.split(PART).collect();
+        let [links, routes, rules] = parts[..] else {
+            return Err(ProviderError::Transient(format!(
+                "{site} answered an unexpected listing"
+            )));
+        };
+        Ok(Namespace {
+            links: parse_links(site, links)?,
+            routes: parse_routes(site, routes)?,
+            rules: parse_rules(site, rules)?,
+            ipsec: None,
+        })
+    }
+}
+
 fn differences(
     item: &Item,
     spaces: &BTreeMap<String, Namespace>,
     t: &Tunnels,
     now: u64,
 ) -> Vec<String> {
-    let Ok(ns) = namespace(item, "network_id") else {
-        return vec![format!("{} names no namespace", item.name)];
+    let Some(ns) = item.param("network_id") else {
+        return vec![format!("{} names no network", item.name)];
     };
     let Some(space) = spaces.get(ns) else {
-        return vec![format!("the namespace {ns} could not be read")];
+        return vec![format!("{ns} could not be read")];
     };
     let has_rule = |comment: &str| {
         CHAINS.iter().all(|chain| {
@@ -868,8 +851,8 @@ impl Provider for Linux {
         match item.kind.as_str() {
             INTERFACE => self.tunnel(item).await,
             kinds::IPSEC_TUNNEL => {
-                let ns = namespace(item, "network_id")?;
-                ipsec::apply(ns, self.endpoint(ns)?, item).await
+                let site = self.site(item, "network_id")?;
+                ipsec::apply(&site, self.endpoint(&site.id)?, item).await
             }
             kinds::ROUTE => self.route(item).await,
             kinds::FIREWALL_RULE => self.rule(item).await,
@@ -880,31 +863,33 @@ impl Provider for Linux {
     }
 
     async fn observe(&self, wanted: &[Wanted]) -> Result<Vec<Seen>, ProviderError> {
-        // Each namespace is read once (links, routes, rules), and every tunnel's
-        // keys in one call, however many connections there are.
+        // Each site is read once (links, routes, rules), and every tunnel's
+        // keys in one call per host, however many connections there are.
         let mut spaces = BTreeMap::new();
+        let mut hosts = Vec::new();
         for item in wanted.iter().flat_map(|w| &w.items) {
-            let Ok(ns) = namespace(item, "network_id") else {
+            let Ok(site) = self.site(item, "network_id") else {
                 continue;
             };
-            if spaces.contains_key(ns) {
+            // The far end of a tunnel is read for its current key.
+            if let Ok(peer) = self.site(item, "peer_network_id") {
+                hosts.push(peer);
+            }
+            if spaces.contains_key(&site.id) {
                 continue;
             }
             let tunnels = wanted
                 .iter()
                 .flat_map(|w| &w.items)
-                .any(|i| i.kind == kinds::IPSEC_TUNNEL && i.param("network_id") == Some(ns));
-            spaces.insert(
-                ns.to_owned(),
-                Namespace {
-                    links: links(ns).await?,
-                    routes: routes(ns).await?,
-                    rules: rules(ns).await?,
-                    ipsec: if tunnels { ipsec::read(ns).await } else { None },
-                },
-            );
+                .any(|i| i.kind == kinds::IPSEC_TUNNEL && i.param("network_id") == Some(&site.id));
+            let mut space = Namespace::read(&site).await?;
+            if tunnels {
+                space.ipsec = ipsec::read(&site).await;
+            }
+            spaces.insert(site.id.clone(), space);
+            hosts.push(site);
         }
-        let t = tunnels().await?;
+        let t = tunnels(&hosts).await?;
         let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
         Ok(super::seen_each(wanted, |_, item| {
             differences(item, &spaces, &t, now)
@@ -968,17 +953,5 @@ mod tests {
             "10.2.0.0/16,10.1.0.0/16"
         ));
         assert!(!same_ranges("10.1.0.0/16", "10.1.0.0/16,10.2.0.0/16"));
-    }
-
-    #[test]
-    fn namespace_names_are_checked_before_any_command_runs() {
-        let item = |ns: &str| Item {
-            kind: INTERFACE.into(),
-            name: "x".into(),
-            detail: String::new(),
-            params: BTreeMap::from([("network_id".to_owned(), ns.to_owned())]),
-        };
-        assert!(namespace(&item("lab-a"), "network_id").is_ok());
-        assert!(namespace(&item("a; rm -rf /"), "network_id").is_err());
     }
 }
