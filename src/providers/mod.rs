@@ -73,7 +73,7 @@ pub(crate) fn endpoints(all: &[ProviderAccount]) -> Result<HashMap<String, Strin
 
 /// One thing a plan asks a provider account to build, named so that a retry
 /// finds what an earlier attempt built (every item is tagged with the connection).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Item {
     pub kind: String,
     pub name: String,
@@ -110,6 +110,33 @@ pub struct Seen {
 pub struct Planned {
     pub item: Item,
     pub probe: serde_json::Value,
+}
+
+/// Like a derived `Debug`, but a key handed over by another item (`….psk`)
+/// is never printed.
+impl std::fmt::Debug for Item {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let params: BTreeMap<&str, &str> = self
+            .params
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str(),
+                    if k.ends_with(".psk") {
+                        "…"
+                    } else {
+                        v.as_str()
+                    },
+                )
+            })
+            .collect();
+        f.debug_struct("Item")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("detail", &self.detail)
+            .field("params", &params)
+            .finish()
+    }
 }
 
 impl Item {
@@ -434,6 +461,23 @@ mod tests {
             transit_gateway: None,
             capabilities: capabilities(kind).to_vec(),
         }
+    }
+
+    #[test]
+    fn a_handed_over_key_is_never_printed() {
+        let item = Item {
+            kind: kinds::IPSEC_TUNNEL.into(),
+            name: "dc--pay/dc".into(),
+            detail: String::new(),
+            params: BTreeMap::from([
+                ("tunnel.1.address".to_owned(), "52.2.144.13".to_owned()),
+                ("tunnel.1.psk".to_owned(), "s3cret-key".to_owned()),
+            ]),
+        };
+        let step = Step::new("created", &item, None);
+        let printed = format!("{item:?} {step:?}");
+        assert!(printed.contains("52.2.144.13"), "{printed}");
+        assert!(!printed.contains("s3cret-key"), "{printed}");
     }
 
     #[test]

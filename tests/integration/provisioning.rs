@@ -237,7 +237,9 @@ async fn a_provider_that_cannot_build_it_fails_with_the_reason_shown() {
         failed["failure"]
             .as_str()
             .unwrap()
-            .contains("register the network with its namespace as external_id"),
+            .contains(
+                "register the network with its namespace (or ssh://user@host[/namespace]) as external_id"
+            ),
         "{failed}"
     );
     // Only leads (and admins) try again; it fails again for the same reason.
