@@ -896,4 +896,55 @@ async fn a_host_reached_over_ssh_is_linked_observed_and_repaired_like_a_namespac
     remove_now(&w, &id).await;
     assert!(Lab::tunnels(&lab.b).is_empty());
     assert_eq!(Lab::rules(&lab.b, "switchboard"), 0);
+
+    // The same host through an account that has not pinned its key: nothing
+    // is run there, and the failure says what to check.
+    let admin = w.app.token("root@example.test", true).await;
+    let unpinned = host.dir.join("no_known_hosts");
+    std::fs::write(&unpinned, "").unwrap();
+    let mut settings = host.settings.clone();
+    settings["ssh_known_hosts"] = json!(unpinned.to_str().unwrap());
+    settings[format!("endpoint.ssh://root@{SSH_HOST}:22")] = json!("192.168.77.2");
+    let (status, account) = crate::helpers::api_call(
+        &w.app,
+        &admin,
+        Method::POST,
+        "/api/v1/provider-accounts",
+        Some(json!({"kind": "linux", "name": "dc-unpinned", "regions": ["local"], "settings": settings})),
+    )
+    .await;
+    assert_eq!(status, 201, "{account}");
+    let other = crate::connections::network_from(
+        &w.app,
+        &admin,
+        json!({"name": "search-unpinned", "team": "search", "provider_account_id": account["id"],
+               "region": "local", "cidr": "10.64.0.0/24", "external_id": format!("{remote}:22")}),
+    )
+    .await;
+    let (status, c) = w
+        .call(
+            &w.requester,
+            Method::POST,
+            "/api/v1/connections",
+            Some(json!({"kind": "network-to-network", "reason": "unpinned", "source_network_id": w.payments_net,
+                        "destination_network_id": other, "protocol": "tcp", "ports": "443"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{c}");
+    let id = c["id"].as_str().unwrap().to_owned();
+    approve_both(&w, &id).await;
+    let failed = until_status(&w, &id, "failed").await;
+    assert!(
+        failed["failure"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!(
+                "root@{SSH_HOST} did not show a host key listed in the account's ssh_known_hosts"
+            )),
+        "{failed}"
+    );
+    assert!(
+        Lab::tunnels(&lab.b).is_empty(),
+        "nothing was made on the host"
+    );
 }

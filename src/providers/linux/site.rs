@@ -285,7 +285,19 @@ pub(super) async fn run(
         args.join(" "),
         String::from_utf8_lossy(&out.stderr).trim()
     );
-    if program == "ssh" && out.status.code() == Some(255) {
+    let said = String::from_utf8_lossy(&out.stderr);
+    if program == "ssh" && said.contains("Host key verification failed") {
+        // Not worth retrying: a person must check the host and its key.
+        let host = args
+            .iter()
+            .position(|a| *a == "--")
+            .and_then(|i| args.get(i.checked_sub(1)?))
+            .copied()
+            .unwrap_or("the host");
+        Err(ProviderError::Permanent(format!(
+            "{host} did not show a host key listed in the account's ssh_known_hosts: check the host, then add its key there"
+        )))
+    } else if program == "ssh" && out.status.code() == Some(255) {
         Err(ProviderError::Transient(text))
     } else {
         Err(ProviderError::Permanent(text))
