@@ -21,7 +21,7 @@ use ipnet::IpNet;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::site::Site;
-use super::{CHAINS, TABLE, delete_rules, ensure_table, list, own_address, prefixes, rules, run};
+use super::{CHAINS, close_tunnel_device, delete_rules, drop_table_if_unused, list, prefixes, run};
 use crate::providers::{Item, ProviderError, Step, fnv1a};
 
 /// The TUN device through which charon carries a namespace's tunnels.
@@ -231,14 +231,18 @@ pub(super) async fn apply(site: &Site, local: &str, item: &Item) -> Result<Step,
     let ns = local_namespace(site)?;
     let own = prefixes(item, "prefixes")?;
     let theirs = prefixes(item, "peer_prefixes")?;
-    let tunnels = handed(item)?;
     let base = base(ns, item);
+    // Each tunnel with its name: `<base>-1`, `<base>-2`…
+    let tunnels: Vec<(String, String, String)> = handed(item)?
+        .into_iter()
+        .enumerate()
+        .map(|(n, (remote, key))| (format!("{base}-{}", n + 1), remote, key))
+        .collect();
     ensure_charon(ns).await?;
     let mut action = "found";
-    for (n, (remote, _)) in tunnels.iter().enumerate() {
-        let name = format!("{base}-{}", n + 1);
+    for (name, remote, _) in &tunnels {
         let path = format!("{}/conns/{name}.conf", dir(ns));
-        let wanted = definition(&name, local, remote, &own, &theirs);
+        let wanted = definition(name, local, remote, &own, &theirs);
         if tokio::fs::read_to_string(&path).await.ok().as_deref() != Some(wanted.as_str()) {
             tokio::fs::write(&path, wanted)
                 .await
@@ -247,42 +251,14 @@ pub(super) async fn apply(site: &Site, local: &str, item: &Item) -> Result<Step,
         }
     }
     load_definitions(ns).await?;
-    for (n, (remote, key)) in tunnels.iter().enumerate() {
-        let name = format!("{base}-{}", n + 1);
-        vici::load_shared(&socket(ns), &name, &[local, remote], key).await?;
+    for (name, remote, key) in &tunnels {
+        vici::load_shared(&socket(ns), name, &[local, remote], key).await?;
     }
-    // Traffic leaves through ipsec0 from the network's own address.
-    let source = own_address(site, &own, DEVICE).await?;
-    site.ip(&["addr", "replace", &format!("{source}/32"), "dev", DEVICE])
-        .await?;
-    let have = ensure_table(site).await?;
-    let comment = drop_comment(&base);
-    for chain in CHAINS {
-        if !have.iter().any(|(c, _, m)| c == chain && *m == comment) {
-            site.exec(
-                &[
-                    "nft",
-                    "add",
-                    "rule",
-                    "inet",
-                    TABLE,
-                    chain,
-                    "iifname",
-                    DEVICE,
-                    "drop",
-                    "comment",
-                    &format!("\"{comment}\""),
-                ],
-                None,
-            )
-            .await?;
-        }
-    }
+    close_tunnel_device(site, &own, DEVICE, &drop_comment(&base)).await?;
     // Built means working: each tunnel's security associations are up.
     let sas = parse_sas(&swanctl(ns, &["--list-sas"]).await?);
-    for (n, (remote, _)) in tunnels.iter().enumerate() {
-        let name = format!("{base}-{}", n + 1);
-        if sas.get(&name) == Some(&(true, true)) {
+    for (name, remote, _) in &tunnels {
+        if sas.get(name) == Some(&(true, true)) {
             continue;
         }
         action = "created";
@@ -292,9 +268,9 @@ pub(super) async fn apply(site: &Site, local: &str, item: &Item) -> Result<Step,
             &[
                 "--initiate",
                 "--ike",
-                &name,
+                name,
                 "--child",
-                &name,
+                name,
                 "--timeout",
                 &timeout,
             ],
@@ -313,7 +289,7 @@ pub(super) async fn apply(site: &Site, local: &str, item: &Item) -> Result<Step,
             "{base} to {} in {ns}",
             tunnels
                 .iter()
-                .map(|(a, _)| a.as_str())
+                .map(|(_, a, _)| a.as_str())
                 .collect::<Vec<_>>()
                 .join(" and ")
         )),
@@ -392,6 +368,7 @@ pub(super) async fn remove(site: &Site, item: &Item) -> Result<bool, ProviderErr
     let base = base(ns, item);
     let mut removed = delete_rules(site, &drop_comment(&base)).await?;
     let conns = format!("{}/conns", dir(ns));
+    let up = running(ns).await;
     let mut left = 0;
     if let Ok(mut files) = tokio::fs::read_dir(&conns).await {
         while let Ok(Some(file)) = files.next_entry().await {
@@ -404,14 +381,14 @@ pub(super) async fn remove(site: &Site, item: &Item) -> Result<bool, ProviderErr
                 continue;
             }
             let _ = tokio::fs::remove_file(file.path()).await;
-            if running(ns).await {
+            if up {
                 let _ = swanctl(ns, &["--terminate", "--ike", tunnel, "--timeout", "5"]).await;
                 let _ = vici::unload_shared(&socket(ns), tunnel).await;
             }
             removed = true;
         }
     }
-    if !running(ns).await {
+    if !up {
         return Ok(removed);
     }
     if left > 0 {
@@ -429,15 +406,7 @@ pub(super) async fn remove(site: &Site, item: &Item) -> Result<bool, ProviderErr
         }
     }
     let _ = tokio::fs::remove_dir_all(dir(ns)).await;
-    if rules(site)
-        .await?
-        .iter()
-        .all(|(_, _, m)| m == super::REPLIES)
-    {
-        let _ = site
-            .exec(&["nft", "delete", "table", "inet", TABLE], None)
-            .await;
-    }
+    drop_table_if_unused(site).await?;
     Ok(true)
 }
 

@@ -164,6 +164,43 @@ async fn own_address(
         })
 }
 
+/// A tunnel's device in the site: traffic leaves it from the network's own
+/// address, and nothing comes through it but what a firewall item opens (a
+/// drop rule with `comment`, after the openings).
+async fn close_tunnel_device(
+    site: &Site,
+    own: &[IpNet],
+    device: &str,
+    comment: &str,
+) -> Result<(), ProviderError> {
+    let source = own_address(site, own, device).await?;
+    site.ip(&["addr", "replace", &format!("{source}/32"), "dev", device])
+        .await?;
+    let have = ensure_table(site).await?;
+    for chain in CHAINS {
+        if !have.iter().any(|(c, _, m)| c == chain && m == comment) {
+            let quoted = format!("\"{comment}\"");
+            let rule = [
+                "nft", "add", "rule", "inet", TABLE, chain, "iifname", device, "drop", "comment",
+                &quoted,
+            ];
+            site.exec(&rule, None).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the site's table once nothing of Switchboard's is left in it but
+/// the rules letting replies back (a table that is gone stays gone).
+async fn drop_table_if_unused(site: &Site) -> Result<(), ProviderError> {
+    let left = rules(site).await?;
+    if !left.is_empty() && left.iter().all(|(_, _, m)| m == REPLIES) {
+        site.exec(&["nft", "delete", "table", "inet", TABLE], None)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Removes the rules with this comment from the namespace's table; whether
 /// there were any.
 async fn delete_rules(site: &Site, comment: &str) -> Result<bool, ProviderError> {
@@ -495,35 +532,8 @@ impl Linux {
             .await?;
             "created"
         };
-        // The tunnel's traffic leaves from this network's own address.
-        let source = own_address(&site, &own, &here).await?;
-        site.ip(&["addr", "replace", &format!("{source}/32"), "dev", &here])
-            .await?;
+        close_tunnel_device(&site, &own, &here, &tunnel_comment(&here)).await?;
         site.ip(&["link", "set", &here, "up"]).await?;
-        // Nothing passes the tunnel but what a firewall item opens.
-        let have = ensure_table(&site).await?;
-        let comment = tunnel_comment(&here);
-        for chain in CHAINS {
-            if !have.iter().any(|(c, _, m)| c == chain && *m == comment) {
-                site.exec(
-                    &[
-                        "nft",
-                        "add",
-                        "rule",
-                        "inet",
-                        TABLE,
-                        chain,
-                        "iifname",
-                        &here,
-                        "drop",
-                        "comment",
-                        &format!("\"{comment}\""),
-                    ],
-                    None,
-                )
-                .await?;
-            }
-        }
         // Once both ends exist, each gets the other's current key.
         if links(&peer).await?.contains_key(&there) {
             self.pair(&site, &peer, &own, &theirs).await?;
@@ -693,11 +703,7 @@ impl Linux {
                 if links(&site).await?.contains_key(&here) {
                     site.ip(&["link", "del", &here]).await?;
                 }
-                // The last of Switchboard's rules here: the table goes too.
-                if rules(&site).await?.iter().all(|(_, _, m)| m == REPLIES) {
-                    site.exec(&["nft", "delete", "table", "inet", TABLE], None)
-                        .await?;
-                }
+                drop_table_if_unused(&site).await?;
                 Ok(true)
             }
             kinds::ROUTE => {
@@ -866,14 +872,14 @@ impl Provider for Linux {
         // Each site is read once (links, routes, rules), and every tunnel's
         // keys in one call per host, however many connections there are.
         let mut spaces = BTreeMap::new();
-        let mut hosts = Vec::new();
+        let mut hosts = std::collections::HashSet::new();
         for item in wanted.iter().flat_map(|w| &w.items) {
             let Ok(site) = self.site(item, "network_id") else {
                 continue;
             };
             // The far end of a tunnel is read for its current key.
             if let Ok(peer) = self.site(item, "peer_network_id") {
-                hosts.push(peer);
+                hosts.insert(peer.host());
             }
             if spaces.contains_key(&site.id) {
                 continue;
@@ -887,7 +893,7 @@ impl Provider for Linux {
                 space.ipsec = ipsec::read(&site).await;
             }
             spaces.insert(site.id.clone(), space);
-            hosts.push(site);
+            hosts.insert(site.host());
         }
         let t = tunnels(&hosts).await?;
         let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
