@@ -7,6 +7,8 @@
 //! It also measures authenticated API reads with the same clients: the HTTP layer's
 //! own ceiling on this machine.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed assumption fails the run
+
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Instant;

@@ -4,10 +4,17 @@
 //! to the drift email reaching the SMTP sink.
 //!
 //!     cargo bench --bench monitor -- [--start 10000] [--max 160000] [--interval 60]
+//!     cargo bench --bench monitor -- --process 100000,1000000
+//!
+//! With `--process`, it measures instead, at each of those counts, a real
+//! `switchboard work` process: how long its first sweep takes, and its peak
+//! resident memory (VmHWM) while sweeping.
 //!
 //! Connections are cloned in SQL from one built through the services, each with
 //! its own five sandbox resources. The email goes to maildev when MAILDEV_SMTP_URL
 //! and MAILDEV_API_URL are set (tests/run starts it), else to the outbox.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed assumption fails the run
 
 use std::time::{Duration, Instant};
 
@@ -110,8 +117,75 @@ async fn delivered(pool: &sqlx::PgPool, maildev: Option<&str>, to: &str) -> bool
     }
 }
 
+/// One sweep by a real `switchboard work` process over `n` connections: (the
+/// sweep's seconds, connections observed, the process's peak RSS in MiB).
+async fn process_sweep(pool: &sqlx::PgPool, url: &str) -> (f64, i64, f64) {
+    sqlx::query(
+        "UPDATE monitor_sweeps SET started_at = now() - interval '1 day', finished_at = NULL",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("work")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", url)
+        .env("SWITCHBOARD_OUTBOX", "1")
+        .env("SWITCHBOARD_LOG", "warn")
+        // One sweep at start, none after it.
+        .env("SWITCHBOARD_MONITOR_INTERVAL", "86400")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let peak = |pid: u32| -> f64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    let figures = loop {
+        let done: Option<(i32, i32)> = sqlx::query_as(
+            "SELECT duration_ms, observed FROM monitor_sweeps WHERE finished_at IS NOT NULL",
+        )
+        .fetch_optional(pool)
+        .await
+        .unwrap();
+        if let Some((ms, observed)) = done {
+            break (
+                f64::from(ms) / 1000.0,
+                i64::from(observed),
+                peak(worker.id()),
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(900),
+            "no sweep finished"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let _ = worker.kill();
+    let _ = worker.wait();
+    figures
+}
+
 #[tokio::main]
 async fn main() {
+    let process: Vec<i64> = std::env::args()
+        .skip_while(|a| a != "--process")
+        .nth(1)
+        .map(|list| {
+            list.split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
     let start = common::world::arg("--start", 10_000) as i64;
     let max = common::world::arg("--max", 160_000) as i64;
     let interval = common::world::arg("--interval", 60);
@@ -134,7 +208,7 @@ async fn main() {
         .unwrap();
 
     // One connection built for real; the rest are its copies.
-    let c = connections::request(&ctx, &w.requester, w.ask.clone())
+    let c = connections::request(&ctx, &w.requester, w.ask.clone(), None)
         .await
         .unwrap();
     let id = c.connection.id;
@@ -147,6 +221,20 @@ async fn main() {
         .await
         .unwrap();
 
+    if !process.is_empty() {
+        println!("monitor: one `switchboard work` process sweeping sandbox connections");
+        for n in process {
+            grow_to(&ctx.pool, id, n).await;
+            let (seconds, observed, rss) = process_sweep(&ctx.pool, &w.db.url).await;
+            println!(
+                "  {observed:>8} connections: first sweep {seconds:>6.2} s ({:>7.0} connections/s), peak RSS {rss:.0} MiB",
+                observed as f64 / seconds
+            );
+        }
+        ctx.pool.close().await;
+        w.db.drop().await;
+        return;
+    }
     println!("monitor: sandbox connections, interval {interval} s");
     let mut n = start;
     let mut largest = 0;

@@ -9,6 +9,8 @@
 //! from the audit log), the database's commits/s during the run, and the commit
 //! ceiling of single-row inserts measured right after, in the same run.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed assumption fails the run
+
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -55,7 +57,9 @@ async fn main() {
         .map(|_| {
             let (ctx, requester, lead, ask) = (&ctx, &requester, &payments_lead, ask.clone());
             async move {
-                let c = connections::request(ctx, requester, ask).await.unwrap();
+                let c = connections::request(ctx, requester, ask, None)
+                    .await
+                    .unwrap();
                 let id = c.connection.id;
                 connections::approve(ctx, lead, id, "", None).await.unwrap();
                 id

@@ -12,6 +12,8 @@
 //! Then, with N routes present, one more exposure: from its approval until it
 //! answers, and the provider's write of one route change alone.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed assumption fails the run
+
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -19,7 +21,7 @@ use futures::StreamExt;
 use serde_json::json;
 use switchboard::jobs::{self, WorkerSettings};
 use switchboard::notify::mailer::Mailer;
-use switchboard::providers::{Item, Registry};
+use switchboard::providers::{Build, Item, Registry};
 use switchboard::services::connections::{self, ConnectionRequest};
 use switchboard::services::{address_plan, networks};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -190,6 +192,7 @@ async fn run(name: &str, n: usize, concurrency: usize) {
             labels: json!({}),
             default_prefix_length: None,
         },
+        None,
     )
     .await
     .unwrap();
@@ -209,6 +212,7 @@ async fn run(name: &str, n: usize, concurrency: usize) {
             external_id: None,
             tags: json!({}),
         },
+        None,
     )
     .await
     .unwrap()
@@ -251,7 +255,7 @@ async fn run(name: &str, n: usize, concurrency: usize) {
         .map(|host| {
             let (ctx, requester, ask) = (ctx, &w.requester, ask(host));
             async move {
-                connections::request(ctx, requester, ask)
+                connections::request(ctx, requester, ask, None)
                     .await
                     .unwrap()
                     .connection
@@ -301,7 +305,7 @@ async fn run(name: &str, n: usize, concurrency: usize) {
     let all_active = started.elapsed();
 
     // One more, with N present: from its approval until it works.
-    let one = connections::request(ctx, &w.requester, ask("one-more.bench.test"))
+    let one = connections::request(ctx, &w.requester, ask("one-more.bench.test"), None)
         .await
         .unwrap()
         .connection
@@ -325,17 +329,14 @@ async fn run(name: &str, n: usize, concurrency: usize) {
     let mut writes = Vec::new();
     for i in 0..5 {
         let item = Item {
-            kind: "proxy route".into(),
+            label: "proxy route".into(),
             name: "one-more.bench.test/".into(),
             detail: String::new(),
-            params: [
-                ("hostname", "one-more.bench.test".to_owned()),
-                ("path", "/".to_owned()),
-                ("upstream", format!("127.0.0.1:{}", 20000 + i)),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
+            build: Build::ProxyRoute {
+                hostname: "one-more.bench.test".into(),
+                path: "/".into(),
+                upstream: std::net::SocketAddr::from(([127, 0, 0, 1], 20000 + i)),
+            },
         };
         let t = Instant::now();
         let step = edge.apply(one, &item).await.unwrap();

@@ -65,9 +65,11 @@ impl Application {
         let limits = web::Data::new(Limits::default());
         let server = HttpServer::new(move || {
             App::new()
-                // Innermost first: authentication (and CSRF) errors are rendered
+                // Innermost first: text no handler may see is refused; then
+                // authentication (and CSRF) errors are rendered
                 // like every other error; metrics count the final status; the
                 // tracing span (with its request id) wraps everything.
+                .wrap(from_fn(crate::web::text::refuse_bad_text))
                 .wrap(from_fn(session::authenticate))
                 .wrap(from_fn(pages::errors::render_errors))
                 .wrap(from_fn(crate::web::flash_middleware))

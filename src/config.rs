@@ -51,20 +51,31 @@ pub struct Settings {
     pub database_url: Option<Secret>,
     pub bind: SocketAddr,
     pub base_url: Url,
-    /// `None` means mail goes to the outbox shown at `/dev/outbox`.
+    /// Where mail is sent. Without it, mail goes to the outbox only when
+    /// `outbox` is on; otherwise a process that sends mail refuses to start.
     pub smtp_url: Option<Secret>,
+    /// Mail goes to the outbox shown at `/dev/outbox` (never with SMTP): `up`
+    /// without SMTP, or `SWITCHBOARD_OUTBOX=1`.
+    pub outbox: bool,
+    /// The development sign-in is offered (never with an identity provider):
+    /// `up` without one, or `SWITCHBOARD_DEV_SIGN_IN=1`.
+    pub dev_sign_in: bool,
     pub mail_from: EmailAddress,
     pub mail_from_name: String,
     pub session_key: Option<Secret>,
     pub log: String,
     pub log_format: LogFormat,
     pub worker_concurrency: usize,
+    /// Connections this process keeps to PostgreSQL at most.
+    pub database_pool_size: u32,
+    /// Finished jobs are deleted this long after they ended.
+    pub job_retention_days: i64,
     /// Workers say they are alive this often; a job held by a worker silent
     /// for three of these is taken up by another.
     pub worker_heartbeat_seconds: i64,
     /// How often the monitor compares every active connection with what exists.
     pub monitor_interval_seconds: i64,
-    /// `None`: the development sign-in is offered instead.
+    /// `None`: no sign-in through an identity provider (see `dev_sign_in`).
     pub oidc: Option<OidcSettings>,
     /// Members of this identity-provider group are admins.
     pub admin_group: String,
@@ -72,6 +83,15 @@ pub struct Settings {
     pub session_max_seconds: i64,
     /// How long before a connection expires its requester is reminded.
     pub expiry_reminder_hours: i64,
+    /// Proxies in front of the web server (e.g. Fly's edge): only a request
+    /// from one of them may say, in a forwarded header, whose request it is.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Where `file:<name>` webhook secrets are read from (absolute).
+    pub webhook_secret_dir: Option<std::path::PathBuf>,
+    /// Webhooks may post over plain http.
+    pub webhook_allow_http: bool,
+    /// Internal hosts and networks webhooks may reach all the same.
+    pub webhook_allowed_hosts: crate::domain::webhook::AllowedHosts,
 }
 
 /// One bad variable and why.
@@ -99,6 +119,10 @@ impl std::error::Error for ConfigError {}
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_LOG: &str = "info,sqlx=warn";
 pub const MIN_SESSION_KEY_LEN: usize = 64;
+pub const DEFAULT_POOL_SIZE: u32 = 20;
+/// Connections a process running the workers keeps listening for new jobs
+/// (one per queue), besides those its jobs use.
+pub const WORKER_LISTENERS: u32 = 6;
 
 impl Settings {
     /// Reads the process environment.
@@ -140,12 +164,16 @@ impl Settings {
                         "{bind_text:?} is not an address:port such as 127.0.0.1:8080 or [::]:8080"
                     ),
                 );
-                DEFAULT_BIND.parse().expect("default bind address is valid")
+                SocketAddr::from(([127, 0, 0, 1], 8080))
             }
         };
 
         let default_base = format!("http://{bind}");
         let base_text = get("SWITCHBOARD_BASE_URL").unwrap_or(default_base.clone());
+        #[allow(
+            clippy::expect_used,
+            reason = "http://<a socket address> is always a URL"
+        )]
         let base_url = match Url::parse(&base_text) {
             Ok(u) if !matches!(u.scheme(), "http" | "https") => {
                 problem(
@@ -196,6 +224,7 @@ impl Settings {
                 problem("SWITCHBOARD_MAIL_FROM", reason);
                 (
                     "Switchboard".into(),
+                    #[allow(clippy::expect_used, reason = "a constant, valid address")]
                     EmailAddress::parse("switchboard@localhost").expect("default sender is valid"),
                 )
             }
@@ -245,6 +274,20 @@ impl Settings {
             },
         };
 
+        let database_pool_size = match get("SWITCHBOARD_DATABASE_POOL_SIZE") {
+            None => DEFAULT_POOL_SIZE,
+            Some(text) => match text.parse::<u32>() {
+                Ok(n) if (2..=1000).contains(&n) => n,
+                _ => {
+                    problem(
+                        "SWITCHBOARD_DATABASE_POOL_SIZE",
+                        format!("{text:?} is not a whole number from 2 to 1000"),
+                    );
+                    DEFAULT_POOL_SIZE
+                }
+            },
+        };
+
         let oidc = match get("SWITCHBOARD_OIDC_ISSUER") {
             None => None,
             Some(text) => {
@@ -290,6 +333,67 @@ impl Settings {
                 }
             }
         };
+        let mut switch = |name: &'static str| match get(name).as_deref().map(str::trim) {
+            None | Some("0" | "false") => false,
+            Some("1" | "true") => true,
+            Some(other) => {
+                problem(name, format!("{other:?} is not 1 or 0"));
+                false
+            }
+        };
+        let dev_sign_in = switch("SWITCHBOARD_DEV_SIGN_IN");
+        let outbox = switch("SWITCHBOARD_OUTBOX");
+        let webhook_allow_http = switch("SWITCHBOARD_WEBHOOK_ALLOW_HTTP");
+        if dev_sign_in && get("SWITCHBOARD_OIDC_ISSUER").is_some() {
+            problem(
+                "SWITCHBOARD_DEV_SIGN_IN",
+                "cannot be on while SWITCHBOARD_OIDC_ISSUER is set: with an identity provider, everyone signs in through it".into(),
+            );
+        }
+        if outbox && smtp_url.is_some() {
+            problem(
+                "SWITCHBOARD_OUTBOX",
+                "cannot be on while SWITCHBOARD_SMTP_URL is set: mail goes to the SMTP server"
+                    .into(),
+            );
+        }
+        let webhook_secret_dir =
+            get("SWITCHBOARD_WEBHOOK_SECRET_DIR").map(std::path::PathBuf::from);
+        if webhook_secret_dir
+            .as_ref()
+            .is_some_and(|d| !d.is_absolute())
+        {
+            problem(
+                "SWITCHBOARD_WEBHOOK_SECRET_DIR",
+                "must be an absolute path".into(),
+            );
+        }
+        let webhook_allowed_hosts = crate::domain::webhook::AllowedHosts::parse(
+            &get("SWITCHBOARD_WEBHOOK_ALLOWED_HOSTS").unwrap_or_default(),
+        )
+        .unwrap_or_else(|why| {
+            problem("SWITCHBOARD_WEBHOOK_ALLOWED_HOSTS", why);
+            Default::default()
+        });
+        let mut trusted_proxies = Vec::new();
+        for part in get("SWITCHBOARD_TRUSTED_PROXIES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            // A bare address is a network of one.
+            let parsed = part
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| part.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            match parsed {
+                Ok(net) => trusted_proxies.push(net.trunc()),
+                Err(_) => problem(
+                    "SWITCHBOARD_TRUSTED_PROXIES",
+                    format!("{part:?} is not an address or a CIDR such as 172.16.0.0/12"),
+                ),
+            }
+        }
         let admin_group =
             get("SWITCHBOARD_ADMIN_GROUP").unwrap_or_else(|| "switchboard-admins".into());
         let mut minutes = |name: &'static str, default: i64, max: i64| -> i64 {
@@ -312,6 +416,7 @@ impl Settings {
         let expiry_reminder_hours = minutes("SWITCHBOARD_EXPIRY_REMINDER_HOURS", 24, 720);
         let worker_heartbeat_seconds = minutes("SWITCHBOARD_WORKER_HEARTBEAT_SECONDS", 10, 300);
         let monitor_interval_seconds = minutes("SWITCHBOARD_MONITOR_INTERVAL", 60, 86_400);
+        let job_retention_days = minutes("SWITCHBOARD_JOB_RETENTION_DAYS", 7, 3650);
 
         if problems.is_empty() {
             Ok(Settings {
@@ -319,12 +424,16 @@ impl Settings {
                 bind,
                 base_url,
                 smtp_url,
+                outbox,
+                dev_sign_in,
                 mail_from,
                 mail_from_name,
                 session_key,
                 log,
                 log_format,
                 worker_concurrency,
+                database_pool_size,
+                job_retention_days,
                 worker_heartbeat_seconds,
                 monitor_interval_seconds,
                 oidc,
@@ -332,6 +441,10 @@ impl Settings {
                 session_idle_seconds,
                 session_max_seconds,
                 expiry_reminder_hours,
+                trusted_proxies,
+                webhook_secret_dir,
+                webhook_allow_http,
+                webhook_allowed_hosts,
             })
         } else {
             Err(ConfigError(problems))
@@ -345,8 +458,83 @@ impl Settings {
     }
 
     pub fn mail_goes_to_outbox(&self) -> bool {
-        self.smtp_url.is_none()
+        self.outbox
     }
+
+    /// The settings as `process` runs with them. Development conveniences exist
+    /// only under `up` or an explicit switch: a process that signs people in
+    /// needs an identity provider (or `SWITCHBOARD_DEV_SIGN_IN=1`), one that
+    /// sends mail needs SMTP (or `SWITCHBOARD_OUTBOX=1`); else it refuses to
+    /// start, naming what to set. A missing setting never lets anyone in, nor
+    /// hides mail.
+    pub fn for_process(mut self, process: Process) -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        match process {
+            Process::Up => {
+                self.dev_sign_in |= self.oidc.is_none();
+                self.outbox |= self.smtp_url.is_none();
+            }
+            Process::Serve | Process::Work | Process::Other => {}
+        }
+        if let (Process::Serve | Process::Work, None) = (process, &self.database_url) {
+            problems.push(ConfigProblem {
+                variable: "DATABASE_URL",
+                reason: format!(
+                    "must be set for `{}` (only `up` and `migrate` start an embedded database)",
+                    if process == Process::Serve {
+                        "serve"
+                    } else {
+                        "work"
+                    }
+                ),
+            });
+        }
+        if matches!(process, Process::Serve) && self.oidc.is_none() && !self.dev_sign_in {
+            problems.push(ConfigProblem {
+                variable: "SWITCHBOARD_OIDC_ISSUER",
+                reason: "must be set for `serve`, with SWITCHBOARD_OIDC_CLIENT_ID and SWITCHBOARD_SESSION_KEY \
+                         (or SWITCHBOARD_DEV_SIGN_IN=1 for a development deployment, where anyone signs in as anyone)"
+                    .into(),
+            });
+        }
+        if matches!(process, Process::Work) && self.smtp_url.is_none() && !self.outbox {
+            problems.push(ConfigProblem {
+                variable: "SWITCHBOARD_SMTP_URL",
+                reason: "must be set for `work`, which sends the mail \
+                         (or SWITCHBOARD_OUTBOX=1 to keep mail in the outbox shown at /dev/outbox)"
+                    .into(),
+            });
+        }
+        if matches!(process, Process::Up | Process::Work)
+            && self.database_pool_size < WORKER_LISTENERS + 4
+        {
+            problems.push(ConfigProblem {
+                variable: "SWITCHBOARD_DATABASE_POOL_SIZE",
+                reason: format!(
+                    "must be at least {} for a process that runs the workers ({WORKER_LISTENERS} connections listen for new jobs)",
+                    WORKER_LISTENERS + 4
+                ),
+            });
+        }
+        if problems.is_empty() {
+            Ok(self)
+        } else {
+            Err(ConfigError(problems))
+        }
+    }
+}
+
+/// Which process the settings are for: what each needs differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Process {
+    /// Web, workers and monitor, with the embedded defaults.
+    Up,
+    /// The web server: signs people in.
+    Serve,
+    /// The workers: send the mail.
+    Work,
+    /// `migrate`, `admin …`: neither.
+    Other,
 }
 
 /// `Name <addr@host>` or a bare `addr@host`.
@@ -377,81 +565,4 @@ pub fn read_secret(reference: &str) -> Result<String, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Settings::from_lookup(|k| map.get(k).cloned())
-    }
-
-    #[test]
-    fn defaults_need_no_variables() {
-        let s = settings(&[]).unwrap();
-        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
-        assert_eq!(s.base_url.as_str(), "http://127.0.0.1:8080/");
-        assert!(s.database_url.is_none());
-        assert!(s.mail_goes_to_outbox());
-        assert_eq!(s.log_format, LogFormat::Pretty);
-        assert_eq!(s.mail_from.as_str(), "switchboard@localhost");
-    }
-
-    #[test]
-    fn every_bad_variable_is_reported_at_once() {
-        let err = settings(&[
-            ("SWITCHBOARD_BIND", "nowhere"),
-            ("SWITCHBOARD_LOG_FORMAT", "xml"),
-            ("SWITCHBOARD_SESSION_KEY", "short"),
-            ("DATABASE_URL", "mysql://x@y/z"),
-            ("SWITCHBOARD_SMTP_URL", "http://mail"),
-            ("SWITCHBOARD_MAIL_FROM", "not an address"),
-            ("SWITCHBOARD_BASE_URL", "ftp://x"),
-            ("SWITCHBOARD_LOG", "=[="),
-        ])
-        .unwrap_err();
-        let vars: Vec<_> = err.0.iter().map(|p| p.variable).collect();
-        assert_eq!(
-            vars,
-            [
-                "DATABASE_URL",
-                "SWITCHBOARD_BIND",
-                "SWITCHBOARD_BASE_URL",
-                "SWITCHBOARD_SMTP_URL",
-                "SWITCHBOARD_MAIL_FROM",
-                "SWITCHBOARD_SESSION_KEY",
-                "SWITCHBOARD_LOG",
-                "SWITCHBOARD_LOG_FORMAT",
-            ]
-        );
-    }
-
-    #[test]
-    fn secrets_never_appear_in_errors_or_debug() {
-        let err = settings(&[
-            ("DATABASE_URL", "postgres://u:hunter2@[bad"),
-            ("SWITCHBOARD_SESSION_KEY", "hunter2"),
-        ])
-        .unwrap_err();
-        assert!(!err.to_string().contains("hunter2"), "{err}");
-        let ok = settings(&[("SWITCHBOARD_SMTP_URL", "smtp://u:hunter2@mail:25")]).unwrap();
-        assert!(!format!("{ok:?}").contains("hunter2"));
-    }
-
-    #[test]
-    fn mail_from_accepts_name_and_address() {
-        let s = settings(&[("SWITCHBOARD_MAIL_FROM", "Net Team <net@example.com>")]).unwrap();
-        assert_eq!(s.mail_from_name, "Net Team");
-        assert_eq!(s.mail_from.as_str(), "net@example.com");
-    }
-
-    #[test]
-    fn empty_values_count_as_unset() {
-        let s = settings(&[("DATABASE_URL", ""), ("SWITCHBOARD_BIND", " ")]).unwrap();
-        assert!(s.database_url.is_none());
-        assert_eq!(s.bind.to_string(), DEFAULT_BIND);
-    }
-}
+mod tests;

@@ -89,6 +89,14 @@ impl EmbeddedPostgres {
             .disable_statement_logging()
     }
 
+    /// The cluster as a `DATABASE_URL` (its Unix socket; no password).
+    pub fn url(&self) -> String {
+        format!(
+            "postgres://{SUPERUSER}@localhost:{PORT}/{DATABASE}?host={}",
+            self.socket_dir.display()
+        )
+    }
+
     /// Stops the cluster, waiting for it to shut down cleanly.
     pub async fn stop(&self) {
         let mut cmd = self.command("pg_ctl");
@@ -233,10 +241,10 @@ async fn run(mut cmd: Command, what: &str) -> Result<(), EmbeddedError> {
 /// `initdb` and `pg_ctl` on PATH, else the newest `/usr/lib/postgresql/*/bin`.
 fn find_binaries() -> Result<PathBuf, EmbeddedError> {
     let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
-    if let Some(path) = std::env::var_os("PATH") {
-        if let Some(dir) = std::env::split_paths(&path).find(|d| has_both(d)) {
-            return Ok(dir);
-        }
+    if let Some(path) = std::env::var_os("PATH")
+        && let Some(dir) = std::env::split_paths(&path).find(|d| has_both(d))
+    {
+        return Ok(dir);
     }
     let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
         .into_iter()
@@ -272,14 +280,15 @@ fn unprivileged_owner() -> Result<Owner, EmbeddedError> {
     for wanted in ["postgres", "nobody"] {
         for line in passwd.lines() {
             let fields: Vec<&str> = line.split(':').collect();
-            if fields.len() >= 4 && fields[0] == wanted {
-                if let (Ok(uid), Ok(gid)) = (fields[2].parse(), fields[3].parse()) {
-                    return Ok(Owner {
-                        name: wanted.into(),
-                        uid,
-                        gid,
-                    });
-                }
+            if fields.len() >= 4
+                && fields[0] == wanted
+                && let (Ok(uid), Ok(gid)) = (fields[2].parse(), fields[3].parse())
+            {
+                return Ok(Owner {
+                    name: wanted.into(),
+                    uid,
+                    gid,
+                });
             }
         }
     }

@@ -33,6 +33,10 @@ fn span(net: &IpNet) -> Span {
     }
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "callers pass a prefix length within the family's bits"
+)]
 fn block(v6: bool, start: u128, prefix_len: u8) -> IpNet {
     if v6 {
         IpNet::V6(Ipv6Net::new(Ipv6Addr::from(start), prefix_len).expect("prefix length checked"))

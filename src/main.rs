@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use switchboard::config::Settings;
+use switchboard::config::{Process, Settings};
 use switchboard::{cli, run, telemetry};
 
 /// Self-service network connectivity. Server verbs take their configuration from
@@ -22,6 +22,8 @@ enum Command {
     Server(ServerCommand),
     #[command(flatten)]
     Client(cli::Command),
+    /// Print the /api/v1 OpenAPI document (needs no server or database)
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -64,11 +66,21 @@ fn main() -> ExitCode {
         Command::Server(command) => server(command),
         // A client needs no server configuration: only the portal's URL and a token.
         Command::Client(command) => cli::run(args.client, command),
+        Command::Openapi => {
+            println!("{}", switchboard::api::v1::document());
+            ExitCode::SUCCESS
+        }
     }
 }
 
 fn server(command: ServerCommand) -> ExitCode {
-    let settings = match Settings::from_env() {
+    let process = match command {
+        ServerCommand::Up => Process::Up,
+        ServerCommand::Serve => Process::Serve,
+        ServerCommand::Work => Process::Work,
+        ServerCommand::Migrate | ServerCommand::Admin(_) => Process::Other,
+    };
+    let settings = match Settings::from_env().and_then(|s| s.for_process(process)) {
         Ok(settings) => settings,
         Err(e) => {
             eprint!("switchboard: {e}");

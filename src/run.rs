@@ -37,8 +37,6 @@ impl From<crate::Error> for RunError {
     }
 }
 
-const POOL_SIZE: u32 = 20;
-
 /// The database to use: `DATABASE_URL`, or (for `up`/`migrate`) the embedded cluster.
 enum Database {
     External(Box<PgConnectOptions>),
@@ -71,12 +69,13 @@ impl Database {
         }
     }
 
-    fn pool(&self) -> PgPool {
+    /// The pool of this process: `SWITCHBOARD_DATABASE_POOL_SIZE` connections at most.
+    fn pool(&self, settings: &Settings) -> PgPool {
         let options = match self {
             Database::External(options) => (**options).clone(),
             Database::Embedded(pg) => pg.connect_options(),
         };
-        store::pool(options, POOL_SIZE)
+        store::pool(options, settings.database_pool_size)
     }
 
     async fn close(self, pool: PgPool) {
@@ -112,6 +111,7 @@ async fn shutdown_signal() {
 
 async fn migrate_pool(pool: &PgPool) -> Result<(), RunError> {
     store::migrate(pool).await?;
+    crate::services::connections::carry_plans_forward(pool).await?;
     tracing::info!("database schema is up to date");
     Ok(())
 }
@@ -125,7 +125,7 @@ pub async fn create_token(
     expires_in_days: Option<i64>,
 ) -> Result<String, RunError> {
     let db = Database::open(&settings, true, "admin create-token").await?;
-    let pool = db.pool();
+    let pool = db.pool(&settings);
     let result = async {
         migrate_pool(&pool).await?;
         let ctx = Context::new(pool.clone(), Arc::new(settings))?;
@@ -146,7 +146,7 @@ pub async fn create_token(
 
 pub async fn migrate(settings: Settings) -> Result<(), RunError> {
     let db = Database::open(&settings, true, "migrate").await?;
-    let pool = db.pool();
+    let pool = db.pool(&settings);
     let result = migrate_pool(&pool).await;
     db.close(pool).await;
     result
@@ -155,7 +155,7 @@ pub async fn migrate(settings: Settings) -> Result<(), RunError> {
 /// web + workers in one process; with no DATABASE_URL, also the database.
 pub async fn up(settings: Settings) -> Result<(), RunError> {
     let db = Database::open(&settings, true, "up").await?;
-    let pool = db.pool();
+    let pool = db.pool(&settings);
     let result = async {
         migrate_pool(&pool).await?;
         crate::services::networks::ensure_default_sandbox(&pool).await?;
@@ -168,7 +168,7 @@ pub async fn up(settings: Settings) -> Result<(), RunError> {
 
 pub async fn serve(settings: Settings) -> Result<(), RunError> {
     let db = Database::open(&settings, false, "serve").await?;
-    let pool = db.pool();
+    let pool = db.pool(&settings);
     let result = run_processes(settings, pool.clone(), true, false).await;
     db.close(pool).await;
     result
@@ -176,12 +176,16 @@ pub async fn serve(settings: Settings) -> Result<(), RunError> {
 
 pub async fn work(settings: Settings) -> Result<(), RunError> {
     let db = Database::open(&settings, false, "work").await?;
-    let pool = db.pool();
+    let pool = db.pool(&settings);
     let result = run_processes(settings, pool.clone(), false, true).await;
     db.close(pool).await;
     result
 }
 
+/// One task tree per process: the web server, the workers and the scheduler.
+/// When any of them ends before a shutdown was asked for (a panic, an error),
+/// the process says why and stops with an error, so the platform restarts it:
+/// never a process that looks healthy with a part missing.
 async fn run_processes(
     settings: Settings,
     pool: PgPool,
@@ -190,30 +194,36 @@ async fn run_processes(
 ) -> Result<(), RunError> {
     let settings = Arc::new(settings);
     let (stop_tx, stop_rx) = watch::channel(false);
+    let mut parts: Vec<Part> = Vec::new();
 
-    let worker_task = if workers {
+    if workers {
         let mailer = Mailer::from_settings(&settings, &pool)?;
         if settings.mail_goes_to_outbox() {
             tracing::info!("no SWITCHBOARD_SMTP_URL: email goes to the outbox at /dev/outbox");
         }
         let ctx = Context::new(pool.clone(), settings.clone())?;
-        tokio::spawn(jobs::schedule::run(ctx.clone(), stop_rx.clone()));
-        Some(tokio::spawn(jobs::run(
-            ctx,
-            mailer,
-            WorkerSettings {
-                heartbeat: std::time::Duration::from_secs(
-                    settings.worker_heartbeat_seconds.unsigned_abs(),
-                ),
-                ..WorkerSettings::new(settings.worker_concurrency)
-            },
-            stop_rx,
-        )))
-    } else {
-        None
-    };
+        parts.push((
+            "scheduler",
+            tokio::spawn(jobs::schedule::run(ctx.clone(), stop_rx.clone())),
+        ));
+        parts.push((
+            "workers",
+            tokio::spawn(jobs::run(
+                ctx,
+                mailer,
+                WorkerSettings {
+                    heartbeat: std::time::Duration::from_secs(
+                        settings.worker_heartbeat_seconds.unsigned_abs(),
+                    ),
+                    ..WorkerSettings::new(settings.worker_concurrency)
+                },
+                stop_rx,
+            )),
+        ));
+    }
 
-    let server = if web {
+    let mut web_handle = None;
+    if web {
         let listener = TcpListener::bind(settings.bind)
             .map_err(|e| RunError(format!("SWITCHBOARD_BIND {}: {e}", settings.bind)))?;
         if settings.session_key.is_none() {
@@ -223,25 +233,75 @@ async fn run_processes(
         let app = Application::build(listener, ctx, Arc::new(Metrics::new()))
             .map_err(|e| RunError(format!("starting the web server: {e}")))?;
         tracing::info!(url = %settings.base_url, bind = %settings.bind, "Switchboard is serving");
-        Some(app.into_server())
-    } else {
-        None
-    };
+        let server = app.into_server();
+        web_handle = Some(server.handle());
+        parts.push((
+            "web server",
+            tokio::spawn(async move {
+                if let Err(e) = server.await {
+                    tracing::error!(error = %e, "the web server failed");
+                }
+            }),
+        ));
+    }
 
-    match server {
-        Some(server) => {
-            let handle = server.handle();
-            let serving = tokio::spawn(server);
-            shutdown_signal().await;
-            // Stop taking requests, let the ones in flight finish.
-            handle.stop(true).await;
-            let _ = serving.await;
-        }
-        None => shutdown_signal().await,
+    let failed = tokio::select! {
+        _ = shutdown_signal() => None,
+        ended = first_to_end(&mut parts) => Some(ended),
+    };
+    if let Some((part, why)) = &failed {
+        tracing::error!(%part, %why, "a part of the process ended unexpectedly; stopping");
+    }
+    // Stop taking requests and jobs; let the ones in flight finish.
+    if let Some(handle) = web_handle {
+        handle.stop(true).await;
     }
     let _ = stop_tx.send(true);
-    if let Some(task) = worker_task {
+    for (_, task) in parts {
         let _ = task.await;
     }
-    Ok(())
+    match failed {
+        None => Ok(()),
+        Some((part, why)) => Err(RunError(format!("the {part} ended unexpectedly: {why}"))),
+    }
+}
+
+/// A named part of the process and its task.
+type Part = (&'static str, tokio::task::JoinHandle<()>);
+
+/// Waits for the first part to end, and says which and how; never, with none.
+async fn first_to_end(parts: &mut [Part]) -> (&'static str, String) {
+    if parts.is_empty() {
+        return std::future::pending().await;
+    }
+    let waits = parts.iter_mut().map(|(name, task)| {
+        Box::pin(async move {
+            let how = match task.await {
+                Ok(()) => "it returned".to_owned(),
+                Err(e) if e.is_panic() => "it panicked".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            (*name, how)
+        })
+    });
+    futures::future::select_all(waits).await.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_part_that_panics_is_named() {
+        let mut parts: Vec<Part> = vec![
+            ("web server", tokio::spawn(std::future::pending())),
+            ("scheduler", tokio::spawn(async { panic!("a bug") })),
+        ];
+        assert_eq!(
+            first_to_end(&mut parts).await,
+            ("scheduler", "it panicked".to_owned())
+        );
+        let mut parts: Vec<Part> = vec![("workers", tokio::spawn(async {}))];
+        assert_eq!(first_to_end(&mut parts).await.0, "workers");
+    }
 }

@@ -73,6 +73,7 @@ pub struct Metrics {
     account_observed: Family<AccountLabels, Gauge>,
     account_unknown: Family<AccountLabels, Gauge>,
     open_drift: Gauge,
+    unreadable: Gauge,
 }
 
 impl Default for Metrics {
@@ -140,6 +141,12 @@ impl Metrics {
             "Drift episodes not yet closed",
             open_drift.clone(),
         );
+        let unreadable = Gauge::default();
+        registry.register(
+            "monitor_unreadable_connections",
+            "Connections the monitor's last sweep skipped because their stored plan could not be read",
+            unreadable.clone(),
+        );
         Self {
             registry,
             requests,
@@ -151,6 +158,7 @@ impl Metrics {
             account_observed,
             account_unknown,
             open_drift,
+            unreadable,
         }
     }
 
@@ -187,6 +195,7 @@ impl Metrics {
         self.sweep_seconds.set(m.sweep_seconds.unwrap_or(0.0));
         self.sweep_observed.set(m.observed.unwrap_or(0));
         self.open_drift.set(m.open_drift);
+        self.unreadable.set(m.unreadable.0);
         self.account_seconds.clear();
         self.account_observed.clear();
         self.account_unknown.clear();

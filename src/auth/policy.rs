@@ -4,6 +4,7 @@
 
 use uuid::Uuid;
 
+use crate::domain::connection::{self, Event, Status};
 use crate::domain::team::{Role, TeamSlug};
 use crate::error::Error;
 
@@ -58,6 +59,12 @@ pub enum Action {
     ViewNetworks,
     /// Create, change or delete a network of this team.
     ManageNetworks { team_id: Uuid },
+    /// Confirm or refuse that a team owns the resource a network registers.
+    ConfirmOwnership,
+    /// See a team's webhook.
+    ViewWebhook { team_id: Uuid },
+    /// Set or remove a team's webhook.
+    ManageWebhook { team_id: Uuid },
 }
 
 impl Actor {
@@ -78,7 +85,10 @@ impl Actor {
             | Action::ViewAddressPlan
             | Action::ViewNetworks
             | Action::Allocate => true,
-            Action::ManageNetworks { team_id } => self.role_in(team_id).is_some(),
+            Action::ManageNetworks { team_id } | Action::ViewWebhook { team_id } => {
+                self.role_in(team_id).is_some()
+            }
+            Action::ManageWebhook { team_id } => self.leads(team_id),
             Action::Release { allocated_by } => allocated_by == Some(self.user_id),
             Action::ManageMembers { team_id } => self.role_in(team_id) == Some(Role::Lead),
             // People may end their own sessions; only admins end other people's.
@@ -88,17 +98,296 @@ impl Actor {
             | Action::ViewAudit
             | Action::ViewOutbox
             | Action::ManageAddressPlan
-            | Action::ManageProviderAccounts => false,
+            | Action::ManageProviderAccounts
+            | Action::ConfirmOwnership => false,
         }
     }
 
-    /// `Ok` when allowed, else the 403 every handler shows the same way.
+    /// `Ok` when allowed, else the 403 every handler shows the same way,
+    /// saying who may.
     pub fn require(&self, action: Action) -> Result<(), Error> {
         if self.can(action) {
             Ok(())
         } else {
-            Err(Error::Forbidden)
+            Err(Error::Forbidden(action.who_may().into()))
         }
+    }
+
+    fn leads(&self, team_id: Uuid) -> bool {
+        self.role_in(team_id) == Some(Role::Lead)
+    }
+
+    /// May this person ask for a connection whose sides are `teams`? Members of
+    /// a side ask; admins ask for anyone.
+    pub fn may_request(&self, teams: &[(Uuid, &str)]) -> Result<Permit<Request>, Error> {
+        if self.is_admin || teams.iter().any(|(id, _)| self.role_in(*id).is_some()) {
+            return Ok(Permit {
+                action: Request,
+                teams: teams.iter().map(|(id, _)| *id).collect(),
+            });
+        }
+        Err(Error::Forbidden(format!(
+            "only members of {} (or an admin) may ask for this: ask one of them to request it",
+            or_list(teams.iter().map(|(_, slug)| *slug))
+        )))
+    }
+
+    /// May this person do `action` on this connection, in its current status?
+    /// `NotFound` for who may not even see it, `Forbidden` (saying who may) for
+    /// who may see but not act, then `Conflict` for an action its status rules
+    /// out: who may never act hears so whatever the status.
+    pub fn may(
+        &self,
+        action: ConnectionAction,
+        c: &ConnectionFacts<'_>,
+    ) -> Result<Permit<ConnectionAction>, Error> {
+        let requester = c.requested_by == self.user_id;
+        let member = c.sides.iter().any(|s| self.role_in(s.team_id).is_some());
+        if !(requester || member || self.is_admin) {
+            return Err(Error::NotFound("that connection".into()));
+        }
+        let lead = c.sides.iter().any(|s| self.leads(s.team_id));
+        let teams = || or_list(c.sides.iter().map(|s| s.team.as_str()));
+        let in_state = |event: Event| {
+            connection::transition(c.status, event)
+                .map(|_| ())
+                .map_err(|r| Error::Conflict(r.0))
+        };
+        let permit = |teams: Vec<Uuid>| Permit { action, teams };
+        use ConnectionAction as A;
+        match action {
+            A::See => Ok(permit(Vec::new())),
+            A::Approve | A::Reject => {
+                let verb = if action == A::Approve {
+                    "approve"
+                } else {
+                    "reject"
+                };
+                if requester {
+                    return Err(Error::Forbidden(format!(
+                        "you requested this connection, so you cannot {verb} it: a lead of each team involved must{}",
+                        if action == A::Reject {
+                            " (cancel it instead)"
+                        } else {
+                            ""
+                        }
+                    )));
+                }
+                let undecided: Vec<&SideFacts> = c.sides.iter().filter(|s| !s.decided).collect();
+                let mine: Vec<Uuid> = undecided
+                    .iter()
+                    .filter(|s| self.leads(s.team_id))
+                    .map(|s| s.team_id)
+                    .collect();
+                if mine.is_empty() {
+                    let decided: Vec<&str> = c
+                        .sides
+                        .iter()
+                        .filter(|s| s.decided && self.leads(s.team_id))
+                        .map(|s| s.team.as_str())
+                        .collect();
+                    let others = if undecided.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "only a lead of {} may {verb} it now",
+                            or_list(undecided.iter().map(|s| s.team.as_str()))
+                        )
+                    };
+                    return Err(Error::Forbidden(
+                        match (decided.is_empty(), others.is_empty()) {
+                            (true, false) => others,
+                            (true, true) => format!("only a lead of {} may {verb} it", teams()),
+                            (false, true) => format!(
+                                "{} already decided, and so did every other team involved",
+                                or_list(decided.into_iter())
+                            ),
+                            (false, false) => {
+                                format!(
+                                    "{} already decided; {others}",
+                                    or_list(decided.into_iter())
+                                )
+                            }
+                        },
+                    ));
+                }
+                in_state(if action == A::Approve {
+                    Event::Approve { all_sides: false }
+                } else {
+                    Event::Reject
+                })?;
+                Ok(permit(mine))
+            }
+            A::Cancel => {
+                if !(requester || self.is_admin) {
+                    return Err(Error::Forbidden(
+                        "only the person who asked for it (or an admin) may cancel it; a lead may reject it"
+                            .into(),
+                    ));
+                }
+                in_state(Event::Cancel)?;
+                Ok(permit(Vec::new()))
+            }
+            A::Remove => {
+                if !(requester || lead || self.is_admin) {
+                    return Err(Error::Forbidden(format!(
+                        "only the person who asked for it, a lead of {} or an admin may remove it",
+                        teams()
+                    )));
+                }
+                in_state(Event::Deprovision)?;
+                Ok(permit(Vec::new()))
+            }
+            A::Retry | A::Repair | A::SetRepairMode => {
+                if !(lead || self.is_admin) {
+                    return Err(Error::Forbidden(format!(
+                        "only a lead of {} or an admin may {} it",
+                        teams(),
+                        action.verb()
+                    )));
+                }
+                match action {
+                    A::Retry => in_state(Event::Retry)?,
+                    A::Repair if !matches!(c.status, Status::Active | Status::Drifted) => {
+                        return Err(Error::Conflict(format!(
+                            "only an active or drifted connection can be repaired; this one is {}",
+                            c.status.label()
+                        )));
+                    }
+                    A::SetRepairMode if c.status.is_final() => {
+                        return Err(Error::Conflict(format!(
+                            "a connection that is {} is no longer watched",
+                            c.status.label()
+                        )));
+                    }
+                    _ => {}
+                }
+                Ok(permit(Vec::new()))
+            }
+        }
+    }
+
+    /// Whether the page should offer `action` on this connection to this person.
+    pub fn offers(&self, action: ConnectionAction, c: &ConnectionFacts<'_>) -> bool {
+        self.may(action, c).is_ok()
+    }
+}
+
+/// "a", "a or b", "a, b or c".
+fn or_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let mut names: Vec<&str> = names.collect();
+    names.dedup();
+    match names.split_last() {
+        None => "the teams involved".into(),
+        Some((last, [])) => (*last).into(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+impl Action {
+    /// Who may do this, for the refusal.
+    fn who_may(self) -> &'static str {
+        match self {
+            Action::ManageMembers { .. } => {
+                "only a lead of this team or an admin may change its members"
+            }
+            Action::RevokeSessions { .. } => "only an admin may end other people's sessions",
+            Action::Release { .. } => {
+                "only the person who took this block or an admin may give it back"
+            }
+            Action::ManageNetworks { .. } => {
+                "only members of the network's team or an admin may change its networks"
+            }
+            Action::ViewWebhook { .. } => {
+                "only members of this team or an admin may see its webhook"
+            }
+            Action::ManageWebhook { .. } => {
+                "only a lead of this team or an admin may change its webhook"
+            }
+            Action::ViewTeams
+            | Action::ManageOwnTokens
+            | Action::ViewAddressPlan
+            | Action::Allocate
+            | Action::ViewNetworks => "you must be signed in",
+            Action::ManageTeams
+            | Action::ViewUsers
+            | Action::ViewAudit
+            | Action::ViewOutbox
+            | Action::ManageAddressPlan
+            | Action::ManageProviderAccounts => "only an admin may do that",
+            Action::ConfirmOwnership => {
+                "only an admin may confirm or refuse who owns a registered resource"
+            }
+        }
+    }
+}
+
+/// What people do with a connection, each decided by [`Actor::may`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionAction {
+    See,
+    Approve,
+    Reject,
+    Cancel,
+    Remove,
+    Retry,
+    Repair,
+    SetRepairMode,
+}
+
+impl ConnectionAction {
+    fn verb(self) -> &'static str {
+        match self {
+            ConnectionAction::See => "see",
+            ConnectionAction::Approve => "approve",
+            ConnectionAction::Reject => "reject",
+            ConnectionAction::Cancel => "cancel",
+            ConnectionAction::Remove => "remove",
+            ConnectionAction::Retry => "retry",
+            ConnectionAction::Repair => "repair",
+            ConnectionAction::SetRepairMode => "choose how to repair",
+        }
+    }
+}
+
+/// Asking for a new connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request;
+
+/// One side of a connection, as the policy sees it.
+#[derive(Clone, Debug)]
+pub struct SideFacts {
+    pub team_id: Uuid,
+    pub team: String,
+    /// Its lead already approved or rejected.
+    pub decided: bool,
+}
+
+/// What the policy decides a connection action on.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionFacts<'a> {
+    pub requested_by: Uuid,
+    pub status: Status,
+    pub sides: &'a [SideFacts],
+}
+
+/// Proof that the policy allowed `action`: only [`Actor::may`] and
+/// [`Actor::may_request`] make one, and the services that change a connection
+/// take one, so no change can skip the policy.
+#[derive(Debug)]
+pub struct Permit<A> {
+    action: A,
+    /// The teams the permit is for (the sides a lead decides for, the sides of
+    /// a request).
+    teams: Vec<Uuid>,
+}
+
+impl<A: Copy> Permit<A> {
+    pub fn action(&self) -> A {
+        self.action
+    }
+    pub fn teams(&self) -> &[Uuid] {
+        &self.teams
     }
 }
 
@@ -201,7 +490,131 @@ mod tests {
         }));
         assert_eq!(
             outsider.require(Action::ViewAudit).unwrap_err().to_string(),
-            Error::Forbidden.to_string()
+            "only an admin may do that"
         );
+    }
+
+    fn sides(a: Uuid, b: Uuid, decided_a: bool) -> Vec<SideFacts> {
+        vec![
+            SideFacts {
+                team_id: a,
+                team: "payments".into(),
+                decided: decided_a,
+            },
+            SideFacts {
+                team_id: b,
+                team: "search".into(),
+                decided: false,
+            },
+        ]
+    }
+
+    #[test]
+    fn connection_actions_follow_role_and_status() {
+        use ConnectionAction as A;
+        let (pay, search) = (Uuid::new_v4(), Uuid::new_v4());
+        let requester = actor(false, &[(pay, Role::Member)]);
+        let pay_lead = actor(false, &[(pay, Role::Lead)]);
+        let search_member = actor(false, &[(search, Role::Member)]);
+        let admin = actor(true, &[]);
+        let outsider = actor(false, &[(Uuid::new_v4(), Role::Lead)]);
+        let sides = sides(pay, search, false);
+        let facts = |status| ConnectionFacts {
+            requested_by: requester.user_id,
+            status,
+            sides: &sides,
+        };
+        let code = |r: Result<Permit<ConnectionAction>, Error>| match r {
+            Ok(_) => 200,
+            Err(Error::NotFound(_)) => 404,
+            Err(Error::Forbidden(_)) => 403,
+            Err(Error::Conflict(_)) => 409,
+            Err(other) => panic!("{other}"),
+        };
+        // (action, status, requester, payments lead, search member, admin, outsider)
+        let table = [
+            (A::See, Status::Active, 200, 200, 200, 200, 404),
+            (A::Approve, Status::PendingApproval, 403, 200, 403, 403, 404),
+            (A::Approve, Status::Active, 403, 409, 403, 403, 404),
+            (A::Reject, Status::PendingApproval, 403, 200, 403, 403, 404),
+            (A::Cancel, Status::PendingApproval, 200, 403, 403, 200, 404),
+            (A::Cancel, Status::Active, 409, 403, 403, 409, 404),
+            (A::Remove, Status::Active, 200, 200, 403, 200, 404),
+            (A::Remove, Status::PendingApproval, 409, 409, 403, 409, 404),
+            (A::Retry, Status::Failed, 403, 200, 403, 200, 404),
+            (A::Retry, Status::Active, 403, 409, 403, 409, 404),
+            (A::Repair, Status::Drifted, 403, 200, 403, 200, 404),
+            (A::Repair, Status::PendingApproval, 403, 409, 403, 409, 404),
+            (A::SetRepairMode, Status::Active, 403, 200, 403, 200, 404),
+            (A::SetRepairMode, Status::Deleted, 403, 409, 403, 409, 404),
+        ];
+        for (action, status, r, l, m, a, o) in table {
+            let f = facts(status);
+            assert_eq!(
+                code(requester.may(action, &f)),
+                r,
+                "requester {action:?} {status:?}"
+            );
+            assert_eq!(
+                code(pay_lead.may(action, &f)),
+                l,
+                "lead {action:?} {status:?}"
+            );
+            assert_eq!(
+                code(search_member.may(action, &f)),
+                m,
+                "member {action:?} {status:?}"
+            );
+            assert_eq!(
+                code(admin.may(action, &f)),
+                a,
+                "admin {action:?} {status:?}"
+            );
+            assert_eq!(
+                code(outsider.may(action, &f)),
+                o,
+                "outsider {action:?} {status:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn refusals_say_who_may() {
+        let (pay, search) = (Uuid::new_v4(), Uuid::new_v4());
+        let lead_of_both = actor(false, &[(pay, Role::Lead), (search, Role::Lead)]);
+        let member = actor(false, &[(search, Role::Member)]);
+        let sides = sides(pay, search, true);
+        let mine = ConnectionFacts {
+            requested_by: lead_of_both.user_id,
+            status: Status::PendingApproval,
+            sides: &sides,
+        };
+        let why = lead_of_both
+            .may(ConnectionAction::Approve, &mine)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            why.starts_with("you requested this connection, so you cannot approve it"),
+            "{why}"
+        );
+        // payments already decided: only search's lead is named.
+        let why = member
+            .may(ConnectionAction::Approve, &mine)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(why, "only a lead of search may approve it now");
+        // A lead approves only the undecided sides they lead.
+        let other = actor(false, &[(pay, Role::Lead), (search, Role::Lead)]);
+        let permit = other.may(ConnectionAction::Approve, &mine).unwrap();
+        assert_eq!(permit.teams(), [search]);
+        let why = actor(false, &[])
+            .may_request(&[(pay, "payments"), (search, "search")])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            why,
+            "only members of payments or search (or an admin) may ask for this: ask one of them to request it"
+        );
+        assert!(member.may_request(&[(search, "search")]).is_ok());
     }
 }

@@ -11,7 +11,10 @@ pub const API_TOKEN_PREFIX: &str = "sbp_";
 
 pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
-    // The OS random source failing is not something to carry on from.
+    #[allow(
+        clippy::expect_used,
+        reason = "the OS random source failing is not something to carry on from"
+    )]
     getrandom::fill(&mut bytes).expect("the operating system's random source works");
     URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -50,6 +53,7 @@ impl ServerKey {
     }
 
     fn mac(&self, purpose: &str, parts: &[&[u8]]) -> String {
+        #[allow(clippy::expect_used, reason = "HMAC takes keys of any length")]
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
         mac.update(purpose.as_bytes());
         for part in parts {

@@ -1,12 +1,16 @@
-//! The command-line client: `switchboard pool …`, `switchboard network …` and
-//! `switchboard connection …` and `switchboard sandbox …` call `/api/v1` with an API token. It needs no server configuration, only where the
-//! portal is and a token (flags, environment, or `~/.config/switchboard/config.toml`).
+//! The command-line client: every verb (`switchboard pool …`, `network …`,
+//! `connection …`, `team …`, `token …`, `audit`…) calls `/api/v1` with an API
+//! token. It needs no server configuration, only where the portal is and a
+//! token (flags, environment, or `~/.config/switchboard/config.toml`).
 
+mod accounts;
+mod audit;
 mod connections;
 mod networks;
 mod output;
 mod pools;
 mod sandbox;
+mod teams;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -52,6 +56,25 @@ pub enum Command {
     /// Connection requests: ask, see the plan, approve, reject, cancel (client of /api/v1)
     #[command(subcommand)]
     Connection(connections::ConnectionCommand),
+    /// Counts of the connections you can see, by state (the status board in numbers)
+    Status,
+    /// Teams, their members and webhook (client of /api/v1)
+    #[command(subcommand)]
+    Team(teams::TeamCommand),
+    /// Your API tokens (client of /api/v1)
+    #[command(subcommand)]
+    Token(accounts::TokenCommand),
+    /// Which emails you get (client of /api/v1)
+    #[command(subcommand)]
+    Notifications(accounts::NotificationsCommand),
+    /// People who have signed in, and their sessions (admins; client of /api/v1)
+    #[command(subcommand)]
+    User(accounts::UserCommand),
+    /// Provider accounts: where networks live (client of /api/v1)
+    #[command(subcommand)]
+    Account(accounts::AccountCommand),
+    /// The audit log: who changed what, newest first (admins; client of /api/v1)
+    Audit(audit::AuditArgs),
     /// The sandbox's simulated cloud: change or delete a resource behind Switchboard's back (admins; client of /api/v1)
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCommand),
@@ -71,6 +94,17 @@ pub fn run(args: ClientArgs, command: Command) -> ExitCode {
                     Command::Network(command) => networks::run(&client, command).await?,
                     Command::Connection(command) => connections::run(&client, command).await?,
                     Command::Sandbox(command) => sandbox::run(&client, command).await?,
+                    Command::Status => connections::status(&client).await?,
+                    Command::Team(command) => teams::run(&client, command).await?,
+                    Command::Token(command) => accounts::tokens(&client, command).await?,
+                    Command::Notifications(command) => {
+                        accounts::notifications(&client, command).await?
+                    }
+                    Command::User(command) => accounts::users(&client, command).await?,
+                    Command::Account(command) => {
+                        accounts::provider_accounts(&client, command).await?
+                    }
+                    Command::Audit(args) => audit::run(&client, args).await?,
                 };
                 print(&text)
             })
@@ -175,8 +209,10 @@ fn default_server() -> String {
     format!("http://{}", crate::config::DEFAULT_BIND)
 }
 
-/// An authenticated HTTP client of one portal's `/api/v1`.
+/// An authenticated HTTP client of one portal's `/api/v1`: the typed client
+/// (`api`), and the same connection for verbs that print the API's JSON as it came.
 struct Client {
+    api: crate::client::Client,
     http: reqwest::Client,
     /// The portal's URL without a trailing slash, as given (for messages).
     server: String,
@@ -220,7 +256,10 @@ impl Client {
             .user_agent(concat!("switchboard-cli/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Failed(format!("could not set up HTTP: {e}")))?;
+        let api = crate::client::Client::new(&server, &token)
+            .map_err(|e| Error::Usage(format!("--server: {e}")))?;
         Ok(Self {
+            api,
             http,
             server,
             token: token.trim().to_owned(),
@@ -235,6 +274,31 @@ impl Client {
     async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Reply, Error> {
         self.send(self.request(reqwest::Method::GET, path).query(query))
             .await
+    }
+
+    /// Every page of a list, followed to the end, as one JSON array.
+    async fn get_all(&self, path: &str, query: &[(&str, String)]) -> Result<Reply, Error> {
+        let mut items: Vec<serde_json::Value> = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut query = query.to_vec();
+            query.push(("limit", crate::domain::page::MAX_LIMIT.to_string()));
+            if let Some(c) = cursor.take() {
+                query.push(("cursor", c));
+            }
+            let reply = self.get(path, &query).await?;
+            items.extend(reply.parse::<Vec<serde_json::Value>>()?);
+            match reply.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let body = serde_json::to_vec(&items)
+            .map_err(|e| Error::Failed(format!("could not gather the pages: {e}")))?;
+        Ok(Reply {
+            body,
+            next_cursor: None,
+        })
     }
 
     async fn post(&self, path: &str, body: &serde_json::Value) -> Result<Reply, Error> {
@@ -281,11 +345,40 @@ impl Client {
         };
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
+        let next_cursor = response
+            .headers()
+            .get("next-cursor")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = response.bytes().await.map_err(unreachable)?.to_vec();
         if status.is_success() {
-            return Ok(Reply { body });
+            return Ok(Reply { body, next_cursor });
         }
         Err(Error::Failed(problem_message(status, &body, &self.server)))
+    }
+}
+
+/// A typed call's failure, said as the CLI says the API's errors.
+impl From<crate::client::ClientError> for Error {
+    fn from(e: crate::client::ClientError) -> Self {
+        use crate::client::ClientError;
+        match e {
+            ClientError::Setup(message) => Error::Usage(message),
+            ClientError::Unreachable { message, timed_out } => Error::Failed(if timed_out {
+                message
+            } else {
+                format!("{message}; set --server or SWITCHBOARD_URL")
+            }),
+            ClientError::Api { status, problem } => {
+                let body = serde_json::json!({
+                    "detail": problem.detail,
+                    "request_id": problem.request_id,
+                    "errors": problem.errors.clone().unwrap_or_default(),
+                });
+                Error::Failed(problem_message(status, body.to_string().as_bytes(), ""))
+            }
+            unexpected @ ClientError::Unexpected { .. } => Error::Failed(unexpected.to_string()),
+        }
     }
 }
 
@@ -375,9 +468,10 @@ fn flag_for(field: &str) -> Option<&'static str> {
     })
 }
 
-/// A successful answer's body.
+/// A successful answer's body, and the next page's cursor for a list.
 struct Reply {
     body: Vec<u8>,
+    next_cursor: Option<String>,
 }
 
 impl Reply {
@@ -393,6 +487,29 @@ impl Reply {
         } else {
             output::indent_json(&String::from_utf8_lossy(&self.body))
         }
+    }
+}
+
+/// The typed answer as JSON, or the short text.
+fn typed_answer<T: serde::Serialize>(
+    client: &Client,
+    value: &T,
+    text: String,
+) -> Result<String, Error> {
+    if client.json_output() {
+        serde_json::to_string_pretty(value)
+            .map(|json| json + "\n")
+            .map_err(|e| Error::Failed(format!("could not print the answer: {e}")))
+    } else {
+        Ok(text)
+    }
+}
+
+/// The wire name of a v1 enum value (`pending_approval`, `network-to-network`).
+fn wire_name<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
     }
 }
 

@@ -54,6 +54,19 @@ pub enum NetworkCommand {
     },
     /// Delete a network; its prefixes go back to the plan
     Delete { id: Uuid },
+    /// Networks whose registration waits for an admin (admins)
+    Registrations,
+    /// Ask again for proof that the team owns the network's resource (e.g. after tagging the VPC switchboard:team=<team>)
+    CheckOwnership { id: Uuid },
+    /// Confirm that the network's team owns the resource it registered (admins)
+    ConfirmOwnership { id: Uuid },
+    /// Refuse a registration: the network no longer names that resource (admins)
+    RefuseOwnership {
+        id: Uuid,
+        /// Why: the network's team reads it
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 /// What `create` and `register` both take.
@@ -90,6 +103,13 @@ struct Network {
     tags: BTreeMap<String, String>,
     prefixes: Vec<Allocation>,
     created_at: DateTime<Utc>,
+    ownership: Ownership,
+}
+
+#[derive(Deserialize)]
+struct Ownership {
+    state: String,
+    evidence: String,
 }
 
 #[derive(Deserialize)]
@@ -114,7 +134,7 @@ pub(super) async fn run(client: &Client, command: NetworkCommand) -> Result<Stri
             .into_iter()
             .filter_map(|(k, v)| Some((k, v?)))
             .collect();
-            let reply = client.get("/networks", &query).await?;
+            let reply = client.get_all("/networks", &query).await?;
             if client.json_output() {
                 return Ok(reply.pretty());
             }
@@ -172,7 +192,54 @@ pub(super) async fn run(client: &Client, command: NetworkCommand) -> Result<Stri
                 "Deleted network {id}; its prefixes went back to the plan\n"
             ))
         }
+        NetworkCommand::Registrations => {
+            let reply = client.get_all("/registrations", &[]).await?;
+            if client.json_output() {
+                return Ok(reply.pretty());
+            }
+            let networks: Vec<Network> = reply.parse()?;
+            let rows: Vec<Vec<String>> = networks
+                .iter()
+                .map(|n| {
+                    vec![
+                        n.name.clone(),
+                        n.team.clone(),
+                        n.provider_account.clone(),
+                        n.external_id.clone().unwrap_or_else(|| "-".into()),
+                        n.ownership.evidence.clone(),
+                        n.id.to_string(),
+                    ]
+                })
+                .collect();
+            Ok(table(
+                &["NAME", "TEAM", "PROVIDER", "RESOURCE", "WHY IT WAITS", "ID"],
+                &rows,
+            ))
+        }
+        NetworkCommand::CheckOwnership { id } => ownership(client, id, "check", json!({})).await,
+        NetworkCommand::ConfirmOwnership { id } => {
+            ownership(client, id, "confirm", json!({})).await
+        }
+        NetworkCommand::RefuseOwnership { id, reason } => {
+            ownership(client, id, "refuse", json!({ "reason": reason })).await
+        }
     }
+}
+
+/// `POST /networks/{id}/ownership/{verb}`, then the network as it is now.
+async fn ownership(
+    client: &Client,
+    id: Uuid,
+    verb: &str,
+    body: serde_json::Value,
+) -> Result<String, Error> {
+    let reply = client
+        .post(&format!("/networks/{id}/ownership/{verb}"), &body)
+        .await?;
+    if client.json_output() {
+        return Ok(reply.pretty());
+    }
+    Ok(show(&reply.parse()?))
 }
 
 /// Creates a network. The API takes ids: the account and the pool are looked up
@@ -219,7 +286,7 @@ async fn create(
 
 /// The account `--account` names (name or id), or the only one there is.
 async fn find_account(client: &Client, text: Option<&str>) -> Result<Account, Error> {
-    let accounts: Vec<Account> = client.get("/provider-accounts", &[]).await?.parse()?;
+    let accounts: Vec<Account> = client.get_all("/provider-accounts", &[]).await?.parse()?;
     if accounts.is_empty() {
         return Err(Error::Failed(
             "--account: the portal has no provider accounts yet: an admin adds one \
@@ -273,7 +340,16 @@ fn show(n: &Network) -> String {
             "External id",
             n.external_id.clone().unwrap_or_else(|| "-".into()),
         ),
+        ("Ownership", ownership_line(&n.ownership)),
         ("Tags", key_values(&n.tags)),
         ("Created", output::time(&n.created_at)),
     ])
+}
+
+fn ownership_line(o: &Ownership) -> String {
+    match o.state.as_str() {
+        "none" => "-".into(),
+        "pending" => format!("not proved yet: {} (an admin may confirm it)", o.evidence),
+        state => format!("{state}: {}", o.evidence),
+    }
 }

@@ -227,7 +227,7 @@ pub(super) async fn run(client: &Client, command: PoolCommand) -> Result<String,
 }
 
 async fn list(client: &Client) -> Result<String, Error> {
-    let reply = client.get("/pools", &[]).await?;
+    let reply = client.get_all("/pools", &[]).await?;
     if client.json_output() {
         return Ok(reply.pretty());
     }
@@ -332,7 +332,7 @@ pub(super) struct Plan {
 impl Plan {
     pub async fn fetch(client: &Client) -> Result<Self, Error> {
         Ok(Self {
-            pools: client.get("/pools", &[]).await?.parse()?,
+            pools: client.get_all("/pools", &[]).await?.parse()?,
         })
     }
 

@@ -51,7 +51,7 @@ pub(super) async fn run(client: &Client, command: SandboxCommand) -> Result<Stri
                 .map(|c| ("connection_id", c.to_string()))
                 .into_iter()
                 .collect();
-            let reply = client.get("/sandbox/resources", &query).await?;
+            let reply = client.get_all("/sandbox/resources", &query).await?;
             if client.json_output() {
                 return Ok(reply.pretty());
             }

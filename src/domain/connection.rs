@@ -7,7 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// What a person asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
     /// Two networks reach each other (optionally only on some ports).
@@ -59,7 +59,7 @@ impl fmt::Display for Kind {
 }
 
 /// The IP protocol a connection or opening is limited to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Any,
@@ -92,7 +92,7 @@ impl fmt::Display for Protocol {
 }
 
 /// A port or an inclusive range of ports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PortRange {
     pub from: u16,
     pub to: u16,
@@ -133,7 +133,7 @@ pub fn parse_ports(text: &str) -> Result<Vec<PortRange>, String> {
     Ok(ports)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     PendingApproval,
@@ -215,6 +215,11 @@ impl Status {
             self,
             Status::Deleted | Status::Rejected | Status::Cancelled | Status::Expired
         )
+    }
+
+    /// The monitor compares what exists with the plan in this status.
+    pub fn is_watched(self) -> bool {
+        matches!(self, Status::Active | Status::Drifted)
     }
 }
 
@@ -316,7 +321,9 @@ pub fn transition(from: Status, event: Event) -> Result<Status, Refused> {
         (S::Approved | S::Provisioning, E::PlanChanged) => S::PendingApproval,
         (S::Approved, E::StartProvisioning) => S::Provisioning,
         (S::Provisioning, E::Provisioned) => S::Active,
-        (S::Provisioning | S::Deprovisioning, E::Fail) => S::Failed,
+        // Approved: re-planning before the build found the request can no
+        // longer be built (a network deleted meanwhile).
+        (S::Approved | S::Provisioning | S::Deprovisioning, E::Fail) => S::Failed,
         (S::Failed, E::Retry) => S::Approved,
         (S::Active, E::Drift) => S::Drifted,
         (S::Drifted, E::Recover) => S::Active,
@@ -361,6 +368,7 @@ mod tests {
             (S::Approved, E::Expire, S::Expired),
             (S::Approved, E::PlanChanged, S::PendingApproval),
             (S::Approved, E::StartProvisioning, S::Provisioning),
+            (S::Approved, E::Fail, S::Failed),
             (S::Provisioning, E::PlanChanged, S::PendingApproval),
             (S::Provisioning, E::Provisioned, S::Active),
             (S::Provisioning, E::Fail, S::Failed),

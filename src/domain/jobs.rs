@@ -78,3 +78,13 @@ impl Job for SendWebhook {
     const QUEUE: &'static str = "switchboard.send_webhook";
     const MAX_ATTEMPTS: usize = 8;
 }
+
+/// Every queue, for gauges that say 0 rather than vanish when a queue is empty.
+pub const QUEUES: [&str; 6] = [
+    SendEmail::QUEUE,
+    Noop::QUEUE,
+    Provision::QUEUE,
+    Deprovision::QUEUE,
+    Repair::QUEUE,
+    SendWebhook::QUEUE,
+];

@@ -4,4 +4,7 @@ pub mod connection;
 pub mod email;
 pub mod jobs;
 pub mod notification;
+pub mod page;
 pub mod team;
+pub mod text;
+pub mod webhook;

@@ -66,15 +66,29 @@ fn storage<J: Job>(
         .poll_with_strategy(strategy)
 }
 
-/// A name unique to this process, so several worker processes can share a queue.
-fn worker_name(job: &str) -> String {
+/// A name unique to this start of this worker, so several processes share a
+/// queue, and a restart never collides with its previous self: apalis registers
+/// a worker under a session advisory lock on a pooled connection, which may
+/// outlive the worker (a pool time-out), and a second worker by the same name
+/// would be refused (`WorkerAlreadyExists`) for as long as that connection lives.
+fn worker_name(job: &str, run: &str) -> String {
     let host = std::env::var("HOSTNAME")
         .or_else(|_| std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()))
         .unwrap_or_else(|_| "localhost".into());
-    format!("{job}@{host}:{}", std::process::id())
+    format!("{job}@{host}:{}:{run}", std::process::id())
 }
 
 fn monitor(ctx: &Context, mailer: &Mailer, settings: &WorkerSettings) -> Monitor {
+    // One name suffix per start of the workers.
+    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let (r1, r2, r3, r4, r5, r6) = (
+        run.clone(),
+        run.clone(),
+        run.clone(),
+        run.clone(),
+        run.clone(),
+        run,
+    );
     let (pool, mailer, settings) = (ctx.pool.clone(), mailer.clone(), settings.clone());
     let (pool2, settings2) = (pool.clone(), settings.clone());
     let (ctx3, settings3) = (ctx.clone(), settings.clone());
@@ -83,41 +97,42 @@ fn monitor(ctx: &Context, mailer: &Mailer, settings: &WorkerSettings) -> Monitor
     let (ctx6, settings6) = (ctx.clone(), settings.clone());
     Monitor::new()
         .register(move |_| {
-            WorkerBuilder::new(worker_name(Provision::QUEUE))
+            WorkerBuilder::new(worker_name(Provision::QUEUE, &r3))
                 .backend(storage::<Provision>(&ctx3.pool, &settings3))
                 .data(ctx3.clone())
                 .concurrency(settings3.concurrency)
                 .build(provision::provision)
         })
         .register(move |_| {
-            WorkerBuilder::new(worker_name(Deprovision::QUEUE))
+            WorkerBuilder::new(worker_name(Deprovision::QUEUE, &r4))
                 .backend(storage::<Deprovision>(&ctx4.pool, &settings4))
                 .data(ctx4.clone())
                 .concurrency(settings4.concurrency)
                 .build(provision::deprovision)
         })
         .register(move |_| {
-            WorkerBuilder::new(worker_name(Repair::QUEUE))
+            WorkerBuilder::new(worker_name(Repair::QUEUE, &r5))
                 .backend(storage::<Repair>(&ctx5.pool, &settings5))
                 .data(ctx5.clone())
                 .concurrency(settings5.concurrency)
                 .build(provision::repair)
         })
         .register(move |_| {
-            WorkerBuilder::new(worker_name(SendWebhook::QUEUE))
+            WorkerBuilder::new(worker_name(SendWebhook::QUEUE, &r6))
                 .backend(storage::<SendWebhook>(&ctx6.pool, &settings6))
+                .data(ctx6.clone())
                 .concurrency(settings6.concurrency)
                 .build(send_webhook::handle)
         })
         .register(move |_| {
-            WorkerBuilder::new(worker_name(SendEmail::QUEUE))
+            WorkerBuilder::new(worker_name(SendEmail::QUEUE, &r1))
                 .backend(storage::<SendEmail>(&pool, &settings))
                 .data(mailer.clone())
                 .concurrency(settings.concurrency)
                 .build(send_email::handle)
         })
         .register(move |_| {
-            WorkerBuilder::new(worker_name(Noop::QUEUE))
+            WorkerBuilder::new(worker_name(Noop::QUEUE, &r2))
                 .backend(storage::<Noop>(&pool2, &settings2))
                 .concurrency(settings2.concurrency)
                 .build(noop::handle)

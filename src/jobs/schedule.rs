@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::services::{Context, connections, housekeeping, monitor};
+use crate::services::{Context, connections, housekeeping, monitor, provisioning};
 
 /// How often dead sessions are deleted.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
@@ -30,20 +30,27 @@ pub async fn run(ctx: Context, mut shutdown: watch::Receiver<bool>) {
                         observed = r.observed, drifted = r.drifted, recovered = r.recovered,
                         unknown = r.unknown, ms = r.duration.as_millis() as u64, "monitor sweep"),
                     Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "the monitor's sweep failed; trying again next interval"),
+                    Err(e) => tracing::warn!(error = %e.chain(), "the monitor's sweep failed; trying again next interval"),
                 }
             }
             _ = expiry.tick() => {
                 if let Err(e) = connections::remind_expiring(&ctx).await {
-                    tracing::warn!(error = %e, "expiry reminders failed; trying again later");
+                    tracing::warn!(error = %e.chain(), "expiry reminders failed; trying again later");
                 }
                 if let Err(e) = connections::expire_due(&ctx).await {
-                    tracing::warn!(error = %e, "expiring connections failed; trying again later");
+                    tracing::warn!(error = %e.chain(), "expiring connections failed; trying again later");
+                }
+                match provisioning::resume_unattended(&ctx).await {
+                    Ok(r) if r.requeued + r.failed > 0 => tracing::warn!(
+                        requeued = r.requeued, failed = r.failed,
+                        "connections nothing worked on were put back in motion"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e.chain(), "looking for unattended connections failed; trying again later"),
                 }
             }
             _ = tick.tick() => {
                 if let Err(e) = housekeeping::sweep(&ctx).await {
-                    tracing::warn!(error = %e, "housekeeping failed; trying again later");
+                    tracing::warn!(error = %e.chain(), "housekeeping failed; trying again later");
                 }
             }
             _ = super::stopped(&mut shutdown) => return,

@@ -42,7 +42,14 @@ impl std::fmt::Debug for Mailer {
 impl Mailer {
     pub fn from_settings(settings: &Settings, pool: &PgPool) -> Result<Self, crate::Error> {
         let Some(url) = &settings.smtp_url else {
-            return Ok(Mailer::Outbox { pool: pool.clone() });
+            // The outbox only when asked for: never silently instead of SMTP.
+            return if settings.outbox {
+                Ok(Mailer::Outbox { pool: pool.clone() })
+            } else {
+                Err(crate::Error::internal(
+                    "no SWITCHBOARD_SMTP_URL and the outbox is off (SWITCHBOARD_OUTBOX=1)",
+                ))
+            };
         };
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
             // lettre's message may echo the URL: keep the password out of it.
@@ -52,7 +59,7 @@ impl Mailer {
             .mail_from
             .as_str()
             .parse()
-            .map_err(|e| crate::Error::internal(format!("SWITCHBOARD_MAIL_FROM: {e}")))?;
+            .map_err(|e| crate::Error::because("SWITCHBOARD_MAIL_FROM", e))?;
         Ok(Mailer::Smtp {
             transport,
             from: Mailbox::new(Some(settings.mail_from_name.clone()), address),

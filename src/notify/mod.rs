@@ -1,5 +1,8 @@
-//! Outgoing messages: email through SMTP, or the development outbox.
+//! Outgoing messages: emails (composed in `messages`, sent through SMTP or to
+//! the development outbox) and teams' webhooks.
 
 pub mod mailer;
+pub mod messages;
+pub mod webhook;
 
 pub use mailer::{DeliveryError, Mailer};

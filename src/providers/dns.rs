@@ -6,8 +6,10 @@
 //! Credentials: `credentials_ref` names the API key (`env:NAME` or `file:/path`).
 //!
 //! A record is found by its name and type. One Switchboard made carries the
-//! comment "switchboard connection …", so it is put back when changed and
-//! removed when no longer needed; a record someone else made is never touched.
+//! comment "switchboard connection <id>": it belongs to that connection, which
+//! alone puts it back when changed and removes it when no longer needed. A
+//! record someone else made, or another connection's, is never overwritten or
+//! deleted (the same value may be found and shared).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -17,7 +19,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Item, Provider, ProviderError, Removal, Seen, Step, Wanted};
+use super::{Build, Item, Provider, ProviderError, Removal, Seen, Step, Wanted};
 use crate::store::provider_accounts::ProviderAccount;
 
 const MARK: &str = "switchboard connection";
@@ -64,9 +66,29 @@ struct WantedRecord<'a> {
     ttl: u32,
 }
 
+/// Who a record belongs to.
+#[derive(Debug, PartialEq, Eq)]
+enum Owner {
+    /// Made outside Switchboard.
+    Someone,
+    /// Made by Switchboard for this connection.
+    Connection(Uuid),
+    /// Marked by Switchboard without a readable connection id (older records).
+    Switchboard,
+}
+
 impl RrSet {
-    fn ours(&self) -> bool {
-        self.comments.iter().any(|c| c.content.starts_with(MARK))
+    fn owner(&self) -> Owner {
+        let mut owner = Owner::Someone;
+        for c in &self.comments {
+            if let Some(rest) = c.content.strip_prefix(MARK) {
+                match Uuid::parse_str(rest.trim()) {
+                    Ok(id) => return Owner::Connection(id),
+                    Err(_) => owner = Owner::Switchboard,
+                }
+            }
+        }
+        owner
     }
 
     fn content(&self) -> String {
@@ -126,24 +148,27 @@ impl Dns {
     }
 
     fn wanted<'a>(&self, item: &'a Item) -> Result<WantedRecord<'a>, ProviderError> {
-        let need = |k: &str| {
-            item.param(k).ok_or_else(|| {
-                ProviderError::Permanent(format!("the DNS record {} has no {k}", item.name))
-            })
-        };
-        let ttl = need("ttl")?.parse().map_err(|_| {
-            ProviderError::Permanent(format!("the TTL of {} is not a number", item.name))
-        })?;
-        let kind = need("record_type")?;
-        let mut value = need("value")?.to_owned();
-        if kind == "CNAME" {
-            value = absolute(&value);
-        }
-        Ok(WantedRecord {
-            name: absolute(&item.name),
-            kind,
+        let Build::DnsRecord {
+            record_type,
             value,
             ttl,
+        } = &item.build
+        else {
+            return Err(ProviderError::Permanent(format!(
+                "a DNS zone cannot hold the {} {}",
+                item.label, item.name
+            )));
+        };
+        let value = if record_type == "CNAME" {
+            absolute(value)
+        } else {
+            value.clone()
+        };
+        Ok(WantedRecord {
+            name: absolute(&item.name),
+            kind: record_type,
+            value,
+            ttl: *ttl,
         })
     }
 
@@ -200,9 +225,20 @@ impl Provider for Dns {
         let existing = rrsets
             .iter()
             .find(|r| r.name == want.name && r.kind == want.kind);
-        let action = match existing {
-            Some(r) if r.content() == want.value && r.ttl == want.ttl => "found",
-            Some(r) if !r.ours() => {
+        let action = match existing.map(|r| (r, r.owner())) {
+            // Exactly as asked, whoever made it: found, and shared.
+            Some((r, _)) if r.content() == want.value && r.ttl == want.ttl => "found",
+            Some((_, Owner::Connection(id))) if id == connection_id => "repaired",
+            Some((r, Owner::Connection(other))) => {
+                return Err(ProviderError::Permanent(format!(
+                    "{} {} in {} belongs to connection {other} ({}): remove that connection first, or ask for another name",
+                    want.kind,
+                    want.name,
+                    self.zone,
+                    r.content()
+                )));
+            }
+            Some((r, _)) => {
                 return Err(ProviderError::Permanent(format!(
                     "{} {} already exists in {} ({}), and Switchboard did not make it",
                     want.kind,
@@ -211,7 +247,6 @@ impl Provider for Dns {
                     r.content()
                 )));
             }
-            Some(_) => "repaired",
             None => "created",
         };
         if action != "found" {
@@ -267,17 +302,22 @@ impl Provider for Dns {
 
     async fn destroy(
         &self,
-        _connection_id: Uuid,
+        connection_id: Uuid,
         removals: &[Removal],
     ) -> Result<Vec<Step>, ProviderError> {
         let rrsets = self.zone().await?;
         let mut steps = Vec::new();
         for removal in removals.iter().rev() {
             let want = self.wanted(&removal.item)?;
-            let present = rrsets
-                .iter()
-                .any(|r| r.name == want.name && r.kind == want.kind && r.ours());
-            if !present || removal.made.is_empty() {
+            // Only this connection's own record: never another's, never a hand-made one.
+            let present = rrsets.iter().any(|r| {
+                r.name == want.name
+                    && r.kind == want.kind
+                    && r.owner() == Owner::Connection(connection_id)
+            });
+            // The comment names the connection: proof enough, whether this
+            // connection recorded making the record or (after a crash) found it.
+            if !present {
                 continue;
             }
             self.patch(

@@ -8,13 +8,14 @@ mod linux;
 mod proxy;
 pub mod sandbox;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+pub use crate::planner::build::{Build, Network, Tunnel};
 use crate::planner::{Mechanism, Plan};
 use crate::store::provider_accounts::ProviderAccount;
 
@@ -73,21 +74,45 @@ pub(crate) fn endpoints(all: &[ProviderAccount]) -> Result<HashMap<String, Strin
 
 /// One thing a plan asks a provider account to build, named so that a retry
 /// finds what an earlier attempt built (every item is tagged with the connection).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Item {
-    pub kind: String,
+    /// The plan's label for it ("VPC peering"), for steps and messages only:
+    /// what is built is `build`.
+    pub label: String,
     pub name: String,
     pub detail: String,
-    /// What the provider needs to build it: network ids, regions, prefixes, ports…
-    pub params: BTreeMap<String, String>,
+    pub build: Build,
 }
 
-/// An item to remove, with the provider ids Switchboard recorded making for it
-/// (by any connection): a provider removes only those, never what it found.
+/// An item to remove, with what Switchboard recorded of it. A provider removes
+/// what any connection recorded making (`made`), and what this connection
+/// recorded finding (`found`) when the provider's own marks show Switchboard
+/// made it: a run that died after the provider made an item but before its
+/// step was recorded finds it on the next run, and it must still go. What
+/// Switchboard did not make (a peering made by hand that a connection merely
+/// used) is never removed. The services keep out what another connection
+/// still needs.
 #[derive(Clone, Debug)]
 pub struct Removal {
     pub item: Item,
     pub made: Vec<String>,
+    pub found: Vec<String>,
+}
+
+impl Removal {
+    /// Did Switchboard record making `id` (a step may name several, `a, b`)?
+    pub fn made(&self, id: &str) -> bool {
+        named(&self.made, id)
+    }
+
+    /// Did this connection record finding `id`?
+    pub fn found(&self, id: &str) -> bool {
+        named(&self.found, id)
+    }
+}
+
+fn named(ids: &[String], id: &str) -> bool {
+    ids.iter().any(|m| m.split(", ").any(|m| m == id))
 }
 
 /// What a connection should have in an account, for observation.
@@ -112,115 +137,51 @@ pub struct Planned {
     pub probe: serde_json::Value,
 }
 
-/// Like a derived `Debug`, but a key handed over by another item (`….psk`)
-/// is never printed.
-impl std::fmt::Debug for Item {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let params: BTreeMap<&str, &str> = self
-            .params
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str(),
-                    if k.ends_with(".psk") {
-                        "…"
-                    } else {
-                        v.as_str()
-                    },
-                )
-            })
-            .collect();
-        f.debug_struct("Item")
-            .field("kind", &self.kind)
-            .field("name", &self.name)
-            .field("detail", &self.detail)
-            .field("params", &params)
-            .finish()
-    }
-}
-
 impl Item {
     /// How steps name it: "VPC peering a--b in cloud".
     pub fn resource(&self, account: &str) -> String {
-        format!("{} {} in {account}", self.kind, self.name)
+        Step::new("", self, None).resource(account)
     }
-}
-
-impl Item {
-    pub fn param(&self, key: &str) -> Option<&str> {
-        self.params
-            .get(key)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    }
-}
-
-/// The kinds of item a plan can hold, as providers see them.
-pub mod kinds {
-    pub const PEERING: &str = "VPC peering";
-    pub const TRANSIT_GATEWAY_ATTACHMENT: &str = "transit gateway attachment";
-    pub const SITE_TO_SITE_VPN: &str = "site-to-site VPN";
-    pub const IPSEC_TUNNEL: &str = "IPsec tunnel";
-    pub const ROUTE: &str = "route";
-    pub const FIREWALL_RULE: &str = "firewall rule";
 }
 
 /// Everything of `plan` that lives in `account`, in the order it is built.
-pub fn items_in(plan: &Plan, account: &str) -> Vec<Item> {
-    planned_in(plan, account)
+pub fn items_in(plan: &Plan, account: &str) -> Result<Vec<Item>, ProviderError> {
+    Ok(planned_in(plan, account)?
         .into_iter()
         .map(|p| p.item)
-        .collect()
+        .collect())
 }
 
 /// The items of `plan` in `account`, each with the probe that finds other plans
-/// needing it.
-pub fn planned_in(plan: &Plan, account: &str) -> Vec<Planned> {
-    let mut items: Vec<Planned> = plan
-        .resources
-        .iter()
-        .filter(|r| r.account == account)
-        .map(|r| Planned {
+/// needing it. A stored resource this version cannot build is a permanent error.
+pub fn planned_in(plan: &Plan, account: &str) -> Result<Vec<Planned>, ProviderError> {
+    let mut items = Vec::new();
+    for r in plan.resources.iter().filter(|r| r.account == account) {
+        let build = Build::from_stored(&r.kind, &r.params).map_err(|why| {
+            ProviderError::Permanent(format!("the plan's {} {}: {why}", r.kind, r.name))
+        })?;
+        items.push(Planned {
             item: Item {
-                kind: r.kind.clone(),
+                label: r.kind.clone(),
                 name: r.name.clone(),
                 detail: r.detail.clone(),
-                params: r.params.clone(),
+                build,
             },
             probe: probe("resources", r),
-        })
-        .collect();
-    let place = |network: &str, at: &crate::planner::Place| {
-        let mut p = BTreeMap::from([
-            ("network".to_owned(), network.to_owned()),
-            ("region".to_owned(), at.region.clone()),
-            ("mechanism".to_owned(), plan.mechanism.to_string()),
-        ]);
-        if let Some(id) = &at.network_id {
-            p.insert("network_id".into(), id.clone());
-        }
-        p
-    };
+        });
+    }
     items.extend(
         plan.routes
             .iter()
             .filter(|r| r.account == account)
-            .map(|r| {
-                let mut params = place(&r.network, &r.at);
-                params.insert("destination".into(), r.destination.clone());
-                params.insert("via".into(), r.via.clone());
-                if let Some(peer) = &r.peer_network_id {
-                    params.insert("peer_network_id".into(), peer.clone());
-                }
-                Planned {
-                    item: Item {
-                        kind: kinds::ROUTE.into(),
-                        name: format!("{} → {}", r.destination, r.via),
-                        detail: format!("in the route tables of {}", r.network),
-                        params,
-                    },
-                    probe: probe("routes", r),
-                }
+            .map(|r| Planned {
+                item: Item {
+                    label: "route".into(),
+                    name: format!("{} → {}", r.destination, r.via),
+                    detail: format!("in the route tables of {}", r.network),
+                    build: Build::route(r, plan.mechanism),
+                },
+                probe: probe("routes", r),
             }),
     );
     items.extend(plan.rules.iter().filter(|r| r.account == account).map(|r| {
@@ -229,25 +190,22 @@ pub fn planned_in(plan: &Plan, account: &str) -> Vec<Planned> {
         } else {
             format!("{} {}", r.protocol, r.ports)
         };
-        let mut params = place(&r.network, &r.at);
-        params.insert("allow_from".into(), r.allow_from.clone());
-        params.insert("protocol".into(), r.protocol.clone());
-        params.insert("ports".into(), r.ports.clone());
         Planned {
             item: Item {
-                kind: kinds::FIREWALL_RULE.into(),
+                label: "firewall rule".into(),
                 name: format!("{what} from {}", r.allow_from),
                 detail: format!("into {}", r.network),
-                params,
+                build: Build::rule(r, plan.mechanism),
             },
             probe: probe("rules", r),
         }
     }));
-    items
+    Ok(items)
 }
 
 fn probe<T: serde::Serialize>(list: &str, entry: &T) -> serde_json::Value {
-    serde_json::json!({ list: [serde_json::to_value(entry).expect("a plan entry serializes")] })
+    let entry = serde_json::to_value(entry).unwrap_or_default();
+    serde_json::json!({ list: [entry] })
 }
 
 /// The provider accounts a plan touches, in order of first appearance.
@@ -325,7 +283,9 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u32 {
 pub struct Step {
     /// `created`, `found` (an earlier attempt built it) or `deleted`.
     pub action: &'static str,
-    pub item: Item,
+    /// The item's label and name, as the plan shows them.
+    pub label: String,
+    pub name: String,
     pub provider_id: Option<String>,
     /// What the connection's later items need from this one.
     pub handoff: Handoff,
@@ -333,25 +293,46 @@ pub struct Step {
 
 impl Step {
     pub fn new(action: &'static str, item: &Item, provider_id: Option<String>) -> Self {
+        Step::named(action, &item.label, &item.name, provider_id)
+    }
+
+    /// A step about something found in the provider rather than in a plan.
+    pub fn named(
+        action: &'static str,
+        label: &str,
+        name: &str,
+        provider_id: Option<String>,
+    ) -> Self {
         Step {
             action,
-            item: item.clone(),
+            label: label.to_owned(),
+            name: name.to_owned(),
             provider_id,
             handoff: Handoff::default(),
         }
     }
+
+    /// How the connection's steps name it: "VPC peering a--b in cloud".
+    pub fn resource(&self, account: &str) -> String {
+        format!("{} {} in {account}", self.label, self.name)
+    }
 }
 
-/// Values one provider hands to the items after it in the same run, added to
-/// their params: a cloud VPN's tunnel addresses and pre-shared keys, which the
-/// on-prem end needs. Read from the provider each run and kept only in memory
-/// (never recorded, logged or shown: `Debug` prints the keys, not the values).
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Handoff(pub BTreeMap<String, String>);
+/// What one provider hands to the items after it in the same run: a cloud
+/// VPN's tunnels (outside address and pre-shared key), which the on-prem end
+/// needs. Read from the provider each run and kept only in memory (never
+/// recorded, logged or shown: a tunnel's `Debug` hides its key).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Handoff {
+    pub tunnels: Vec<Tunnel>,
+}
 
-impl std::fmt::Debug for Handoff {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.0.keys()).finish()
+impl Handoff {
+    /// Gives `item` what earlier items handed over.
+    pub fn give_to(&self, item: &mut Item) {
+        if let Build::IpsecTunnel { tunnels, .. } = &mut item.build {
+            tunnels.extend(self.tunnels.iter().cloned());
+        }
     }
 }
 
@@ -388,6 +369,52 @@ pub trait Provider: Send + Sync {
         connection_id: Uuid,
         removals: &[Removal],
     ) -> Result<Vec<Step>, ProviderError>;
+    /// The team a network's resource says owns it (its own tag `switchboard:team`),
+    /// read through the provider: evidence for registering it. An error when
+    /// the resource does not exist or cannot be asked.
+    async fn team_tag(&self, _region: &str, _external_id: &str) -> Result<TeamTag, ProviderError> {
+        Ok(TeamTag::Unsupported)
+    }
+}
+
+/// The tag a resource carries to say which team owns it.
+pub const TEAM_TAG: &str = "switchboard:team";
+
+/// What a resource's own tags say of its owner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TeamTag {
+    /// This kind of provider has no tags to read.
+    Unsupported,
+    /// The resource exists and carries no team tag.
+    Missing,
+    /// The resource names this team.
+    Names(String),
+}
+
+/// One provider resource a network stands for, written one way whatever the
+/// spelling (`VPC-0A` and `vpc-0a`; `ssh://root@gw1` and `ssh://admin@gw1:22`),
+/// so that no two networks can claim it; also how an account's
+/// `owner.<resource>` setting names it. An error says what form is expected.
+pub fn resource_key(kind: &str, external_id: &str) -> Result<String, String> {
+    let id = external_id.trim();
+    match kind {
+        "aws" => {
+            let id = id.to_ascii_lowercase();
+            let ok = id
+                .strip_prefix("vpc-")
+                .is_some_and(|hex| !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()));
+            if ok {
+                Ok(id)
+            } else {
+                Err("must be a VPC id such as vpc-0a1b2c3d".into())
+            }
+        }
+        "linux" => linux::resource_key(id),
+        _ if id.is_empty() || id.chars().any(char::is_whitespace) => {
+            Err("must be an identifier without spaces".into())
+        }
+        _ => Ok(id.to_owned()),
+    }
 }
 
 /// The providers of every account, built from the database; an account that
@@ -465,17 +492,27 @@ mod tests {
 
     #[test]
     fn a_handed_over_key_is_never_printed() {
-        let item = Item {
-            kind: kinds::IPSEC_TUNNEL.into(),
+        let mut item = Item {
+            label: "IPsec tunnel".into(),
             name: "dc--pay/dc".into(),
             detail: String::new(),
-            params: BTreeMap::from([
-                ("tunnel.1.address".to_owned(), "52.2.144.13".to_owned()),
-                ("tunnel.1.psk".to_owned(), "s3cret-key".to_owned()),
-            ]),
+            build: Build::IpsecTunnel {
+                network: Default::default(),
+                peer: Default::default(),
+                prefixes: Vec::new(),
+                peer_prefixes: Vec::new(),
+                tunnels: Vec::new(),
+            },
         };
+        let handoff = Handoff {
+            tunnels: vec![Tunnel {
+                address: "52.2.144.13".into(),
+                psk: "s3cret-key".into(),
+            }],
+        };
+        handoff.give_to(&mut item);
         let step = Step::new("created", &item, None);
-        let printed = format!("{item:?} {step:?}");
+        let printed = format!("{item:?} {step:?} {handoff:?}");
         assert!(printed.contains("52.2.144.13"), "{printed}");
         assert!(!printed.contains("s3cret-key"), "{printed}");
     }

@@ -106,7 +106,7 @@ impl Provider for Sandbox {
         .bind(&id)
         .bind(self.account_id)
         .bind(connection_id)
-        .bind(&item.kind)
+        .bind(&item.label)
         .bind(&item.name)
         .bind(&item.detail)
         .fetch_one(&self.pool)
@@ -145,12 +145,12 @@ impl Provider for Sandbox {
                     .items
                     .iter()
                     .filter_map(|item| {
-                        match found.get(&(w.connection_id, item.kind.as_str(), item.name.as_str()))
+                        match found.get(&(w.connection_id, item.label.as_str(), item.name.as_str()))
                         {
-                            None => Some(format!("{} {} is missing", item.kind, item.name)),
+                            None => Some(format!("{} {} is missing", item.label, item.name)),
                             Some(detail) if *detail != item.detail => Some(format!(
                                 "{} {} is \u{201c}{detail}\u{201d}, expected \u{201c}{}\u{201d}",
-                                item.kind, item.name, item.detail
+                                item.label, item.name, item.detail
                             )),
                             Some(_) => None,
                         }
@@ -167,8 +167,8 @@ impl Provider for Sandbox {
     ) -> Result<Vec<Step>, ProviderError> {
         // Each connection has its own copy of what it needs here, tagged with
         // the connection, so all of it is found and none of it is shared.
-        let built: Vec<(String, String, String, String)> = sqlx::query_as(
-            "SELECT id, kind, name, detail FROM sandbox_resources
+        let built: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT id, kind, name FROM sandbox_resources
              WHERE account_id = $1 AND connection_id = $2 ORDER BY created_at DESC, id DESC",
         )
         .bind(self.account_id)
@@ -177,20 +177,14 @@ impl Provider for Sandbox {
         .await
         .map_err(db)?;
         let mut steps = Vec::new();
-        for (id, kind, name, detail) in built {
+        for (id, kind, name) in built {
             self.call().await?;
             sqlx::query("DELETE FROM sandbox_resources WHERE id = $1")
                 .bind(&id)
                 .execute(&self.pool)
                 .await
                 .map_err(db)?;
-            let item = Item {
-                kind,
-                name,
-                detail,
-                params: Default::default(),
-            };
-            steps.push(Step::new("deleted", &item, Some(id)));
+            steps.push(Step::named("deleted", &kind, &name, Some(id)));
         }
         Ok(steps)
     }

@@ -155,12 +155,15 @@ async fn sync_groups(
     .await
 }
 
-/// Only paths on this portal: an attacker-supplied `//evil.example` is refused.
+/// Only paths on this portal: an attacker-supplied `//evil.example` is refused,
+/// and so is anything with a control character or whitespace, which browsers
+/// drop from URLs (`/\t/evil.example` becomes `//evil.example`).
 pub fn safe_return_to(path: &str) -> String {
     if path.starts_with('/')
         && !path.starts_with("//")
         && !path.contains('\\')
         && !path.contains("://")
+        && !path.chars().any(|c| c.is_control() || c.is_whitespace())
     {
         path.to_owned()
     } else {
@@ -180,7 +183,8 @@ pub struct DevSignIn {
     pub return_to: String,
 }
 
-/// Development sign-in: only when no identity provider is configured.
+/// Development sign-in: only under `up` without an identity provider, or when
+/// explicitly switched on (`SWITCHBOARD_DEV_SIGN_IN=1`).
 pub async fn dev_sign_in(
     ctx: &Context,
     form: &DevSignIn,
@@ -188,9 +192,10 @@ pub async fn dev_sign_in(
     user_agent: Option<&str>,
     request_id: Option<&str>,
 ) -> Result<SignedIn> {
-    if ctx.settings.oidc.is_some() {
+    if !ctx.settings.dev_sign_in {
         return Err(Error::NotFound(
-            "the development sign-in (an identity provider is configured)".into(),
+            "the development sign-in (it is off: people sign in through the identity provider)"
+                .into(),
         ));
     }
     let mut errors = Vec::new();
@@ -353,6 +358,13 @@ mod tests {
             "//evil.example/x",
             "https://evil.example",
             "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r/evil.example",
+            "/ /evil.example",
+            "/\u{0}/evil.example",
+            "/\u{85}/evil.example",
+            "/\u{2028}/evil.example",
             "me",
             "",
         ] {

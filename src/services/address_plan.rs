@@ -5,8 +5,10 @@ use ipnet::IpNet;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::idempotency::{IdempotencyKey, Once};
 use super::{Caller, Context, audit};
 use crate::auth::policy::Action;
+use crate::domain::page::{Cursor, Page, Paged};
 use crate::error::{Error, FieldError, Result};
 use crate::ipam;
 use crate::store::{
@@ -18,6 +20,7 @@ use crate::store::{
 pub const MAX_RESERVATION_SECONDS: i64 = 7 * 24 * 3600;
 
 /// What a request for a new pool says (API and form alike).
+#[derive(serde::Serialize)]
 pub struct PoolRequest {
     pub name: String,
     pub cidr: String,
@@ -32,8 +35,19 @@ pub(super) fn is_code(e: &sqlx::Error, code: &str) -> bool {
 pub(super) const EXCLUSION_VIOLATION: &str = "23P01";
 pub(super) const UNIQUE_VIOLATION: &str = "23505";
 
-pub async fn create_pool(ctx: &Context, caller: &Caller, req: PoolRequest) -> Result<Pool> {
+pub async fn create_pool(
+    ctx: &Context,
+    caller: &Caller,
+    req: PoolRequest,
+    key: Option<&IdempotencyKey>,
+) -> Result<Pool> {
     caller.actor.require(Action::ManageAddressPlan)?;
+    let once = Once::new(caller, key, "create_pool", &req)?;
+    if let Some(id) = once.earlier(ctx).await? {
+        return store::pools::find(&ctx.pool, id)
+            .await?
+            .ok_or_else(|| Error::NotFound("the pool this key created: it was deleted".into()));
+    }
     let mut errors = Vec::new();
     let name = req.name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.contains('/') {
@@ -134,6 +148,7 @@ pub async fn create_pool(ctx: &Context, caller: &Caller, req: PoolRequest) -> Re
             e.into()
         }
     })?;
+    once.remember(&mut tx, id).await?;
     audit::by(&mut tx, caller, "pool.created", "pool", &pool.id.to_string(), json!({ "after": { "name": pool.name, "cidr": pool.cidr.to_string(), "parent_id": pool.parent_id } })).await?;
     tx.commit().await?;
     Ok(pool)
@@ -142,6 +157,40 @@ pub async fn create_pool(ctx: &Context, caller: &Caller, req: PoolRequest) -> Re
 pub async fn list_pools(ctx: &Context, caller: &Caller) -> Result<Vec<Pool>> {
     caller.actor.require(Action::ViewAddressPlan)?;
     Ok(store::pools::list(&ctx.pool).await?)
+}
+
+/// A page of allocations, narrowed by pool and by the team holding them.
+pub async fn list_allocations(
+    ctx: &Context,
+    caller: &Caller,
+    pool: Option<&str>,
+    team: Option<&str>,
+    page: &Page<(Uuid, String, Uuid)>,
+) -> Result<Paged<Allocation>> {
+    caller.actor.require(Action::ViewAddressPlan)?;
+    let pool = pool
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| Uuid::parse_str(p).map_err(|_| Error::invalid("pool", "must be a pool id")))
+        .transpose()?;
+    let team = team.map(str::trim).filter(|t| !t.is_empty());
+    let after = match &page.after {
+        None => None,
+        Some(Cursor((space, cidr, id))) => Some((
+            *space,
+            cidr.parse::<IpNet>().map_err(|_| {
+                Error::invalid(
+                    "cursor",
+                    "is not a cursor this list handed out: start again without it",
+                )
+            })?,
+            *id,
+        )),
+    };
+    let rows = store::pools::list_allocations(&ctx.pool, pool, team, after, page.fetch()).await?;
+    Ok(Paged::cut(rows, page.limit, |a| {
+        Cursor((a.space_id, a.cidr.to_string(), a.id))
+    }))
 }
 
 /// A pool with what is in it.
@@ -288,6 +337,7 @@ impl<E: Into<Error>> From<E> for AllocateError {
 
 /// A pool locked for allocations on a transaction, with where the search for its
 /// lowest free block starts. Several allocations can be made in one lock.
+#[derive(Clone)]
 pub(super) struct LockedPool {
     pool: Pool,
     search_from: std::net::IpAddr,

@@ -38,7 +38,10 @@ struct PoolQueue {
 
 impl PoolQueue {
     fn holds(&self, ticket: Uuid) -> bool {
-        let waiting = self.waiting.lock().expect("allocation queue poisoned");
+        let waiting = self
+            .waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         waiting.iter().any(|w| w.ticket == ticket)
     }
 }
@@ -55,7 +58,10 @@ const MAX_BATCH: usize = 256;
 
 impl AllocationQueues {
     fn queue(&self, pool_id: Uuid) -> Arc<PoolQueue> {
-        let mut pools = self.pools.lock().expect("allocation queues poisoned");
+        let mut pools = self
+            .pools
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         pools.entry(pool_id).or_default().clone()
     }
 
@@ -73,7 +79,7 @@ impl AllocationQueues {
         queue
             .waiting
             .lock()
-            .expect("allocation queue poisoned")
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(Waiting {
                 ticket,
                 caller: caller.clone(),
@@ -86,7 +92,10 @@ impl AllocationQueues {
             let turn = queue.turn.lock().await;
             if queue.holds(ticket) {
                 let batch: Vec<Waiting> = {
-                    let mut waiting = queue.waiting.lock().expect("allocation queue poisoned");
+                    let mut waiting = queue
+                        .waiting
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
                     let n = waiting.len().min(MAX_BATCH);
                     waiting.drain(..n).collect()
                 };
@@ -103,7 +112,7 @@ impl AllocationQueues {
 fn concerns_one_request(e: &Error) -> bool {
     matches!(
         e,
-        Error::Invalid(_) | Error::NotFound(_) | Error::Conflict(_) | Error::Forbidden
+        Error::Invalid(_) | Error::NotFound(_) | Error::Conflict(_) | Error::Forbidden(_)
     )
 }
 
@@ -122,7 +131,18 @@ async fn make_batch(ctx: Context, pool_id: Uuid, batch: Vec<Waiting>) {
         let mut events = Vec::new();
         for w in &batch {
             let key = w.request.idempotency_key.as_deref();
-            match allocate_locked(&mut tx, &w.caller, &mut pool, &w.request, key, None).await {
+            // Each request in a savepoint of its own: whatever one of them
+            // makes the database refuse, the others are still made.
+            let mut one = sqlx::Connection::begin(&mut *tx).await?;
+            let before = pool.clone();
+            let made = allocate_locked(&mut one, &w.caller, &mut pool, &w.request, key, None).await;
+            if made.is_ok() {
+                one.commit().await?;
+            } else {
+                one.rollback().await?;
+                pool = before;
+            }
+            match made {
                 Ok(done) => {
                     if done.created {
                         let a = &done.allocation;
@@ -139,8 +159,14 @@ async fn make_batch(ctx: Context, pool_id: Uuid, batch: Vec<Waiting>) {
                 Err(AllocateError::Other(e)) if concerns_one_request(&e) => {
                     results.push(Err(AllocateError::Other(e)));
                 }
-                // Anything else aborted the transaction: every request is retried.
-                Err(e) => return Err(e),
+                // Another process took the block meanwhile: this one tries again.
+                Err(AllocateError::Race) => results.push(Err(AllocateError::Race)),
+                Err(AllocateError::Other(e)) => {
+                    tracing::warn!(error = %e, "an allocation failed; the others of its batch go on");
+                    results.push(Err(AllocateError::Other(Error::Internal(
+                        "the allocation failed".into(),
+                    ))));
+                }
             }
         }
         unlock_pool(&mut tx, pool).await?;

@@ -2,8 +2,10 @@
 
 use sqlx::PgConnection;
 
+use super::filter::{given, instant};
 use super::{Caller, Context};
 use crate::auth::policy::Action;
+use crate::domain::page::{Cursor, Page, Paged};
 use crate::error::Result;
 use crate::store::{self, audit::AuditEvent};
 
@@ -84,7 +86,35 @@ pub async fn by_each(
     Ok(())
 }
 
-pub async fn latest(ctx: &Context, caller: &Caller, limit: i64) -> Result<Vec<AuditEvent>> {
+/// What the audit log can be narrowed to, as typed.
+#[derive(Debug, Default, Clone)]
+pub struct AuditFilter {
+    pub object_type: Option<String>,
+    pub object_id: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+}
+
+/// The audit log, newest first, a page at a time (admins).
+pub async fn list(
+    ctx: &Context,
+    caller: &Caller,
+    filter: &AuditFilter,
+    page: &Page<i64>,
+) -> Result<Paged<AuditEvent>> {
     caller.actor.require(Action::ViewAudit)?;
-    Ok(store::audit::latest(&ctx.pool, limit.clamp(1, 1000)).await?)
+    let query = store::audit::ListQuery {
+        object_type: given(&filter.object_type),
+        object_id: given(&filter.object_id),
+        actor: given(&filter.actor),
+        action: given(&filter.action),
+        since: instant("since", &filter.since)?,
+        until: instant("until", &filter.until)?,
+        before_id: page.after.as_ref().map(|c| c.0),
+        fetch: page.fetch(),
+    };
+    let rows = store::audit::list(&ctx.pool, &query).await?;
+    Ok(Paged::cut(rows, page.limit, |e| Cursor(e.id)))
 }

@@ -1,6 +1,5 @@
 //! Composing emails and queueing them for delivery.
 
-use askama::Template;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -9,41 +8,20 @@ use crate::auth::policy::Action;
 use crate::domain::email::{Email, EmailAddress};
 use crate::domain::jobs::SendEmail;
 use crate::error::{Error, Result};
+use crate::notify::messages::{Compose, Message, TestEmail};
 use crate::store;
 use crate::store::outbox::OutboxEmail;
-
-#[derive(Template)]
-#[template(path = "email/test_email.txt")]
-struct TestEmailText<'a> {
-    portal_url: &'a str,
-}
-
-#[derive(Template)]
-#[template(path = "email/test_email.html")]
-struct TestEmailHtml<'a> {
-    portal_url: &'a str,
-}
 
 /// Queues a test message to `to`, proving the path queue → worker → mail works.
 pub async fn send_test_email(ctx: &Context, caller: &Caller, to: &str) -> Result<Email> {
     caller.actor.require(Action::ViewOutbox)?;
     let to = EmailAddress::parse(to).map_err(|reason| Error::invalid("to", reason))?;
-    let portal_url = ctx.settings.absolute_url("/");
-    let email = Email {
-        id: Uuid::new_v4(),
-        to,
-        subject: "Switchboard test email".into(),
-        text: TestEmailText {
-            portal_url: &portal_url,
-        }
-        .render()
-        .map_err(Error::internal)?,
-        html: TestEmailHtml {
-            portal_url: &portal_url,
-        }
-        .render()
-        .map_err(Error::internal)?,
-    };
+    let message = TestEmail {
+        portal_url: ctx.settings.absolute_url("/"),
+    }
+    .compose()
+    .map_err(|e| Error::because("composing an email", e))?;
+    let email = email(to, message);
     let mut tx = ctx.pool.begin().await?;
     queue_email(&mut tx, &email).await?;
     tx.commit().await?;
@@ -65,6 +43,26 @@ pub async fn outbox_message(ctx: &Context, caller: &Caller, id: Uuid) -> Result<
 }
 
 /// Queues an email on the caller's transaction.
+/// A composed message to `to`, with the id that makes its delivery idempotent.
+fn email(to: EmailAddress, message: Message) -> Email {
+    Email {
+        id: Uuid::new_v4(),
+        to,
+        subject: message.subject,
+        text: message.text,
+        html: message.html,
+    }
+}
+
+/// Queues a composed message to `to`.
+pub async fn queue_message(
+    conn: &mut PgConnection,
+    to: EmailAddress,
+    message: Message,
+) -> Result<()> {
+    queue_email(conn, &email(to, message)).await
+}
+
 pub async fn queue_email(conn: &mut PgConnection, email: &Email) -> Result<()> {
     store::queue::enqueue(
         conn,

@@ -8,7 +8,9 @@ pub mod address_plan;
 mod allocation_queue;
 pub mod audit;
 pub mod connections;
+mod filter;
 pub mod housekeeping;
+pub mod idempotency;
 pub mod mail;
 pub mod monitor;
 pub mod networks;
@@ -26,6 +28,8 @@ use crate::auth::oidc::Oidc;
 use crate::auth::policy::Actor;
 use crate::auth::secrets::ServerKey;
 use crate::config::Settings;
+use crate::providers::Registry;
+use crate::store::provider_accounts::ProviderAccount;
 
 /// What every use case needs: the database, the settings, the server key and,
 /// when configured, the identity provider.
@@ -37,6 +41,8 @@ pub struct Context {
     pub oidc: Option<Arc<Oidc>>,
     /// Allocations waiting for a busy pool, made together (shared by clones).
     allocations: Arc<allocation_queue::AllocationQueues>,
+    /// The provider modules of every account, built once (shared by clones).
+    providers: Arc<Providers>,
 }
 
 impl Context {
@@ -56,8 +62,75 @@ impl Context {
             key,
             oidc,
             allocations: Arc::default(),
+            providers: Arc::default(),
         })
     }
+
+    /// The provider modules of every account, and the accounts they were built
+    /// from: built once per process, and again when an account was added or
+    /// changed, or after `PROVIDERS_MAX_AGE` (credentials read from files and
+    /// the environment may have been rotated).
+    pub async fn providers(&self) -> crate::Result<(Arc<Registry>, Arc<Vec<ProviderAccount>>)> {
+        let accounts = crate::store::provider_accounts::list(&self.pool).await?;
+        let fingerprint = fingerprint(&accounts);
+        let mut built = self.providers.built.lock().await;
+        if let Some(b) = built.as_ref()
+            && b.fingerprint == fingerprint
+            && b.at.elapsed() < PROVIDERS_MAX_AGE
+        {
+            return Ok((b.registry.clone(), b.accounts.clone()));
+        }
+        let registry = Arc::new(Registry::build(&self.pool, &accounts));
+        let accounts = Arc::new(accounts);
+        *built = Some(Built {
+            fingerprint,
+            at: std::time::Instant::now(),
+            registry: registry.clone(),
+            accounts: accounts.clone(),
+        });
+        Ok((registry, accounts))
+    }
+}
+
+/// How long a process keeps its provider modules before building them again.
+const PROVIDERS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The provider modules of a process: HTTP clients, connections and the proxy's
+/// route writer live as long as the accounts they serve stay the same.
+#[derive(Default)]
+pub struct Providers {
+    built: tokio::sync::Mutex<Option<Built>>,
+}
+
+impl std::fmt::Debug for Providers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Providers")
+    }
+}
+
+struct Built {
+    fingerprint: u64,
+    at: std::time::Instant,
+    registry: Arc<Registry>,
+    accounts: Arc<Vec<ProviderAccount>>,
+}
+
+/// What the modules are built from, hashed: any change builds them again.
+fn fingerprint(accounts: &[ProviderAccount]) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    for a in accounts {
+        (
+            a.id,
+            &a.kind,
+            &a.name,
+            &a.regions,
+            a.settings.to_string(),
+            &a.credentials_ref,
+        )
+            .hash(&mut h);
+    }
+    h.finish()
 }
 
 /// Who is calling a use case, and from which request (for the audit log).

@@ -10,21 +10,22 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use askama::Template;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgConnection;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{Caller, Context, audit, mail};
+use crate::auth::policy::ConnectionAction;
 use crate::domain::connection::Status;
-use crate::domain::email::{Email, EmailAddress};
+use crate::domain::email::EmailAddress;
 use crate::domain::jobs::Repair;
 use crate::domain::notification::Topic;
-use crate::domain::team::Role;
 use crate::error::{Error, Result};
+use crate::notify::messages::{AccountUnreachable, Compose, Drifted, Entry, Message, Recovered};
 use crate::planner::Plan;
-use crate::providers::{self, ProviderError, Registry, Wanted};
+use crate::providers::{self, ProviderError, Wanted};
 use crate::store::{self, monitoring::Watched};
 
 /// An account unreachable for this many intervals is reported to the admins.
@@ -43,19 +44,62 @@ pub struct SweepReport {
     pub duration: Duration,
 }
 
+/// Connections observed together: memory stays bounded by a page, whatever
+/// the number of connections.
+const PAGE: i64 = 2000;
+
 /// One sweep, unless another process holds the sweep or swept less than an
-/// interval ago.
+/// interval ago. Watched connections are read page by page (in id order), each
+/// page observed per provider account in bulk; the sweep's lease is renewed
+/// between pages, so a sweeper that dies lets another take over.
 pub async fn sweep(ctx: &Context) -> Result<SweepReport> {
-    let mut lock = ctx.pool.acquire().await?;
-    if !store::monitoring::try_lock_sweep(&mut lock).await? {
+    sweep_in_pages_of(ctx, PAGE).await
+}
+
+/// A sweep reading `page` connections at a time (tests and benchmarks vary it).
+#[tracing::instrument(skip_all)]
+pub async fn sweep_in_pages_of(ctx: &Context, page: i64) -> Result<SweepReport> {
+    let page_size = page.max(1);
+    let interval = interval(ctx);
+    let holder = Uuid::new_v4().to_string();
+    let lease = lease_seconds(interval);
+    if !store::monitoring::claim_sweep(&ctx.pool, &holder, interval * 0.8, lease).await? {
         return Ok(SweepReport {
             skipped: true,
             ..SweepReport::default()
         });
     }
-    let report = sweep_holding_the_lock(ctx).await;
-    store::monitoring::unlock_sweep(&mut lock).await?;
-    report
+    let started = Instant::now();
+    let mut report = SweepReport::default();
+    let mut unreadable = Unreadable::default();
+    let mut after = None;
+    loop {
+        let page = store::monitoring::watched_page(&ctx.pool, after, page_size).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        let full = page.len() as i64 == page_size;
+        observe_page(ctx, page, &mut report, &mut unreadable).await?;
+        if !full {
+            break;
+        }
+        if !store::monitoring::renew_sweep(&ctx.pool, &holder, lease).await? {
+            tracing::warn!("another process took the monitor's sweep over; stopping this one");
+            break;
+        }
+    }
+    report.duration = started.elapsed();
+    store::monitoring::finish_sweep(
+        &ctx.pool,
+        &holder,
+        i32::try_from(report.duration.as_millis()).unwrap_or(i32::MAX),
+        i32::try_from(report.observed).unwrap_or(i32::MAX),
+        (
+            i32::try_from(unreadable.count).unwrap_or(i32::MAX),
+            &unreadable.some,
+        ),
+    )
+    .await?;
+    Ok(report)
 }
 
 fn interval(ctx: &Context) -> f64 {
@@ -69,33 +113,74 @@ enum Looks {
     Unknown(Vec<String>),
 }
 
-async fn sweep_holding_the_lock(ctx: &Context) -> Result<SweepReport> {
-    let interval = interval(ctx);
-    // Several processes run the scheduler: the first in an interval sweeps.
-    if !store::monitoring::begin_sweep(&ctx.pool, interval * 0.8).await? {
-        return Ok(SweepReport {
-            skipped: true,
-            ..SweepReport::default()
-        });
-    }
-    let started = Instant::now();
-    let watched = store::monitoring::watched(&ctx.pool).await?;
-    let accounts = store::provider_accounts::list(&ctx.pool).await?;
-    let registry = Registry::build(&ctx.pool, &accounts);
+/// How long a sweep's claim lasts between two pages.
+fn lease_seconds(interval: f64) -> f64 {
+    interval.max(30.0) * 2.0
+}
 
-    // What each account should hold, per connection.
-    let mut plans: HashMap<Uuid, Plan> = HashMap::with_capacity(watched.len());
+/// Connections whose stored plan cannot be read: skipped, counted, some named.
+#[derive(Default)]
+struct Unreadable {
+    count: usize,
+    some: Vec<Uuid>,
+}
+
+/// Observes one connection right away (after a build or a repair), so its page
+/// and its owners follow within seconds rather than at the next sweep.
+#[tracing::instrument(skip_all, fields(connection = %id))]
+pub async fn observe_now(ctx: &Context, id: Uuid) -> Result<()> {
+    if let Some(w) = store::monitoring::watched_one(&ctx.pool, id).await? {
+        let mut report = SweepReport::default();
+        observe_page(ctx, vec![w], &mut report, &mut Unreadable::default()).await?;
+    }
+    Ok(())
+}
+
+/// Observes a page of watched connections and records what changed.
+async fn observe_page(
+    ctx: &Context,
+    page: Vec<Watched>,
+    report: &mut SweepReport,
+    unreadable: &mut Unreadable,
+) -> Result<()> {
+    let interval = interval(ctx);
+    let (registry, accounts) = ctx.providers().await?;
+
+    // What each account should hold, per connection; a plan that cannot be read
+    // is skipped (and reported), never the end of the sweep.
+    let mut plans: HashMap<Uuid, Plan> = HashMap::with_capacity(page.len());
     let mut wanted: BTreeMap<String, Vec<Wanted>> = BTreeMap::new();
-    for w in &watched {
-        let plan: Plan = serde_json::from_value(w.plan.clone()).map_err(Error::internal)?;
-        for account in providers::accounts_of(&plan) {
-            let items = providers::items_in(&plan, &account);
+    let mut watched = Vec::with_capacity(page.len());
+    for w in page {
+        let read = serde_json::from_value::<Plan>(w.plan.clone())
+            .map_err(|e| e.to_string())
+            .and_then(|plan| {
+                let mut items = Vec::new();
+                for account in providers::accounts_of(&plan) {
+                    let of = providers::items_in(&plan, &account).map_err(|e| e.to_string())?;
+                    items.push((account, of));
+                }
+                Ok((plan, items))
+            });
+        let (plan, items) = match read {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::error!(connection = %w.id, error = %e, "the monitor cannot read this connection's plan; skipping it");
+                unreadable.count += 1;
+                if unreadable.some.len() < 20 {
+                    unreadable.some.push(w.id);
+                }
+                continue;
+            }
+        };
+        for (account, items) in items {
             wanted.entry(account).or_default().push(Wanted {
                 connection_id: w.id,
                 items,
             });
         }
         plans.insert(w.id, plan);
+        watched.push(w);
     }
 
     // Every account at once, each in bulk.
@@ -105,7 +190,12 @@ async fn sweep_holding_the_lock(ctx: &Context) -> Result<SweepReport> {
             let t = Instant::now();
             let answer = match registry.get(account) {
                 Ok(provider) => {
-                    tokio::time::timeout(Duration::from_secs_f64(interval), provider.observe(list))
+                    let observed = provider.observe(list).instrument(tracing::info_span!(
+                        "provider.observe",
+                        %account,
+                        connections = list.len()
+                    ));
+                    tokio::time::timeout(Duration::from_secs_f64(interval), observed)
                         .await
                         .unwrap_or_else(|_| {
                             Err(ProviderError::Transient(
@@ -161,10 +251,7 @@ async fn sweep_holding_the_lock(ctx: &Context) -> Result<SweepReport> {
         }
     }
 
-    let mut report = SweepReport {
-        observed: watched.len(),
-        ..SweepReport::default()
-    };
+    report.observed += watched.len();
     let mut tx = ctx.pool.begin().await?;
     let (mut ids, mut states, mut details) = (Vec::new(), Vec::new(), Vec::new());
     let mut drifted: Vec<(Uuid, Vec<String>)> = Vec::new();
@@ -187,8 +274,8 @@ async fn sweep_holding_the_lock(ctx: &Context) -> Result<SweepReport> {
             details.push(detail.clone());
         }
         let auto = repairs_automatically(w, &plans[&w.id], &accounts);
-        match (Status::parse(&w.status), looks) {
-            (Some(Status::Active), Looks::Differs(d)) => {
+        match (w.status, looks) {
+            (Status::Active, Looks::Differs(d)) => {
                 if !moved(&mut tx, w.id, Status::Active, Status::Drifted, &detail).await? {
                     continue;
                 }
@@ -198,7 +285,7 @@ async fn sweep_holding_the_lock(ctx: &Context) -> Result<SweepReport> {
                 }
                 drifted.push((w.id, d));
             }
-            (Some(Status::Drifted), Looks::Differs(_)) => {
+            (Status::Drifted, Looks::Differs(_)) => {
                 if w.observed_detail != detail {
                     store::monitoring::update_drift(&mut tx, w.id, &detail).await?;
                 }
@@ -207,7 +294,7 @@ async fn sweep_holding_the_lock(ctx: &Context) -> Result<SweepReport> {
                     repairs.push(w.id);
                 }
             }
-            (Some(Status::Drifted), Looks::Matches) => {
+            (Status::Drifted, Looks::Matches) => {
                 if !moved(&mut tx, w.id, Status::Drifted, Status::Active, &detail).await? {
                     continue;
                 }
@@ -220,23 +307,16 @@ async fn sweep_holding_the_lock(ctx: &Context) -> Result<SweepReport> {
             _ => {}
         }
     }
-    report.unknown = states.iter().filter(|s| *s == "unknown").count();
+    report.unknown += states.iter().filter(|s| *s == "unknown").count();
     store::monitoring::record_observations(&mut tx, &ids, &states, &details).await?;
     for id in &repairs {
-        store::queue::enqueue(&mut tx, &Repair { connection_id: *id }).await?;
+        store::queue::enqueue_unless_waiting(&mut tx, &Repair { connection_id: *id }).await?;
     }
-    report.drifted = drifted.len();
-    report.recovered = recovered.len();
+    report.drifted += drifted.len();
+    report.recovered += recovered.len();
     tell_owners(ctx, &mut tx, &plans, &drifted, &recovered).await?;
     tx.commit().await?;
-    report.duration = started.elapsed();
-    store::monitoring::finish_sweep(
-        &ctx.pool,
-        i32::try_from(report.duration.as_millis()).unwrap_or(i32::MAX),
-        i32::try_from(report.observed).unwrap_or(i32::MAX),
-    )
-    .await?;
-    Ok(report)
+    Ok(())
 }
 
 /// Whether a drifted connection is put back without asking: its own setting, or
@@ -288,31 +368,6 @@ async fn moved(
     )
     .await?;
     Ok(true)
-}
-
-/// One entry of a digest email.
-struct Entry {
-    summary: String,
-    url: String,
-    lines: Vec<String>,
-}
-
-#[derive(Template)]
-#[template(path = "email/monitor.txt")]
-struct DigestText<'a> {
-    name: &'a str,
-    headline: &'a str,
-    entries: &'a [Entry],
-    footer: &'a str,
-}
-
-#[derive(Template)]
-#[template(path = "email/monitor.html")]
-struct DigestHtml<'a> {
-    name: &'a str,
-    headline: &'a str,
-    entries: &'a [Entry],
-    footer: &'a str,
 }
 
 /// How long something lasted, in words.
@@ -408,54 +463,31 @@ async fn tell_owners(
     .await?;
     for (email, (name, drifts, recoveries)) in people {
         if !drifts.is_empty() {
-            let subject = match drifts.as_slice() {
-                [one] => format!("Drifted: {}", one.summary),
-                many => format!("{} connections drifted from what was approved", many.len()),
-            };
-            send(
-                tx,
-                Some(Topic::Drift),
-                &email,
-                &name,
-                subject,
-                "What exists no longer matches what was approved:",
-                &drifts,
-                "You will hear again when it matches. A lead can repair it from the connection's page.",
-            )
-            .await?;
+            let message = Drifted {
+                name: name.clone(),
+                entries: drifts,
+            }
+            .compose();
+            send(tx, Some(Topic::Drift), &email, message).await?;
         }
         if !recoveries.is_empty() {
-            let subject = match recoveries.as_slice() {
-                [one] => format!("Recovered: {}", one.summary),
-                many => format!("{} connections match again", many.len()),
-            };
-            send(
-                tx,
-                Some(Topic::Drift),
-                &email,
-                &name,
-                subject,
-                "What exists matches what was approved again:",
-                &recoveries,
-                "Nothing more to do.",
-            )
-            .await?;
+            let message = Recovered {
+                name,
+                entries: recoveries,
+            }
+            .compose();
+            send(tx, Some(Topic::Drift), &email, message).await?;
         }
     }
     Ok(())
 }
 
 /// Queues a digest email, unless its topic is one the person turned off.
-#[allow(clippy::too_many_arguments)]
 async fn send(
     tx: &mut PgConnection,
     topic: Option<Topic>,
     to: &str,
-    name: &str,
-    subject: String,
-    headline: &str,
-    entries: &[Entry],
-    footer: &str,
+    message: std::result::Result<Message, askama::Error>,
 ) -> Result<()> {
     let Ok(to) = EmailAddress::parse(to) else {
         tracing::warn!("not emailing an unusable address");
@@ -466,33 +498,8 @@ async fn send(
     {
         return Ok(());
     }
-    let text = DigestText {
-        name,
-        headline,
-        entries,
-        footer,
-    }
-    .render()
-    .map_err(Error::internal)?;
-    let html = DigestHtml {
-        name,
-        headline,
-        entries,
-        footer,
-    }
-    .render()
-    .map_err(Error::internal)?;
-    mail::queue_email(
-        tx,
-        &Email {
-            id: Uuid::new_v4(),
-            to,
-            subject,
-            text,
-            html,
-        },
-    )
-    .await
+    let message = message.map_err(|e| Error::because("composing an email", e))?;
+    mail::queue_message(tx, to, message).await
 }
 
 /// Admins hear once that an account has been unreachable for a while.
@@ -516,60 +523,27 @@ async fn tell_admins(
         ],
     }];
     for (email, name) in store::monitoring::admins(&mut *tx).await? {
-        send(
-            &mut tx,
-            None,
-            &email,
-            &name,
-            format!("Cannot observe {account}"),
-            "The monitor cannot ask a provider account what exists:",
-            &entries,
-            "Connections in it are not checked until it answers again.",
-        )
-        .await?;
+        let message = AccountUnreachable {
+            name,
+            account: account.to_owned(),
+            entries: entries.to_vec(),
+        }
+        .compose();
+        send(&mut tx, None, &email, message).await?;
     }
     store::monitoring::admins_told(&mut *tx, account_id).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// A lead of either side, or an admin, acting on a connection (404 for who
-/// may not see it, 403 for who may see it but not lead it).
-async fn as_lead(tx: &mut PgConnection, caller: &Caller, id: Uuid) -> Result<Status> {
-    let c = store::connections::lock(&mut *tx, id)
-        .await?
-        .ok_or_else(|| Error::NotFound("that connection".into()))?;
-    let sides = store::connections::sides(&mut *tx, id).await?;
-    let role = |lead: bool| {
-        sides.iter().any(|s| {
-            caller
-                .actor
-                .role_in(s.team_id)
-                .is_some_and(|r| !lead || r == Role::Lead)
-        })
-    };
-    let requester = c.requested_by == caller.actor.user_id;
-    if !role(false) && !requester && !caller.actor.is_admin {
-        return Err(Error::NotFound("that connection".into()));
-    }
-    if !role(true) && !caller.actor.is_admin {
-        return Err(Error::Forbidden);
-    }
-    Status::parse(&c.status).ok_or_else(|| Error::internal("unknown status"))
-}
-
 /// "Repair now": re-apply the approved plan of an active or drifted connection.
+#[tracing::instrument(skip_all, fields(connection = %id))]
 pub async fn repair_now(ctx: &Context, caller: &Caller, id: Uuid) -> Result<()> {
     let mut tx = ctx.pool.begin().await?;
-    let status = as_lead(&mut tx, caller, id).await?;
-    if !matches!(status, Status::Active | Status::Drifted) {
-        return Err(Error::Conflict(format!(
-            "only an active or drifted connection can be repaired; this one is {}",
-            status.label()
-        )));
-    }
+    super::connections::locked(&mut tx, caller, id, ConnectionAction::Repair).await?;
     store::monitoring::ask_repair(&mut tx, id, 0.0).await?;
-    store::queue::enqueue(&mut tx, &Repair { connection_id: id }).await?;
+    // Pressing it again while a repair waits asks for nothing more.
+    store::queue::enqueue_unless_waiting(&mut tx, &Repair { connection_id: id }).await?;
     audit::by(
         &mut tx,
         caller,
@@ -587,6 +561,7 @@ pub async fn repair_now(ctx: &Context, caller: &Caller, id: Uuid) -> Result<()> 
 pub const REPAIR_MODES: &[&str] = &["account", "notify", "auto"];
 
 /// Sets whether a connection is repaired automatically when it drifts.
+#[tracing::instrument(skip_all, fields(connection = %id))]
 pub async fn set_repair(ctx: &Context, caller: &Caller, id: Uuid, mode: &str) -> Result<()> {
     let mode = mode.trim();
     if !REPAIR_MODES.contains(&mode) {
@@ -596,7 +571,7 @@ pub async fn set_repair(ctx: &Context, caller: &Caller, id: Uuid, mode: &str) ->
         ));
     }
     let mut tx = ctx.pool.begin().await?;
-    as_lead(&mut tx, caller, id).await?;
+    super::connections::locked(&mut tx, caller, id, ConnectionAction::SetRepairMode).await?;
     let before: String =
         sqlx::query_scalar("UPDATE connections c SET repair = $2 FROM connections old WHERE c.id = $1 AND old.id = c.id RETURNING old.repair")
             .bind(id)
@@ -632,6 +607,8 @@ pub struct Dashboard {
     /// active, drifted, unknown, provisioning, failed… with their counts.
     pub counts: Vec<(String, i64)>,
     pub connections: Vec<store::connections::Connection>,
+    /// For admins: connections the last sweep could not read (how many, some ids).
+    pub unreadable: Option<(i64, Vec<Uuid>)>,
 }
 
 /// Categories in the order the dashboard shows them.
@@ -654,9 +631,15 @@ pub async fn dashboard(ctx: &Context, caller: &Caller) -> Result<Dashboard> {
             ((*c).to_owned(), n)
         })
         .collect();
+    let unreadable = if caller.actor.is_admin {
+        Some(store::monitoring::figures(&ctx.pool).await?.unreadable).filter(|(n, _)| *n > 0)
+    } else {
+        None
+    };
     Ok(Dashboard {
         counts,
         connections: store::monitoring::board(&ctx.pool, user, all, 200).await?,
+        unreadable,
     })
 }
 

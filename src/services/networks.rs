@@ -5,141 +5,36 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::address_plan::{self, AllocateError, AllocationRequest};
+use super::filter::given;
+use super::idempotency::{IdempotencyKey, Once};
 use super::{Caller, Context, audit};
 use crate::auth::policy::Action;
+use crate::domain::page::{Cursor, Page, Paged};
 use crate::error::{Error, FieldError, Result};
 use crate::ipam;
+use crate::providers::{ProviderError, TEAM_TAG, TeamTag};
 use crate::store::{
     self,
-    networks::{Network, NewNetwork},
+    networks::{Network, NewNetwork, Ownership},
     pools::{Allocation, NewAllocation},
     provider_accounts::{NewAccount, ProviderAccount},
 };
 
+mod accounts;
+mod ownership;
+
+use accounts::text_map;
+pub use accounts::{
+    AccountRequest, account_problems, create_account, ensure_default_sandbox, list_accounts,
+};
+use ownership::*;
+pub use ownership::{check_ownership, confirm_ownership, pending_registrations, refuse_ownership};
+
 /// Kinds of provider the portal knows (modules arrive with later issues).
 pub const PROVIDER_KINDS: &[&str] = &["sandbox", "aws", "linux", "proxy", "dns"];
 
-fn text_map(value: &serde_json::Value) -> bool {
-    value
-        .as_object()
-        .is_some_and(|m| m.values().all(|v| v.is_string()))
-}
-
-pub struct AccountRequest {
-    pub kind: String,
-    pub name: String,
-    pub regions: Vec<String>,
-    pub settings: serde_json::Value,
-    pub credentials_ref: Option<String>,
-}
-
-pub async fn create_account(
-    ctx: &Context,
-    caller: &Caller,
-    req: AccountRequest,
-) -> Result<ProviderAccount> {
-    caller.actor.require(Action::ManageProviderAccounts)?;
-    let mut errors = Vec::new();
-    if !PROVIDER_KINDS.contains(&req.kind.as_str()) {
-        errors.push(FieldError::new(
-            "kind",
-            format!("must be one of: {}", PROVIDER_KINDS.join(", ")),
-        ));
-    }
-    let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        errors.push(FieldError::new("name", "must be 1 to 100 characters"));
-    }
-    if req
-        .regions
-        .iter()
-        .any(|r| r.trim().is_empty() || r.len() > 64)
-    {
-        errors.push(FieldError::new(
-            "regions",
-            "each region must be 1 to 64 characters",
-        ));
-    }
-    if !req.settings.is_object() {
-        errors.push(FieldError::new("settings", "must be an object"));
-    } else if let Some(key) = req.settings.as_object().and_then(|m| {
-        m.keys().find(|k| {
-            let k = k.to_lowercase();
-            ["secret", "password", "token", "private"]
-                .iter()
-                .any(|w| k.contains(w))
-        })
-    }) {
-        errors.push(FieldError::new(
-            "settings",
-            format!("{key:?} looks like a credential: give credentials_ref (env:NAME or file:/path) instead; credentials are never stored"),
-        ));
-    }
-    if let Some(r) = &req.credentials_ref {
-        if !crate::domain::notification::is_secret_ref(r) {
-            errors.push(FieldError::new(
-                "credentials_ref",
-                "must be env:VARIABLE_NAME or file:/absolute/path",
-            ));
-        }
-    }
-    if !errors.is_empty() {
-        return Err(Error::Invalid(errors));
-    }
-    let regions: Vec<String> = req.regions.iter().map(|r| r.trim().to_owned()).collect();
-    let mut tx = ctx.pool.begin().await?;
-    let account = store::provider_accounts::insert(
-        &mut *tx,
-        NewAccount {
-            kind: &req.kind,
-            name,
-            regions: &regions,
-            settings: &req.settings,
-            credentials_ref: req.credentials_ref.as_deref(),
-        },
-    )
-    .await?
-    .ok_or_else(|| Error::Conflict(format!("a provider account named {name:?} already exists")))?;
-    audit::by(&mut tx, caller, "provider_account.created", "provider_account", &account.id.to_string(), json!({ "after": { "kind": account.kind, "name": account.name, "regions": account.regions } })).await?;
-    tx.commit().await?;
-    Ok(account)
-}
-
-/// `up`'s default: with no provider account at all, a `sandbox` one, so the
-/// whole flow (plan, approve, build, monitor) can be tried with nothing else.
-pub async fn ensure_default_sandbox(pool: &sqlx::PgPool) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    if let Some(account) = store::provider_accounts::insert_sandbox_if_none(&mut *tx).await? {
-        audit::record(
-            &mut tx,
-            Some("switchboard"),
-            None,
-            None,
-            "provider_account.created",
-            "provider_account",
-            &account.id.to_string(),
-            json!({ "after": { "kind": account.kind, "name": account.name, "regions": account.regions }, "why": "the default of `up`: no provider account existed" }),
-        )
-        .await?;
-        tracing::info!("no provider account: added the sandbox one (a simulated cloud)");
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
-pub async fn list_accounts(ctx: &Context, caller: &Caller) -> Result<Vec<ProviderAccount>> {
-    caller.actor.require(Action::ViewNetworks)?;
-    Ok(store::provider_accounts::list(&ctx.pool).await?)
-}
-
-/// Why each account that cannot provision cannot (a missing credential, a
-/// kind no module serves…), by account name; the others are not listed.
-pub async fn account_problems(ctx: &Context) -> Result<std::collections::HashMap<String, String>> {
-    let all = store::provider_accounts::list(&ctx.pool).await?;
-    Ok(crate::providers::Registry::build(&ctx.pool, &all).problems())
-}
-
 /// A request for a network: new address space from the plan, or an existing prefix.
+#[derive(serde::Serialize)]
 pub struct NetworkRequest {
     pub name: String,
     pub team: String,
@@ -165,7 +60,12 @@ pub async fn create_network(
     ctx: &Context,
     caller: &Caller,
     req: NetworkRequest,
+    key: Option<&IdempotencyKey>,
 ) -> Result<NetworkDetail> {
+    let once = Once::new(caller, key, "create_network", &req)?;
+    if let Some(id) = once.earlier(ctx).await? {
+        return get_network(ctx, caller, id).await;
+    }
     let mut errors = Vec::new();
     let name = req.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 {
@@ -219,6 +119,21 @@ pub async fn create_network(
         .require(Action::ManageNetworks { team_id: team.id })?;
 
     let region = req.region.trim().to_owned();
+    let external_id = req
+        .external_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty());
+    let (resource_key, ownership) = ownership_of(
+        ctx,
+        caller,
+        &account,
+        &region,
+        &team.slug,
+        external_id,
+        None,
+    )
+    .await?;
     let pool_id = match (cidr, req.pool_id) {
         (_, Some(id)) => id,
         (Some(cidr), None) => store::pools::containing(&ctx.pool, cidr)
@@ -252,16 +167,15 @@ pub async fn create_network(
                 team_id: team.id,
                 provider_account_id: account.id,
                 region: &region,
-                external_id: req
-                    .external_id
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|e| !e.is_empty()),
+                external_id,
+                resource_key: resource_key.as_deref(),
+                ownership: &ownership,
                 tags: &req.tags,
                 created_by: caller.actor.user_id,
             },
         )
-        .await?;
+        .await
+        .map_err(|e| resource_taken(e, external_id))?;
         if !inserted {
             return Err(Error::Conflict(format!(
                 "the team {} already has a network named {name:?}",
@@ -299,7 +213,8 @@ pub async fn create_network(
             }
             Err(AllocateError::Other(e)) => return Err(e),
         };
-        audit::by(&mut tx, caller, "network.created", "network", &id.to_string(), json!({ "after": { "name": name, "team": team.slug, "account": account.name, "region": region, "cidr": prefix.cidr.to_string(), "registered": cidr.is_some() } })).await?;
+        once.remember(&mut tx, id).await?;
+        audit::by(&mut tx, caller, "network.created", "network", &id.to_string(), json!({ "after": { "name": name, "team": team.slug, "account": account.name, "region": region, "cidr": prefix.cidr.to_string(), "registered": cidr.is_some(), "external_id": external_id, "ownership": ownership.state, "evidence": ownership.evidence } })).await?;
         tx.commit().await?;
         return get_network(ctx, caller, id).await;
     }
@@ -369,30 +284,85 @@ pub async fn get_network(ctx: &Context, caller: &Caller, id: Uuid) -> Result<Net
 }
 
 /// Networks matching the filters that are set, each with its prefixes.
+/// What a list of networks can be narrowed to, as typed.
+#[derive(Debug, Default, Clone)]
+pub struct NetworkFilter {
+    pub team: Option<String>,
+    pub provider_account: Option<String>,
+    pub region: Option<String>,
+    /// An address or prefix: networks with a prefix holding it.
+    pub contains: Option<String>,
+}
+
+/// Every network matching the filter, by team and name (the pages' pickers).
 pub async fn list_networks(
     ctx: &Context,
     caller: &Caller,
-    team: Option<&str>,
-    provider_account: Option<&str>,
-    region: Option<&str>,
+    filter: &NetworkFilter,
 ) -> Result<Vec<NetworkDetail>> {
+    Ok(find_networks(ctx, caller, filter, None).await?.items)
+}
+
+/// One page of the networks matching the filter, by team and name.
+pub async fn page_networks(
+    ctx: &Context,
+    caller: &Caller,
+    filter: &NetworkFilter,
+    page: &Page<(String, String, Uuid)>,
+) -> Result<Paged<NetworkDetail>> {
+    find_networks(ctx, caller, filter, Some(page)).await
+}
+
+async fn find_networks(
+    ctx: &Context,
+    caller: &Caller,
+    filter: &NetworkFilter,
+    page: Option<&Page<(String, String, Uuid)>>,
+) -> Result<Paged<NetworkDetail>> {
     caller.actor.require(Action::ViewNetworks)?;
-    let found = store::networks::list(&ctx.pool, team, provider_account, region).await?;
-    let ids: Vec<Uuid> = found.iter().map(|n| n.id).collect();
-    let mut prefixes = store::pools::for_networks(&ctx.pool, &ids).await?;
-    Ok(found
-        .into_iter()
-        .map(|network| {
-            let (mine, rest) = prefixes
-                .drain(..)
-                .partition(|p| p.network_id == Some(network.id));
-            prefixes = rest;
-            NetworkDetail {
-                network,
-                prefixes: mine,
-            }
+    let contains = given(&filter.contains)
+        .map(|text| {
+            text.parse::<IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| {
+                    Error::invalid(
+                        "contains",
+                        "must be an address or a prefix, e.g. 10.1.2.3 or 10.1.0.0/16",
+                    )
+                })
         })
-        .collect())
+        .transpose()?;
+    let query = store::networks::ListQuery {
+        team: given(&filter.team),
+        provider_account: given(&filter.provider_account),
+        region: given(&filter.region),
+        contains,
+        after: page.and_then(|p| p.after.clone()).map(|c| c.0),
+        fetch: page.map(Page::fetch),
+    };
+    let found = store::networks::list(&ctx.pool, &query).await?;
+    let found = match page {
+        Some(p) => Paged::cut(found, p.limit, |n| {
+            Cursor((n.team_slug.clone(), n.name.clone(), n.id))
+        }),
+        None => Paged {
+            items: found,
+            next: None,
+        },
+    };
+    let ids: Vec<Uuid> = found.items.iter().map(|n| n.id).collect();
+    let mut prefixes = store::pools::for_networks(&ctx.pool, &ids).await?;
+    Ok(found.map(|network| {
+        let (mine, rest) = prefixes
+            .drain(..)
+            .partition(|p| p.network_id == Some(network.id));
+        prefixes = rest;
+        NetworkDetail {
+            network,
+            prefixes: mine,
+        }
+    }))
 }
 
 pub struct NetworkChange {
@@ -432,22 +402,48 @@ pub async fn update_network(
         Some(value) => value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()),
         None => before.external_id.clone(),
     };
+    // A new resource needs its own proof; the same one keeps what was proved.
+    let (resource_key, ownership) = if external_id == before.external_id {
+        (before.resource_key.clone(), kept_ownership(&before))
+    } else {
+        let account = store::provider_accounts::find(&ctx.pool, before.provider_account_id)
+            .await?
+            .ok_or_else(|| Error::internal("a network without its provider account"))?;
+        ownership_of(
+            ctx,
+            caller,
+            &account,
+            &before.region,
+            &before.team_slug,
+            external_id.as_deref(),
+            Some(id),
+        )
+        .await?
+    };
     let mut tx = ctx.pool.begin().await?;
-    store::networks::update(&mut *tx, id, &name, external_id.as_deref(), &tags)
-        .await
-        .map_err(|e| {
-            if address_plan::is_code(&e, address_plan::UNIQUE_VIOLATION) {
-                Error::Conflict(format!(
-                    "the team {} already has a network named {name:?}",
-                    before.team_slug
-                ))
-            } else {
-                e.into()
-            }
-        })?;
+    store::networks::update(
+        &mut *tx,
+        id,
+        &name,
+        (external_id.as_deref(), resource_key.as_deref(), &ownership),
+        &tags,
+    )
+    .await
+    .map_err(|e| {
+        if is_constraint(&e, "networks_one_per_resource") {
+            resource_taken(e, external_id.as_deref())
+        } else if address_plan::is_code(&e, address_plan::UNIQUE_VIOLATION) {
+            Error::Conflict(format!(
+                "the team {} already has a network named {name:?}",
+                before.team_slug
+            ))
+        } else {
+            e.into()
+        }
+    })?;
     audit::by(&mut tx, caller, "network.changed", "network", &id.to_string(), json!({
-        "before": { "name": before.name, "external_id": before.external_id, "tags": before.tags },
-        "after": { "name": name, "external_id": external_id, "tags": tags },
+        "before": { "name": before.name, "external_id": before.external_id, "tags": before.tags, "ownership": before.ownership },
+        "after": { "name": name, "external_id": external_id, "tags": tags, "ownership": ownership.state, "evidence": ownership.evidence },
     })).await?;
     tx.commit().await?;
     get_network(ctx, caller, id).await
@@ -467,4 +463,36 @@ pub async fn delete_network(ctx: &Context, caller: &Caller, id: Uuid) -> Result<
     })).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// What is known of a network's ownership, unchanged.
+fn kept_ownership(n: &Network) -> Ownership {
+    Ownership {
+        state: match n.ownership.as_str() {
+            "pending" => "pending",
+            "proved" => "proved",
+            "confirmed" => "confirmed",
+            _ => "none",
+        },
+        evidence: n.ownership_evidence.clone(),
+        decided_by: n.ownership_decided_by,
+    }
+}
+
+fn is_constraint(e: &sqlx::Error, name: &str) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.constraint())
+        .is_some_and(|c| c == name)
+}
+
+/// Another network took the resource between the check and the insert.
+fn resource_taken(e: sqlx::Error, external_id: Option<&str>) -> Error {
+    if is_constraint(&e, "networks_one_per_resource") {
+        Error::Conflict(format!(
+            "{} is already registered as another network",
+            external_id.unwrap_or("this resource")
+        ))
+    } else {
+        e.into()
+    }
 }

@@ -1,18 +1,20 @@
 //! Who hears of what: each person's email preferences, and each team's webhook
 //! (drift events as JSON, signed with HMAC-SHA256, delivered by the workers).
 
-use hmac::{Hmac, Mac};
 use serde_json::json;
-use sha2::Sha256;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{Caller, Context, audit};
+use crate::auth::policy::Action;
 use crate::domain::jobs::SendWebhook;
-use crate::domain::notification::{Topic, is_secret_ref};
-use crate::domain::team::Role;
+use crate::domain::notification::Topic;
+use crate::domain::webhook::{self, SecretRef};
 use crate::error::{Error, FieldError, Result};
 use crate::store::{self, notifications::Webhook};
+
+/// Delivery is a job's work: the job handler calls it through here.
+pub use crate::notify::webhook::{Undelivered, deliver};
 
 /// My email preferences: every topic, on or off.
 pub async fn preferences(ctx: &Context, caller: &Caller) -> Result<Vec<(Topic, bool)>> {
@@ -72,15 +74,10 @@ async fn team_for(ctx: &Context, caller: &Caller, slug: &str, change: bool) -> R
     let team = store::teams::find_by_slug(&ctx.pool, slug.trim())
         .await?
         .ok_or_else(|| Error::NotFound("that team".into()))?;
-    let role = caller.actor.role_in(team.id);
-    let allowed = caller.actor.is_admin
-        || match change {
-            true => role == Some(Role::Lead),
-            false => role.is_some(),
-        };
-    if !allowed {
-        return Err(Error::Forbidden);
-    }
+    caller.actor.require(match change {
+        true => Action::ManageWebhook { team_id: team.id },
+        false => Action::ViewWebhook { team_id: team.id },
+    })?;
     Ok(team.id)
 }
 
@@ -98,16 +95,28 @@ pub async fn set_webhook(
 ) -> Result<Webhook> {
     let id = team_for(ctx, caller, team, true).await?;
     let (url, secret_ref) = (url.trim(), secret_ref.trim());
+    let settings = &ctx.settings;
     let mut errors = Vec::new();
-    let parsed = url::Url::parse(url).ok();
-    if !parsed.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()) {
-        errors.push(FieldError::new("url", "must be an http(s) URL"));
+    match webhook::check_url(url, settings.webhook_allow_http) {
+        Ok(parsed) => {
+            if let Err(why) = crate::notify::webhook::destinations(settings, &parsed).await {
+                errors.push(FieldError::new("url", why));
+            }
+        }
+        Err(why) => errors.push(FieldError::new("url", why)),
     }
-    if !is_secret_ref(secret_ref) {
-        errors.push(FieldError::new(
-            "secret_ref",
-            "must be env:VARIABLE_NAME or file:/absolute/path (where the workers read the signing secret; it is never stored)",
-        ));
+    match SecretRef::parse(secret_ref) {
+        Ok(SecretRef::File(_)) if settings.webhook_secret_dir.is_none() => {
+            errors.push(FieldError::new(
+                "secret_ref",
+                format!(
+                    "this portal keeps no webhook secret files (no SWITCHBOARD_WEBHOOK_SECRET_DIR): use env:{}<NAME>",
+                    webhook::ENV_PREFIX
+                ),
+            ));
+        }
+        Ok(_) => {}
+        Err(why) => errors.push(FieldError::new("secret_ref", why)),
     }
     if !errors.is_empty() {
         return Err(Error::Invalid(errors));
@@ -178,60 +187,4 @@ pub(super) async fn queue_webhooks(
         .await?;
     }
     Ok(())
-}
-
-/// The signature of a body: `sha256=` and the hex HMAC-SHA256 with the secret.
-pub fn signature(secret: &[u8], body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256={hex}")
-}
-
-/// Posts one webhook; an error is worth retrying (the job backs off).
-pub async fn deliver(job: &SendWebhook) -> std::result::Result<(), String> {
-    let secret = crate::config::read_secret(&job.secret_ref)?;
-    let body = serde_json::to_vec(&job.body).map_err(|e| e.to_string())?;
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| e.to_string())?;
-    let event = job.body["event"].as_str().unwrap_or("event");
-    let answer = client
-        .post(&job.url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header("X-Switchboard-Event", event)
-        .header(
-            "X-Switchboard-Signature",
-            signature(secret.as_bytes(), &body),
-        )
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| format!("could not post to the webhook: {e}"))?;
-    if answer.status().is_success() {
-        Ok(())
-    } else {
-        Err(format!("the webhook answered {}", answer.status()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signatures_follow_rfc_4231() {
-        // RFC 4231, test case 2.
-        assert_eq!(
-            signature(b"Jefe", b"what do ya want for nothing?"),
-            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-    }
 }

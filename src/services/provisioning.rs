@@ -2,21 +2,26 @@
 //! call is safe to repeat after a crash at any point: providers find what an
 //! earlier attempt built, and every status change is guarded by the expected one.
 
-use std::collections::BTreeMap;
-
 use serde_json::json;
 use sqlx::PgConnection;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::connections::{Notice, notify, replan};
 use super::{Caller, Context, audit};
+use crate::auth::policy::ConnectionAction;
 use crate::domain::connection::{self, Event, Status};
 use crate::domain::jobs::{Deprovision, Provision};
-use crate::domain::team::Role;
 use crate::error::{Error, Result};
 use crate::planner::Plan;
-use crate::providers::{self, ProviderError, Registry, Step};
+use crate::providers::{self, ProviderError, Step};
 use crate::store::{self, connections::Connection};
+
+mod removal;
+mod unattended;
+
+pub use removal::deprovision;
+pub use unattended::{Resumed, resume_unattended};
 
 /// What a job should do after a call.
 #[derive(Debug, PartialEq, Eq)]
@@ -29,10 +34,6 @@ pub enum Outcome {
 
 fn plan_of(c: &Connection) -> Result<Plan> {
     serde_json::from_value(c.plan.clone()).map_err(Error::internal)
-}
-
-fn status_of(c: &Connection) -> Result<Status> {
-    Status::parse(&c.status).ok_or_else(|| Error::internal("unknown status"))
 }
 
 /// Moves a locked connection, guarded by its status; audited as the system.
@@ -81,8 +82,147 @@ async fn involved(tx: &mut PgConnection, c: &Connection) -> Result<Vec<(String, 
     Ok(people)
 }
 
+/// How long an actor's lease on a connection lasts unless renewed: three
+/// worker heartbeats, as long as a silent worker keeps its jobs, so a worker
+/// that dies holds the connection no longer than it holds its job.
+fn lease_seconds(ctx: &Context) -> f64 {
+    3.0 * ctx.settings.worker_heartbeat_seconds.max(1) as f64
+}
+
+/// The right to act on one connection: builds, repairs and removals of a
+/// connection never overlap. Renewed in the background while held; given back
+/// by `release`, or lapsing by itself if the worker dies.
+struct Lease {
+    id: Uuid,
+    holder: String,
+    renewing: tokio::task::JoinHandle<()>,
+}
+
+impl Lease {
+    /// Waits for the connection to be free: at most a little longer than a
+    /// lease lasts, so a dead holder's lease runs out meanwhile.
+    async fn take(ctx: &Context, id: Uuid, what: &str) -> Result<Option<Lease>> {
+        let holder = format!("{what} {}", Uuid::new_v4());
+        let seconds = lease_seconds(ctx);
+        let wait = std::time::Duration::from_secs_f64(seconds + 5.0);
+        let started = std::time::Instant::now();
+        while !store::connections::take_lease(&ctx.pool, id, &holder, what, seconds).await? {
+            if started.elapsed() > wait {
+                return Ok(None);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        let (pool, renewer, what) = (ctx.pool.clone(), holder.clone(), what.to_owned());
+        let renewing = tokio::spawn(async move {
+            let every = std::time::Duration::from_secs_f64(seconds / 3.0);
+            loop {
+                tokio::time::sleep(every).await;
+                match store::connections::take_lease(&pool, id, &renewer, &what, seconds).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::error!(connection = %id, "lost the lease on a connection while acting on it")
+                    }
+                    Err(e) => {
+                        tracing::warn!(connection = %id, error = %e, "could not renew the lease on a connection")
+                    }
+                }
+            }
+        });
+        Ok(Some(Lease {
+            id,
+            holder,
+            renewing,
+        }))
+    }
+
+    async fn release(self, ctx: &Context) {
+        self.renewing.abort();
+        if let Err(e) = store::connections::release_lease(&ctx.pool, self.id, &self.holder).await {
+            tracing::warn!(connection = %self.id, error = %e, "could not give the lease back; it lapses by itself");
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.renewing.abort();
+    }
+}
+
+/// Runs `work` as the connection's only actor; when another one is at work on
+/// it for longer than the wait, asks for the job to run again later.
+async fn as_only_actor<F>(ctx: &Context, id: Uuid, what: &str, work: F) -> Result<Outcome>
+where
+    F: std::future::Future<Output = Result<Outcome>>,
+{
+    let Some(lease) = Lease::take(ctx, id, what).await? else {
+        return Ok(Outcome::Retry(format!(
+            "another worker is still acting on connection {id}"
+        )));
+    };
+    let outcome = work.await;
+    lease.release(ctx).await;
+    outcome
+}
+
 /// Builds an approved connection's plan, exactly the approved one.
+#[tracing::instrument(skip_all, fields(connection = %id))]
 pub async fn provision(
+    ctx: &Context,
+    id: Uuid,
+    approved_hash: &str,
+    last_attempt: bool,
+) -> Result<Outcome> {
+    let outcome = as_only_actor(
+        ctx,
+        id,
+        "provision",
+        provision_alone(ctx, id, approved_hash, last_attempt),
+    )
+    .await;
+    let outcome = ended_visibly(ctx, id, outcome, "building it failed").await?;
+    if outcome == Outcome::Done {
+        observed_at_once(ctx, id).await;
+    }
+    Ok(outcome)
+}
+
+/// What exists is observed right after a build or a repair, so the status and
+/// the connection's page follow within seconds, not at the next sweep. A failure
+/// here is the monitor's to retry: the build itself is done.
+async fn observed_at_once(ctx: &Context, id: Uuid) {
+    if let Err(e) = super::monitor::observe_now(ctx, id).await {
+        tracing::warn!(connection = %id, error = %e, "could not observe the connection at once; the next sweep will");
+    }
+}
+
+/// A job's error that trying again cannot fix (the request no longer plans, a
+/// stored plan that cannot be read) marks the connection failed with the reason,
+/// and everyone involved hears of it; the database's own errors are retried.
+async fn ended_visibly(
+    ctx: &Context,
+    id: Uuid,
+    outcome: Result<Outcome>,
+    what: &str,
+) -> Result<Outcome> {
+    match outcome {
+        Err(
+            e @ (Error::Invalid(_)
+            | Error::NotFound(_)
+            | Error::Conflict(_)
+            | Error::BadRequest(_)
+            | Error::Internal(_)),
+        ) => {
+            let why = format!("{what}: {}", e);
+            tracing::warn!(connection = %id, error = %e, "a job cannot go on: the connection is failed");
+            fail(ctx, id, &why).await?;
+            Ok(Outcome::Done)
+        }
+        other => other,
+    }
+}
+
+async fn provision_alone(
     ctx: &Context,
     id: Uuid,
     approved_hash: &str,
@@ -93,7 +233,7 @@ pub async fn provision(
         return Ok(Outcome::Done);
     };
     let plan = plan_of(&c)?;
-    match status_of(&c)? {
+    match c.status {
         Status::Approved if c.plan_hash == approved_hash => {
             // Re-plan: what is built must be what was approved.
             let now = replan(&mut tx, &c).await?;
@@ -170,24 +310,27 @@ pub async fn provision(
 /// Applies every item of the plan, account by account in the plan's order,
 /// recording each step (or, unless `found_too`, each one that changed
 /// something). What an item hands over (a cloud VPN's tunnels) is added to the
-/// params of the items after it, in memory only.
+/// items after it, in memory only.
 async fn apply_all(
     ctx: &Context,
     id: Uuid,
     plan: &Plan,
     found_too: bool,
 ) -> Result<(), ProviderError> {
-    let accounts = store::provider_accounts::list(&ctx.pool)
+    let (registry, _) = ctx
+        .providers()
         .await
         .map_err(|e| ProviderError::Transient(e.to_string()))?;
-    let registry = Registry::build(&ctx.pool, &accounts);
-    let mut handed = BTreeMap::new();
+    let mut handed = providers::Handoff::default();
     for account in providers::accounts_of(plan) {
         let provider = registry.get(&account)?;
-        for mut item in providers::items_in(plan, &account) {
-            item.params.extend(handed.clone());
-            let step = provider.apply(id, &item).await?;
-            handed.extend(step.handoff.0.clone());
+        for mut item in providers::items_in(plan, &account)? {
+            handed.give_to(&mut item);
+            let step = provider
+                .apply(id, &item)
+                .instrument(tracing::info_span!("provider.apply", %account, item = %item.name))
+                .await?;
+            handed.tunnels.extend(step.handoff.tunnels.iter().cloned());
             if found_too || step.action != "found" {
                 record(ctx, id, &account, &step).await?;
             }
@@ -198,7 +341,7 @@ async fn apply_all(
 
 /// Records what a provider did, as a step shown on the connection's page.
 async fn record(ctx: &Context, id: Uuid, account: &str, step: &Step) -> Result<(), ProviderError> {
-    let resource = step.item.resource(account);
+    let resource = step.resource(account);
     store::connections::add_step(
         &ctx.pool,
         id,
@@ -228,7 +371,7 @@ async fn finish(
         Ok(()) => {
             let mut tx = ctx.pool.begin().await?;
             if let Some(c) = store::connections::lock(&mut tx, id).await? {
-                let from = status_of(&c)?;
+                let from = c.status;
                 if connection::transition(from, event).is_ok() {
                     move_to(&mut tx, &c, from, event, action, json!({})).await?;
                     if event == Event::Deprovisioned {
@@ -266,7 +409,7 @@ async fn fail(ctx: &Context, id: Uuid, why: &str) -> Result<()> {
     let Some(c) = store::connections::lock(&mut tx, id).await? else {
         return Ok(());
     };
-    let from = status_of(&c)?;
+    let from = c.status;
     if connection::transition(from, Event::Fail).is_err() {
         return Ok(());
     }
@@ -300,13 +443,14 @@ async fn fail(ctx: &Context, id: Uuid, why: &str) -> Result<()> {
 
 /// Asks for a connection to be removed (or a failed one to be cleaned up): the
 /// requester, a lead of either side, or an admin.
+#[tracing::instrument(skip_all, fields(connection = %id))]
 pub async fn remove(ctx: &Context, caller: &Caller, id: Uuid) -> Result<()> {
     let (mut tx, _) = change(
         ctx,
         caller,
         id,
+        ConnectionAction::Remove,
         Event::Deprovision,
-        true,
         "connection.removal_requested",
     )
     .await?;
@@ -315,37 +459,20 @@ pub async fn remove(ctx: &Context, caller: &Caller, id: Uuid) -> Result<()> {
     Ok(())
 }
 
-/// A person's change to a connection, on a transaction the caller commits: who
-/// may not see it gets a 404; the others need to lead a side (or, when
-/// `requester_may`, to have asked for it) or be an admin.
+/// A person's change to a connection, on a transaction the caller commits,
+/// once the policy allowed `action` (404 for who may not see it, 403 saying
+/// who may for the others).
 async fn change(
     ctx: &Context,
     caller: &Caller,
     id: Uuid,
+    action: ConnectionAction,
     event: Event,
-    requester_may: bool,
-    action: &str,
+    audit_action: &str,
 ) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, Connection)> {
     let mut tx = ctx.pool.begin().await?;
-    let c = store::connections::lock(&mut tx, id)
-        .await?
-        .ok_or_else(|| Error::NotFound("that connection".into()))?;
-    let sides = store::connections::sides(&mut *tx, id).await?;
-    let requester = c.requested_by == caller.actor.user_id;
-    let role = |lead_only: bool| {
-        sides.iter().any(|s| match caller.actor.role_in(s.team_id) {
-            Some(r) => !lead_only || r == Role::Lead,
-            None => false,
-        })
-    };
-    if !role(false) && !requester && !caller.actor.is_admin {
-        return Err(Error::NotFound("that connection".into()));
-    }
-    let allowed = role(true) || (requester_may && requester) || caller.actor.is_admin;
-    if !allowed {
-        return Err(Error::Forbidden);
-    }
-    let from = status_of(&c)?;
+    let (c, _, _, _permit) = super::connections::locked(&mut tx, caller, id, action).await?;
+    let from = c.status;
     let to = connection::transition(from, event).map_err(|r| Error::Conflict(r.0))?;
     if !store::connections::set_status(&mut *tx, id, from, to).await? {
         return Err(Error::Conflict(
@@ -355,7 +482,7 @@ async fn change(
     audit::by(
         &mut tx,
         caller,
-        action,
+        audit_action,
         "connection",
         &id.to_string(),
         json!({ "before": { "status": from.as_str() }, "after": { "status": to.as_str() } }),
@@ -364,89 +491,39 @@ async fn change(
     Ok((tx, c))
 }
 
-/// Removes everything the connection built, newest first.
-pub async fn deprovision(ctx: &Context, id: Uuid, last_attempt: bool) -> Result<Outcome> {
-    let Some(c) = store::connections::find(&ctx.pool, id).await? else {
-        return Ok(Outcome::Done);
-    };
-    if status_of(&c)? != Status::Deprovisioning {
-        return Ok(Outcome::Done);
-    }
-    let plan = plan_of(&c)?;
-    let accounts = store::provider_accounts::list(&ctx.pool).await?;
-    let registry = Registry::build(&ctx.pool, &accounts);
-    let removed = async {
-        for account in providers::accounts_of(&plan).into_iter().rev() {
-            // An account no module serves built nothing: there is nothing to remove.
-            let Ok(provider) = registry.get(&account) else {
-                continue;
-            };
-            let removals = removals(ctx, id, &plan, &account, provider.shares())
-                .await
-                .map_err(|e| ProviderError::Transient(e.to_string()))?;
-            for step in provider.destroy(id, &removals).await? {
-                record(ctx, id, &account, &step).await?;
-            }
-        }
-        Ok::<(), ProviderError>(())
-    }
-    .await;
-    finish(
-        ctx,
-        id,
-        &plan,
-        removed,
-        last_attempt,
-        Event::Deprovisioned,
-        "connection.removed",
-        Notice::Removed,
-    )
-    .await
-}
-
-/// What to remove of a connection in `account`: what another connection still
-/// needs is kept (and said so), and each item carries the ids Switchboard made
-/// for it, so nothing Switchboard only found is removed.
-async fn removals(
-    ctx: &Context,
-    id: Uuid,
-    plan: &Plan,
-    account: &str,
-    shared: bool,
-) -> Result<Vec<providers::Removal>> {
-    let mut removals = Vec::new();
-    for planned in providers::planned_in(plan, account) {
-        let resource = planned.item.resource(account);
-        if shared
-            && let Some(other) =
-                store::connections::needed_by_another(&ctx.pool, id, &planned.probe).await?
-        {
-            let kept = format!("{resource}, still needed by connection {other}");
-            store::connections::add_step(&ctx.pool, id, "kept", &kept, None).await?;
-            continue;
-        }
-        removals.push(providers::Removal {
-            made: store::connections::made_for(&ctx.pool, &resource).await?,
-            item: planned.item,
-        });
-    }
-    Ok(removals)
-}
-
 /// Puts a connection back as approved (auto-repair, or a lead's "repair now"):
 /// every item is applied again, which makes what is missing and restores what
 /// changed. The next sweep of the monitor sees whether it matches again.
+#[tracing::instrument(skip_all, fields(connection = %id))]
 pub async fn repair(ctx: &Context, id: Uuid, last_attempt: bool) -> Result<Outcome> {
+    match as_only_actor(ctx, id, "repair", repair_alone(ctx, id, last_attempt)).await {
+        // A repair that cannot be done leaves the connection as the monitor saw
+        // it (drifted), and says why on its page.
+        Err(
+            e @ (Error::Invalid(_) | Error::NotFound(_) | Error::Conflict(_) | Error::Internal(_)),
+        ) => {
+            let why = format!("repair failed: {e}");
+            store::connections::add_step(&ctx.pool, id, "failed", &why, None).await?;
+            Ok(Outcome::Done)
+        }
+        other => other,
+    }
+}
+
+async fn repair_alone(ctx: &Context, id: Uuid, last_attempt: bool) -> Result<Outcome> {
     let Some(c) = store::connections::find(&ctx.pool, id).await? else {
         return Ok(Outcome::Done);
     };
-    if !matches!(status_of(&c)?, Status::Active | Status::Drifted) {
+    if !matches!(c.status, Status::Active | Status::Drifted) {
         return Ok(Outcome::Done);
     }
     let plan = plan_of(&c)?;
     // Only what changed is worth a line on the page.
     match apply_all(ctx, id, &plan, false).await {
-        Ok(()) => Ok(Outcome::Done),
+        Ok(()) => {
+            observed_at_once(ctx, id).await;
+            Ok(Outcome::Done)
+        }
         Err(ProviderError::Transient(why)) if !last_attempt => Ok(Outcome::Retry(why)),
         Err(e) => {
             let why = format!("repair failed: {e}");
@@ -457,8 +534,17 @@ pub async fn repair(ctx: &Context, id: Uuid, last_attempt: bool) -> Result<Outco
 }
 
 /// A lead of either side (or an admin) tries a failed connection again.
+#[tracing::instrument(skip_all, fields(connection = %id))]
 pub async fn retry(ctx: &Context, caller: &Caller, id: Uuid) -> Result<()> {
-    let (mut tx, c) = change(ctx, caller, id, Event::Retry, false, "connection.retried").await?;
+    let (mut tx, c) = change(
+        ctx,
+        caller,
+        id,
+        ConnectionAction::Retry,
+        Event::Retry,
+        "connection.retried",
+    )
+    .await?;
     let job = Provision {
         connection_id: id,
         plan_hash: c.plan_hash,

@@ -77,6 +77,25 @@ pub async fn set_member(
     email: &str,
     role: &str,
 ) -> Result<()> {
+    put_member(ctx, caller, slug, email, role).await.map(|_| ())
+}
+
+/// What [`put_member`] did.
+pub struct MemberSet {
+    /// The membership as it now is.
+    pub member: Member,
+    /// Whether the person was not a member before (else their role was set).
+    pub added: bool,
+}
+
+/// [`set_member`], saying what the membership now is and whether it is new.
+pub async fn put_member(
+    ctx: &Context,
+    caller: &Caller,
+    slug: &str,
+    email: &str,
+    role: &str,
+) -> Result<MemberSet> {
     let team = store::teams::find_by_slug(&ctx.pool, slug)
         .await?
         .ok_or_else(|| Error::NotFound(format!("the team {slug:?}")))?;
@@ -97,6 +116,10 @@ pub async fn set_member(
     let user = store::users::find_by_email(&mut *tx, email.as_str())
         .await?
         .ok_or_else(|| Error::invalid("email", "nobody with this email has signed in yet"))?;
+    let added = !store::teams::members(&mut *tx, team.id)
+        .await?
+        .iter()
+        .any(|m| m.user_id == user.id);
     store::teams::set_membership(&mut *tx, user.id, team.id, role, "manual").await?;
     audit::by(
         &mut tx,
@@ -108,7 +131,16 @@ pub async fn set_member(
     )
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(MemberSet {
+        member: Member {
+            user_id: user.id,
+            name: user.name,
+            email: user.email,
+            role: role.as_str().to_owned(),
+            source: "manual".into(),
+        },
+        added,
+    })
 }
 
 pub async fn remove_member(

@@ -4,6 +4,7 @@ use chrono::{Duration, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::idempotency::{IdempotencyKey, Once};
 use super::{Caller, Context, accounts::LOCAL_ISSUER, audit};
 use crate::auth::policy::Action;
 use crate::auth::secrets;
@@ -45,8 +46,17 @@ pub async fn create(
     caller: &Caller,
     name: &str,
     expires_in_days: Option<i64>,
+    key: Option<&IdempotencyKey>,
 ) -> Result<NewToken> {
     caller.actor.require(Action::ManageOwnTokens)?;
+    let once = Once::new(caller, key, "create_token", &(name, expires_in_days))?;
+    // The secret is shown once and never stored: a retry cannot be given it.
+    if let Some(id) = once.earlier(ctx).await? {
+        return Err(Error::Conflict(format!(
+            "{}: this key already created the token {id}, whose secret is shown only once; revoke it and create another with a new key",
+            IdempotencyKey::HEADER
+        )));
+    }
     let name = validate(name, expires_in_days)?;
     let (secret, hash, prefix) = secrets::new_api_token();
     let expires_at = expires_in_days.map(|d| Utc::now() + Duration::days(d));
@@ -60,6 +70,7 @@ pub async fn create(
         expires_at,
     )
     .await?;
+    once.remember(&mut tx, token.id).await?;
     audit::by(
         &mut tx,
         caller,

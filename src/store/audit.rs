@@ -68,9 +68,42 @@ pub async fn append_many(
     Ok(())
 }
 
-pub async fn latest(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<AuditEvent>, sqlx::Error> {
-    sqlx::query_as("SELECT * FROM audit_events ORDER BY at DESC, id DESC LIMIT $1")
-        .bind(limit)
-        .fetch_all(db)
-        .await
+/// Entries matching every filter that is set, newest first.
+pub struct ListQuery<'a> {
+    pub object_type: Option<&'a str>,
+    pub object_id: Option<&'a str>,
+    /// The actor: their email address, or the label as recorded (`system`).
+    pub actor: Option<&'a str>,
+    pub action: Option<&'a str>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// The last one of the page before.
+    pub before_id: Option<i64>,
+    pub fetch: i64,
+}
+
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    q: &ListQuery<'_>,
+) -> Result<Vec<AuditEvent>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT * FROM audit_events
+          WHERE ($1::text IS NULL OR object_type = $1) AND ($2::text IS NULL OR object_id = $2)
+            AND ($3::text IS NULL OR lower(actor_label) = lower($3) OR actor_id IN (
+                SELECT id FROM users WHERE lower(email) = lower($3)))
+            AND ($4::text IS NULL OR action = $4)
+            AND ($5::timestamptz IS NULL OR at >= $5) AND ($6::timestamptz IS NULL OR at < $6)
+            AND ($7::bigint IS NULL OR id < $7)
+          ORDER BY id DESC LIMIT $8",
+    )
+    .bind(q.object_type)
+    .bind(q.object_id)
+    .bind(q.actor)
+    .bind(q.action)
+    .bind(q.since)
+    .bind(q.until)
+    .bind(q.before_id)
+    .bind(q.fetch)
+    .fetch_all(db)
+    .await
 }

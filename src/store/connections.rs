@@ -4,13 +4,13 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use crate::domain::connection::Status;
+use crate::domain::connection::{Kind, Status};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Connection {
     pub id: Uuid,
-    pub kind: String,
-    pub status: String,
+    pub kind: Kind,
+    pub status: Status,
     pub requested_by: Uuid,
     pub requester_email: String,
     pub requester_name: String,
@@ -187,23 +187,58 @@ pub async fn decide(
     Ok(done.rows_affected())
 }
 
-/// Connections a user may see: theirs, their teams', or all of them for admins.
-pub async fn visible_to(
+/// A page of connections a user may see, narrowed by what is given.
+pub struct ListQuery<'a> {
+    pub user_id: Uuid,
+    /// Admins see every connection.
+    pub all: bool,
+    pub status: Option<&'a str>,
+    pub kind: Option<&'a str>,
+    pub team: Option<&'a str>,
+    pub network: Option<Uuid>,
+    pub requested_by: Option<&'a str>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    /// The last one of the page before: (created_at, id).
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub fetch: i64,
+}
+
+/// Connections a user may see (theirs, their teams', or all for admins),
+/// newest first.
+pub async fn list(
     db: impl PgExecutor<'_>,
-    user_id: Uuid,
-    all: bool,
-    status: Option<&str>,
+    q: &ListQuery<'_>,
 ) -> Result<Vec<Connection>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE ($2 OR c.requested_by = $1 OR EXISTS (
              SELECT 1 FROM connection_sides s JOIN memberships m ON m.team_id = s.team_id
              WHERE s.connection_id = c.id AND m.user_id = $1))
            AND ($3::text IS NULL OR c.status = $3)
-         ORDER BY c.created_at DESC LIMIT 500"
+           AND ($4::text IS NULL OR c.kind = $4)
+           AND ($5::text IS NULL OR EXISTS (
+               SELECT 1 FROM connection_sides s JOIN teams t ON t.id = s.team_id
+               WHERE s.connection_id = c.id AND t.slug = $5))
+           AND ($6::uuid IS NULL OR c.spec->>'source_network_id' = $6::text
+                OR c.spec->>'destination_network_id' = $6::text)
+           AND ($7::text IS NULL OR lower(u.email) = lower($7))
+           AND ($8::timestamptz IS NULL OR c.created_at >= $8)
+           AND ($9::timestamptz IS NULL OR c.created_at < $9)
+           AND ($10::timestamptz IS NULL OR (c.created_at, c.id) < ($10, $11))
+         ORDER BY c.created_at DESC, c.id DESC LIMIT $12"
     )))
-    .bind(user_id)
-    .bind(all)
-    .bind(status)
+    .bind(q.user_id)
+    .bind(q.all)
+    .bind(q.status)
+    .bind(q.kind)
+    .bind(q.team)
+    .bind(q.network)
+    .bind(q.requested_by)
+    .bind(q.created_after)
+    .bind(q.created_before)
+    .bind(q.after.map(|a| a.0))
+    .bind(q.after.map(|a| a.1))
+    .bind(q.fetch)
     .fetch_all(db)
     .await
 }
@@ -339,6 +374,22 @@ pub async fn needed_by_another(
     .await
 }
 
+/// The provider ids connection `id` recorded finding for `resource`.
+pub async fn found_by(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    resource: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT provider_id FROM connection_steps
+          WHERE connection_id = $1 AND action = 'found' AND resource = $2 AND provider_id IS NOT NULL",
+    )
+    .bind(id)
+    .bind(resource)
+    .fetch_all(db)
+    .await
+}
+
 /// The provider ids Switchboard recorded making for `resource` (by any connection).
 pub async fn made_for(db: impl PgExecutor<'_>, resource: &str) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
@@ -370,5 +421,162 @@ pub async fn set_failure(
         .bind(failure)
         .execute(db)
         .await?;
+    Ok(())
+}
+
+/// Takes (or renews) the connection's actor lease for `holder` for `seconds`:
+/// `false` while another holder's lease runs.
+pub async fn take_lease(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    holder: &str,
+    what: &str,
+    seconds: f64,
+) -> Result<bool, sqlx::Error> {
+    let taken: Option<Uuid> = sqlx::query_scalar(
+        "INSERT INTO connection_actors (connection_id, holder, what, until)
+         VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+         ON CONFLICT (connection_id) DO UPDATE
+            SET holder = EXCLUDED.holder, what = EXCLUDED.what, until = EXCLUDED.until
+          WHERE connection_actors.holder = EXCLUDED.holder OR connection_actors.until < now()
+         RETURNING connection_id",
+    )
+    .bind(id)
+    .bind(holder)
+    .bind(what)
+    .bind(seconds)
+    .fetch_optional(db)
+    .await?;
+    Ok(taken.is_some())
+}
+
+/// Gives the lease back, if `holder` still has it.
+pub async fn release_lease(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    holder: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM connection_actors WHERE connection_id = $1 AND holder = $2")
+        .bind(id)
+        .bind(holder)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// A connection in work (approved, provisioning, deprovisioning) that nothing
+/// works on: no actor holds it, no job for it waits or runs, and it has not
+/// moved for `quiet_seconds`. With the newest job there was for it, if any:
+/// (status, attempts, max_attempts, last_result).
+#[derive(Debug, Clone, FromRow)]
+pub struct Unattended {
+    pub id: Uuid,
+    pub status: Status,
+    pub plan_hash: String,
+    pub job_status: Option<String>,
+    pub job_attempts: Option<i32>,
+    pub job_max_attempts: Option<i32>,
+    pub job_result: Option<serde_json::Value>,
+}
+
+pub async fn unattended(
+    db: impl PgExecutor<'_>,
+    quiet_seconds: f64,
+    limit: i64,
+) -> Result<Vec<Unattended>, sqlx::Error> {
+    sqlx::query_as(
+        "WITH stuck AS (
+            SELECT c.id, c.status, c.plan_hash,
+                   CASE WHEN c.status = 'deprovisioning' THEN 'switchboard.deprovision'
+                        ELSE 'switchboard.provision' END AS queue
+              FROM connections c
+             WHERE c.status IN ('approved', 'provisioning', 'deprovisioning')
+               AND c.updated_at < now() - make_interval(secs => $1)
+               AND NOT EXISTS (SELECT 1 FROM connection_actors a
+                                WHERE a.connection_id = c.id AND a.until > now())
+             ORDER BY c.updated_at
+             LIMIT $2
+         )
+         SELECT s.id, s.status, s.plan_hash, last.status AS job_status, last.attempts AS job_attempts,
+                last.max_attempts AS job_max_attempts, last.last_result AS job_result
+           FROM stuck s
+           LEFT JOIN LATERAL (
+                SELECT j.status, j.attempts, j.max_attempts, j.last_result, j.done_at
+                  FROM apalis.jobs j
+                 WHERE j.job_type = s.queue
+                   AND convert_from(j.job, 'UTF8')::jsonb ->> 'connection_id' = s.id::text
+                 ORDER BY j.run_at DESC
+                 LIMIT 1
+           ) last ON true
+          WHERE last.status IS NULL
+             OR NOT (last.status IN ('Pending', 'Queued', 'Running')
+                     OR (last.status = 'Failed' AND last.attempts < last.max_attempts))",
+    )
+    .bind(quiet_seconds)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Connections whose plan hash is not of the current version, by id after
+/// `after`: (id, stored plan, stored hash).
+pub async fn with_hash_not_of(
+    conn: &mut PgConnection,
+    version: &str,
+    after: Uuid,
+    limit: i64,
+) -> Result<Vec<(Uuid, serde_json::Value, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, plan, plan_hash FROM connections
+          WHERE id > $1 AND plan_hash NOT LIKE $2 || ':%'
+          ORDER BY id LIMIT $3 FOR UPDATE",
+    )
+    .bind(after)
+    .bind(version)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Renames plan hashes everywhere they are held: the connection, the sides
+/// that approved it, and jobs not yet done that carry it.
+pub async fn rename_hashes(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    old: &[String],
+    new: &[String],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE connections c SET plan_hash = m.new
+           FROM unnest($1::uuid[], $2::text[], $3::text[]) AS m(id, old, new)
+          WHERE c.id = m.id AND c.plan_hash = m.old",
+    )
+    .bind(ids)
+    .bind(old)
+    .bind(new)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE connection_sides s SET plan_hash = m.new
+           FROM unnest($1::uuid[], $2::text[], $3::text[]) AS m(id, old, new)
+          WHERE s.connection_id = m.id AND s.plan_hash = m.old",
+    )
+    .bind(ids)
+    .bind(old)
+    .bind(new)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        // apalis keeps a job as JSON bytes; a hash is unique text, so it is
+        // replaced where it stands and the rest keeps its exact bytes.
+        "UPDATE apalis.jobs j
+            SET job = convert_to(replace(convert_from(j.job, 'UTF8'), m.old, m.new), 'UTF8')
+           FROM unnest($1::text[], $2::text[]) AS m(old, new)
+          WHERE j.status <> 'Done' AND strpos(convert_from(j.job, 'UTF8'), m.old) > 0",
+    )
+    .bind(old)
+    .bind(new)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }

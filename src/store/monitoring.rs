@@ -9,64 +9,103 @@ use uuid::Uuid;
 #[derive(Debug, Clone, FromRow)]
 pub struct Watched {
     pub id: Uuid,
-    pub status: String,
+    pub status: crate::domain::connection::Status,
     pub plan: serde_json::Value,
     pub repair: String,
     pub observed_state: Option<String>,
     pub observed_detail: serde_json::Value,
 }
 
-pub async fn watched(db: impl PgExecutor<'_>) -> Result<Vec<Watched>, sqlx::Error> {
+/// The next page of watched connections after `after`, in id order.
+pub async fn watched_page(
+    db: impl PgExecutor<'_>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Watched>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, status, plan, repair, observed_state, observed_detail FROM connections
-          WHERE status IN ('active', 'drifted')",
+          WHERE status IN ('active', 'drifted') AND ($1::uuid IS NULL OR id > $1)
+          ORDER BY id LIMIT $2",
     )
+    .bind(after)
+    .bind(limit)
     .fetch_all(db)
     .await
 }
 
-/// The lock that makes one sweep at a time, across every worker process.
-const SWEEP_LOCK: i64 = 0x0053_5742_544d_4f4e; // "SWBTMON"
-
-pub async fn try_lock_sweep(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(SWEEP_LOCK)
-        .fetch_one(conn)
-        .await
+/// One watched connection, if it is watched.
+pub async fn watched_one(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<Watched>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, status, plan, repair, observed_state, observed_detail FROM connections
+          WHERE id = $1 AND status IN ('active', 'drifted')",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
 }
 
-pub async fn unlock_sweep(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_unlock($1)")
-        .bind(SWEEP_LOCK)
-        .execute(conn)
-        .await
-        .map(drop)
-}
-
-/// Starts a sweep unless one started less than `gap_seconds` ago.
-pub async fn begin_sweep(db: impl PgExecutor<'_>, gap_seconds: f64) -> Result<bool, sqlx::Error> {
+/// Claims the next sweep for `holder`: not while another holder's lease runs,
+/// nor within `gap_seconds` of the last sweep's start.
+pub async fn claim_sweep(
+    db: impl PgExecutor<'_>,
+    holder: &str,
+    gap_seconds: f64,
+    lease_seconds: f64,
+) -> Result<bool, sqlx::Error> {
     let started: Option<bool> = sqlx::query_scalar(
-        "INSERT INTO monitor_sweeps (id, started_at) VALUES (true, now())
-         ON CONFLICT (id) DO UPDATE SET started_at = now(), finished_at = NULL
-          WHERE monitor_sweeps.started_at < now() - make_interval(secs => $1)
+        "INSERT INTO monitor_sweeps (id, started_at, holder, lease_until)
+         VALUES (true, now(), $1, now() + make_interval(secs => $3))
+         ON CONFLICT (id) DO UPDATE SET started_at = now(), finished_at = NULL,
+                holder = $1, lease_until = now() + make_interval(secs => $3)
+          WHERE monitor_sweeps.started_at < now() - make_interval(secs => $2)
+            AND (monitor_sweeps.lease_until IS NULL OR monitor_sweeps.lease_until < now())
          RETURNING true",
     )
+    .bind(holder)
     .bind(gap_seconds)
+    .bind(lease_seconds)
     .fetch_optional(db)
     .await?;
     Ok(started.is_some())
 }
 
+/// Keeps the sweep's lease while it goes on; `false` once another took it over.
+pub async fn renew_sweep(
+    db: impl PgExecutor<'_>,
+    holder: &str,
+    lease_seconds: f64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE monitor_sweeps SET lease_until = now() + make_interval(secs => $2)
+          WHERE id AND holder = $1",
+    )
+    .bind(holder)
+    .bind(lease_seconds)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub async fn finish_sweep(
     db: impl PgExecutor<'_>,
+    holder: &str,
     duration_ms: i32,
     observed: i32,
+    unreadable: (i32, &[Uuid]),
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE monitor_sweeps SET finished_at = now(), duration_ms = $1, observed = $2 WHERE id",
+        "UPDATE monitor_sweeps SET finished_at = now(), duration_ms = $2, observed = $3,
+                unreadable = $4, unreadable_ids = $5, lease_until = NULL
+          WHERE id AND holder = $1",
     )
+    .bind(holder)
     .bind(duration_ms)
     .bind(observed)
+    .bind(unreadable.0)
+    .bind(unreadable.1)
     .execute(db)
     .await
     .map(drop)
@@ -246,16 +285,21 @@ pub async fn last_observed(
 pub struct Figures {
     pub sweep_seconds: Option<f64>,
     pub observed: Option<i64>,
+    /// Connections the last sweep could not read, and some of their ids.
+    pub unreadable: (i64, Vec<Uuid>),
     /// (account, seconds, connections observed, could not be asked)
     pub accounts: Vec<(String, f64, i64, bool)>,
     pub open_drift: i64,
 }
 
 pub async fn figures(db: &sqlx::PgPool) -> Result<Figures, sqlx::Error> {
-    let last: Option<(Option<i32>, Option<i32>)> =
-        sqlx::query_as("SELECT duration_ms, observed FROM monitor_sweeps WHERE id")
-            .fetch_optional(db)
-            .await?;
+    /// duration_ms, observed, unreadable, unreadable_ids
+    type LastSweep = (Option<i32>, Option<i32>, i32, Vec<Uuid>);
+    let last: Option<LastSweep> = sqlx::query_as(
+        "SELECT duration_ms, observed, unreadable, unreadable_ids FROM monitor_sweeps WHERE id",
+    )
+    .fetch_optional(db)
+    .await?;
     let accounts: Vec<(String, i32, i32, bool)> = sqlx::query_as(
         "SELECT a.name, m.duration_ms, m.observed, m.error IS NOT NULL
            FROM monitor_accounts m JOIN provider_accounts a ON a.id = m.account_id ORDER BY 1",
@@ -266,10 +310,12 @@ pub async fn figures(db: &sqlx::PgPool) -> Result<Figures, sqlx::Error> {
         sqlx::query_scalar("SELECT count(*) FROM drift_events WHERE closed_at IS NULL")
             .fetch_one(db)
             .await?;
-    let (duration, observed) = last.unwrap_or((None, None));
+    let (duration, observed, unreadable, unreadable_ids) =
+        last.unwrap_or((None, None, 0, Vec::new()));
     Ok(Figures {
         sweep_seconds: duration.map(|ms| f64::from(ms) / 1000.0),
         observed: observed.map(i64::from),
+        unreadable: (i64::from(unreadable), unreadable_ids),
         accounts: accounts
             .into_iter()
             .map(|(n, ms, o, unknown)| (n, f64::from(ms) / 1000.0, i64::from(o), unknown))

@@ -1,6 +1,7 @@
 //! Networks: owned by a team, in a provider account and region.
 
 use chrono::{DateTime, Utc};
+use ipnet::IpNet;
 use sqlx::{FromRow, PgExecutor};
 use uuid::Uuid;
 
@@ -18,6 +19,48 @@ pub struct Network {
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub resource_key: Option<String>,
+    /// `none`, `pending`, `proved` or `confirmed` (see [`Ownership`]).
+    pub ownership: String,
+    pub ownership_evidence: String,
+    pub ownership_decided_by: Option<Uuid>,
+    pub ownership_decided_at: Option<DateTime<Utc>>,
+}
+
+impl Ownership {
+    /// A network that stands for no provider resource.
+    pub fn none() -> Self {
+        Self {
+            state: "none",
+            evidence: String::new(),
+            decided_by: None,
+        }
+    }
+    pub fn proved(evidence: String) -> Self {
+        Self {
+            state: "proved",
+            evidence,
+            decided_by: None,
+        }
+    }
+    pub fn pending(evidence: String) -> Self {
+        Self {
+            state: "pending",
+            evidence,
+            decided_by: None,
+        }
+    }
+}
+
+/// Whether a network's team is known to own its provider resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ownership {
+    /// `none` (no resource), `pending`, `proved` or `confirmed`.
+    pub state: &'static str,
+    /// What decided it, in words people read.
+    pub evidence: String,
+    /// The admin who confirmed it, when one did.
+    pub decided_by: Option<Uuid>,
 }
 
 const SELECT: &str = "SELECT n.*, t.slug AS team_slug, p.name AS provider_account_name
@@ -30,15 +73,20 @@ pub struct NewNetwork<'a> {
     pub provider_account_id: Uuid,
     pub region: &'a str,
     pub external_id: Option<&'a str>,
+    pub resource_key: Option<&'a str>,
+    pub ownership: &'a Ownership,
     pub tags: &'a serde_json::Value,
     pub created_by: Uuid,
 }
 
-/// `false` when the team already has a network of this name.
+/// `false` when the team already has a network of this name. A resource
+/// another network holds is a unique violation (`networks_one_per_resource`).
 pub async fn insert(db: impl PgExecutor<'_>, n: NewNetwork<'_>) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "INSERT INTO networks (id, name, team_id, provider_account_id, region, external_id, tags, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (team_id, name) DO NOTHING",
+        "INSERT INTO networks (id, name, team_id, provider_account_id, region, external_id, tags, created_by,
+                               resource_key, ownership, ownership_evidence, ownership_decided_by, ownership_decided_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $10 = 'none' THEN NULL ELSE now() END)
+         ON CONFLICT (team_id, name) DO NOTHING",
     )
     .bind(n.id)
     .bind(n.name)
@@ -48,9 +96,59 @@ pub async fn insert(db: impl PgExecutor<'_>, n: NewNetwork<'_>) -> Result<bool, 
     .bind(n.external_id)
     .bind(n.tags)
     .bind(n.created_by)
+    .bind(n.resource_key)
+    .bind(n.ownership.state)
+    .bind(&n.ownership.evidence)
+    .bind(n.ownership.decided_by)
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// The network that holds this resource of an account, if one does.
+pub async fn holding(
+    db: impl PgExecutor<'_>,
+    provider_account_id: Uuid,
+    resource_key: &str,
+) -> Result<Option<Network>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE n.provider_account_id = $1 AND n.resource_key = $2"
+    )))
+    .bind(provider_account_id)
+    .bind(resource_key)
+    .fetch_optional(db)
+    .await
+}
+
+/// Sets what is known of the network's ownership, if it is still in `expected`.
+pub async fn set_ownership(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    expected: &str,
+    ownership: &Ownership,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE networks SET ownership = $3, ownership_evidence = $4, ownership_decided_by = $5,
+                ownership_decided_at = now(), updated_at = now()
+         WHERE id = $1 AND ownership = $2",
+    )
+    .bind(id)
+    .bind(expected)
+    .bind(ownership.state)
+    .bind(&ownership.evidence)
+    .bind(ownership.decided_by)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Networks whose ownership waits for proof or an admin, oldest first.
+pub async fn pending(db: impl PgExecutor<'_>) -> Result<Vec<Network>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE n.ownership = 'pending' ORDER BY n.created_at, n.id"
+    )))
+    .fetch_all(db)
+    .await
 }
 
 pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Network>, sqlx::Error> {
@@ -60,38 +158,69 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Network>, 
         .await
 }
 
-/// Networks matching every filter that is set.
-pub async fn list(
-    db: impl PgExecutor<'_>,
-    team: Option<&str>,
-    provider_account: Option<&str>,
-    region: Option<&str>,
-) -> Result<Vec<Network>, sqlx::Error> {
+/// Networks matching every filter that is set, by team and name.
+pub struct ListQuery<'a> {
+    pub team: Option<&'a str>,
+    pub provider_account: Option<&'a str>,
+    pub region: Option<&'a str>,
+    /// Only networks with a prefix holding this address or prefix.
+    pub contains: Option<IpNet>,
+    /// The last one of the page before: (team slug, name, id).
+    pub after: Option<(String, String, Uuid)>,
+    /// At most this many; `None` for all (the pages' pickers).
+    pub fetch: Option<i64>,
+}
+
+pub async fn list(db: impl PgExecutor<'_>, q: &ListQuery<'_>) -> Result<Vec<Network>, sqlx::Error> {
+    let after = match &q.after {
+        Some((slug, name, id)) => (Some(slug.as_str()), Some(name.as_str()), Some(*id)),
+        None => (None, None, None),
+    };
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE ($1::text IS NULL OR t.slug = $1) AND ($2::text IS NULL OR p.name = $2)
-           AND ($3::text IS NULL OR n.region = $3) ORDER BY t.slug, n.name"
+           AND ($3::text IS NULL OR n.region = $3)
+           AND ($4::cidr IS NULL OR EXISTS (
+               SELECT 1 FROM allocations a WHERE a.network_id = n.id AND a.cidr >>= $4))
+           AND ($5::text IS NULL OR (t.slug, n.name, n.id) > ($5, $6, $7))
+         ORDER BY t.slug, n.name, n.id LIMIT $8"
     )))
-    .bind(team)
-    .bind(provider_account)
-    .bind(region)
+    .bind(q.team)
+    .bind(q.provider_account)
+    .bind(q.region)
+    .bind(q.contains)
+    .bind(after.0)
+    .bind(after.1)
+    .bind(after.2)
+    .bind(q.fetch)
     .fetch_all(db)
     .await
 }
 
+/// Renames, retags, and points the network at a resource with what is known
+/// of its ownership.
 pub async fn update(
     db: impl PgExecutor<'_>,
     id: Uuid,
     name: &str,
-    external_id: Option<&str>,
+    (external_id, resource_key, ownership): (Option<&str>, Option<&str>, &Ownership),
     tags: &serde_json::Value,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE networks SET name = $2, external_id = $3, tags = $4, updated_at = now() WHERE id = $1",
+        "UPDATE networks SET name = $2, external_id = $3, tags = $4, updated_at = now(),
+                resource_key = $5,
+                ownership_decided_at = CASE WHEN ownership = $6 AND ownership_evidence = $7
+                                            THEN ownership_decided_at ELSE now() END,
+                ownership = $6, ownership_evidence = $7, ownership_decided_by = $8
+         WHERE id = $1",
     )
     .bind(id)
     .bind(name)
     .bind(external_id)
     .bind(tags)
+    .bind(resource_key)
+    .bind(ownership.state)
+    .bind(&ownership.evidence)
+    .bind(ownership.decided_by)
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)

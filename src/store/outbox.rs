@@ -45,3 +45,14 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<OutboxEmail>, sqlx::
         .fetch_optional(pool)
         .await
 }
+
+/// Deletes outbox messages older than `days`; how many.
+pub async fn prune(db: impl sqlx::PgExecutor<'_>, days: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM outbox_emails WHERE created_at < now() - make_interval(days => $1::int)",
+    )
+    .bind(days)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}

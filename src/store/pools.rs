@@ -126,6 +126,34 @@ pub async fn allocations_within(
 }
 
 /// Every live allocation (lapsed reservations excluded), for the overview.
+/// A page of allocations, by address space and prefix, narrowed by pool
+/// (its own, not its children's) and by the team of the network holding them.
+pub async fn list_allocations(
+    db: impl PgExecutor<'_>,
+    pool: Option<Uuid>,
+    team: Option<&str>,
+    after: Option<(Uuid, IpNet, Uuid)>,
+    fetch: i64,
+) -> Result<Vec<Allocation>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.* FROM allocations a
+          WHERE ($1::uuid IS NULL OR a.pool_id = $1)
+            AND ($2::text IS NULL OR EXISTS (
+                SELECT 1 FROM networks n JOIN teams t ON t.id = n.team_id
+                 WHERE n.id = a.network_id AND t.slug = $2))
+            AND ($3::uuid IS NULL OR (a.space_id, a.cidr, a.id) > ($3, $4, $5))
+          ORDER BY a.space_id, a.cidr, a.id LIMIT $6",
+    )
+    .bind(pool)
+    .bind(team)
+    .bind(after.map(|a| a.0))
+    .bind(after.map(|a| a.1))
+    .bind(after.map(|a| a.2))
+    .bind(fetch)
+    .fetch_all(db)
+    .await
+}
+
 pub async fn all_live_allocations(db: impl PgExecutor<'_>) -> Result<Vec<Allocation>, sqlx::Error> {
     sqlx::query_as("SELECT * FROM allocations WHERE reserved_until IS NULL OR reserved_until > now() ORDER BY cidr")
         .fetch_all(db)

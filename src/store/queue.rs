@@ -23,14 +23,62 @@ pub async fn enqueue_many<J: Job>(conn: &mut PgConnection, jobs: &[J]) -> Result
     }
     apalis_postgres::queries::push_tasks(conn, J::QUEUE, tasks)
         .await
-        .map_err(|e| crate::Error::internal(format!("enqueueing {}: {e}", J::QUEUE)))
+        .map_err(|e| crate::Error::because(format!("enqueueing {}", J::QUEUE), e))
 }
 
-/// (queue, state, count) for every non-empty combination.
-pub async fn job_counts(pool: &PgPool) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT job_type, status, count(*) FROM apalis.jobs GROUP BY job_type, status ORDER BY 1, 2",
+/// Pushes `job` unless the same job already waits to run (not started, or
+/// waiting to be tried again): repeated asks collapse into one job. Callers hold
+/// a lock on what the job is about, so two asks cannot both miss each other.
+pub async fn enqueue_unless_waiting<J: Job>(
+    conn: &mut PgConnection,
+    job: &J,
+) -> Result<bool, crate::Error> {
+    let payload = serde_json::to_vec(job).map_err(crate::Error::internal)?;
+    let waiting: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM apalis.jobs WHERE job_type = $1 AND job = $2
+            AND (status IN ('Pending', 'Queued') OR (status = 'Failed' AND attempts < max_attempts)))",
     )
+    .bind(J::QUEUE)
+    .bind(&payload)
+    .fetch_one(&mut *conn)
+    .await?;
+    if waiting {
+        return Ok(false);
+    }
+    enqueue(conn, job).await?;
+    Ok(true)
+}
+
+/// (queue, state, count) of the jobs not done: read through a partial index,
+/// so a scrape stays cheap however many finished jobs the table keeps.
+pub async fn job_counts(pool: &PgPool) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    // Every queue and waiting state is listed, with 0 when it has no job: a
+    // gauge that vanished when its queue emptied would read as "no data".
+    sqlx::query_as(
+        "SELECT q.queue, s.state, count(j.id)
+           FROM unnest($1::text[]) AS q(queue)
+          CROSS JOIN unnest(ARRAY['Pending', 'Queued', 'Running', 'Failed']) AS s(state)
+           LEFT JOIN apalis.jobs j ON j.job_type = q.queue AND j.status = s.state AND j.status <> 'Done'
+          GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .bind(crate::domain::jobs::QUEUES.as_slice())
     .fetch_all(pool)
     .await
+}
+
+/// Deletes up to `batch` jobs that ended (done, or failed for good) more than
+/// `days` ago; how many. Their payloads go with them (rendered emails included).
+pub async fn prune_finished(pool: &PgPool, days: i64, batch: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM apalis.jobs WHERE id IN (
+            SELECT id FROM apalis.jobs
+             WHERE status IN ('Done', 'Killed', 'Failed') AND done_at < now() - make_interval(days => $1::int)
+               AND (status <> 'Failed' OR attempts >= max_attempts)
+             LIMIT $2)",
+    )
+    .bind(days)
+    .bind(batch)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
 }

@@ -149,3 +149,19 @@ pub async fn drop_idp_memberships_except(
     .fetch_all(db)
     .await
 }
+
+/// The slugs of these teams, in the order of `ids`.
+pub async fn slugs(
+    db: impl PgExecutor<'_>,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    let found: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT id, slug FROM teams WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(db)
+            .await?;
+    Ok(ids
+        .iter()
+        .filter_map(|id| found.iter().find(|(f, _)| f == id).cloned())
+        .collect())
+}

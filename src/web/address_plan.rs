@@ -129,6 +129,7 @@ pub(super) async fn create_pool(
                 labels: parse_labels(&form.labels)?,
                 default_prefix_length,
             },
+            None,
         )
         .await
     }
@@ -191,8 +192,8 @@ pub(super) struct PoolPage {
     size: u128,
     percent: f64,
     labels: String,
-    caller_id: Uuid,
-    is_admin: bool,
+    /// Allocations the policy lets this person give back.
+    releasable: std::collections::HashSet<Uuid>,
     errors: Vec<FieldError>,
 }
 
@@ -207,15 +208,24 @@ async fn pool_page(
     let detail = address_plan::pool_detail(ctx, caller, id).await?;
     let size = ipam::size(&detail.pool.cidr);
     let percent = ((detail.used as f64 / size as f64) * 1000.0).round() / 10.0;
+    let releasable = detail
+        .allocations
+        .iter()
+        .filter(|a| {
+            caller.actor.can(crate::auth::policy::Action::Release {
+                allocated_by: a.created_by,
+            })
+        })
+        .map(|a| a.id)
+        .collect();
     let page = PoolPage {
+        releasable,
         chrome,
         segments: address_plan::segments(&detail),
         labels: labels_text(&detail.pool.labels),
         size,
         percent,
         detail,
-        caller_id: caller.actor.user_id,
-        is_admin: caller.actor.is_admin,
         errors,
     };
     super::render_page(status, Some(&format!("/address-plan/pools/{id}")), &page)

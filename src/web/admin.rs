@@ -6,6 +6,7 @@ use askama_web::WebTemplate;
 use uuid::Uuid;
 
 use super::{Chrome, Flash};
+use crate::domain::page::Page;
 use crate::error::Error;
 use crate::services::{self, Caller, Context, accounts::UserRow};
 use crate::store::audit::AuditEvent;
@@ -43,15 +44,28 @@ pub(super) async fn revoke_sessions(
 pub(super) struct AuditPage {
     chrome: Chrome,
     events: Vec<AuditEvent>,
+    /// The link to older entries, if there are any.
+    older: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct AuditQuery {
+    #[serde(default)]
+    cursor: String,
 }
 
 pub(super) async fn audit(
     ctx: web::Data<Context>,
     chrome: Chrome,
     caller: Caller,
+    query: web::Query<AuditQuery>,
 ) -> Result<AuditPage, Error> {
+    let page = Page::parse(Some(200), Some(&query.cursor))
+        .map_err(|e| Error::invalid(e.field, e.reason))?;
+    let found = services::audit::list(&ctx, &caller, &Default::default(), &page).await?;
     Ok(AuditPage {
-        events: services::audit::latest(&ctx, &caller, 200).await?,
+        older: found.next.map(|next| format!("/admin/audit?cursor={next}")),
+        events: found.items,
         chrome,
     })
 }

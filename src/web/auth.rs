@@ -6,7 +6,8 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::ratelimit::Limits;
-use super::session::{Authenticated, client_ip, removal_cookie, session_cookie};
+use super::ratelimit::client_address;
+use super::session::{Authenticated, removal_cookie, session_cookie};
 use super::{Chrome, Flash};
 use crate::auth::secrets;
 use crate::error::{Error, FieldError};
@@ -26,11 +27,12 @@ fn request_id(req: &HttpRequest) -> Option<String> {
         .map(ToString::to_string)
 }
 
-fn rate_limited(req: &HttpRequest, limits: &Limits) -> Result<(), Error> {
-    if limits.sign_in.check(&client_ip(req)) {
-        Ok(())
-    } else {
-        Err(Error::TooManyRequests)
+/// Sign-in attempts are limited per client address (behind a trusted proxy,
+/// the address it forwards).
+fn rate_limited(req: &HttpRequest, ctx: &Context, limits: &Limits) -> Result<(), Error> {
+    match client_address(req, &ctx.settings.trusted_proxies) {
+        Some(address) if !limits.sign_in.check(address) => Err(Error::TooManyRequests),
+        _ => Ok(()),
     }
 }
 
@@ -46,9 +48,14 @@ pub(super) async fn login(
     limits: web::Data<Limits>,
     query: web::Query<NextQuery>,
 ) -> Result<HttpResponse, Error> {
-    rate_limited(&req, &limits)?;
+    rate_limited(&req, &ctx, &limits)?;
     let return_to = accounts::safe_return_to(query.next.as_deref().unwrap_or("/me"));
     let Some(oidc) = &ctx.oidc else {
+        if !ctx.settings.dev_sign_in {
+            return Err(Error::Unavailable(
+                "no way to sign in is configured (SWITCHBOARD_OIDC_ISSUER)".into(),
+            ));
+        }
         let target = format!(
             "/auth/dev?next={}",
             url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect::<String>()
@@ -87,7 +94,7 @@ pub(super) async fn callback(
     auth: Authenticated,
     query: web::Query<CallbackQuery>,
 ) -> Result<HttpResponse, Error> {
-    rate_limited(&req, &limits)?;
+    rate_limited(&req, &ctx, &limits)?;
     let oidc = ctx
         .oidc
         .clone()
@@ -239,9 +246,10 @@ pub(super) async fn dev_page(
     auth: Authenticated,
     query: web::Query<NextQuery>,
 ) -> Result<HttpResponse, Error> {
-    if ctx.oidc.is_some() {
+    if !ctx.settings.dev_sign_in {
         return Err(Error::NotFound(
-            "the development sign-in (an identity provider is configured)".into(),
+            "the development sign-in (it is off: people sign in through the identity provider)"
+                .into(),
         ));
     }
     // The form needs a CSRF token, which needs a session.
@@ -279,7 +287,7 @@ pub(super) async fn dev_submit(
     auth: Authenticated,
     form: web::Form<DevForm>,
 ) -> Result<HttpResponse, Error> {
-    rate_limited(&req, &limits)?;
+    rate_limited(&req, &ctx, &limits)?;
     let form = form.into_inner();
     let input = accounts::DevSignIn {
         email: form.email.clone(),

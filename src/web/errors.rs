@@ -15,12 +15,12 @@ use crate::error::{Error, FieldError};
 #[derive(Template)]
 #[template(path = "pages/error.html")]
 struct ErrorPage<'a> {
+    chrome: super::Chrome,
     status: u16,
     title: &'a str,
     detail: &'a str,
     fields: &'a [FieldError],
     request_id: &'a str,
-    version: &'static str,
 }
 
 #[derive(Serialize)]
@@ -98,7 +98,12 @@ pub async fn render_errors(
         None => error.to_string(),
     };
     if status.is_server_error() {
-        tracing::error!(request_id, %status, cause = %error, "request failed");
+        let cause = own.map_or_else(|| error.to_string(), Error::chain);
+        if status == actix_web::http::StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(request_id, %status, cause, "request refused for now");
+        } else {
+            tracing::error!(request_id, %status, cause, "request failed");
+        }
     }
     let fields = own.map(Error::field_errors).unwrap_or_default();
 
@@ -117,18 +122,20 @@ pub async fn render_errors(
             serde_json::to_string(&problem).unwrap_or_default(),
         )
     } else {
-        let page = ErrorPage {
-            status: status.as_u16(),
-            title,
-            detail: &detail,
-            fields,
-            request_id: &request_id,
-            version: env!("CARGO_PKG_VERSION"),
+        let body = match super::Chrome::of(res.request()) {
+            Some(chrome) => ErrorPage {
+                chrome,
+                status: status.as_u16(),
+                title,
+                detail: &detail,
+                fields,
+                request_id: &request_id,
+            }
+            .render()
+            .unwrap_or_else(|_| detail.clone()),
+            None => detail.clone(),
         };
-        (
-            "text/html; charset=utf-8",
-            page.render().unwrap_or_else(|_| detail.clone()),
-        )
+        ("text/html; charset=utf-8", body)
     };
     let mut fresh = HttpResponse::build(status);
     for (name, value) in res.headers() {
@@ -136,13 +143,45 @@ pub async fn render_errors(
             fresh.append_header((name.clone(), value.clone()));
         }
     }
+    // API clients are told how to authenticate (RFC 6750).
+    if status == actix_web::http::StatusCode::UNAUTHORIZED && path.starts_with("/api/") {
+        fresh.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"switchboard\""));
+    }
+    // A 503 passes by itself; tell clients when to come back.
+    if status == actix_web::http::StatusCode::SERVICE_UNAVAILABLE
+        && !res.headers().contains_key(header::RETRY_AFTER)
+    {
+        fresh.insert_header((header::RETRY_AFTER, "5"));
+    }
     let fresh = fresh.content_type(content_type).body(body);
     Ok(res.into_response(fresh))
 }
 
 /// The answer for any path no route matched.
 pub async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, Error> {
+    // A known address asked with another method is a 405 saying which it takes.
+    let allowed: Vec<String> = crate::web::ROUTES
+        .iter()
+        .chain(crate::api::v1::ROUTES)
+        .filter(|(_, pattern)| route_matches(pattern, req.path()))
+        .map(|(method, _)| method.to_uppercase())
+        .collect();
+    if !allowed.is_empty() {
+        let mut allowed = allowed;
+        allowed.sort();
+        allowed.dedup();
+        return Err(Error::MethodNotAllowed(allowed.join(", ")));
+    }
     Err(Error::NotFound(format!("the page {}", req.path())))
+}
+
+/// Whether a route pattern (`/api/v1/pools/{id}`) names this path.
+fn route_matches(pattern: &str, path: &str) -> bool {
+    let (p, q): (Vec<&str>, Vec<&str>) = (pattern.split('/').collect(), path.split('/').collect());
+    p.len() == q.len()
+        && p.iter()
+            .zip(&q)
+            .all(|(p, q)| (p.starts_with('{') && !q.is_empty()) || p == q)
 }
 
 /// actix' extractor errors (bad form, bad JSON, bad query) as our 400/422.

@@ -107,7 +107,7 @@ pub(super) async fn create_token(
     form: web::Form<TokenForm>,
 ) -> Result<HttpResponse, Error> {
     let result = match parse_days(&form.expires_in_days) {
-        Ok(days) => services::tokens::create(&ctx, &caller, &form.name, days).await,
+        Ok(days) => services::tokens::create(&ctx, &caller, &form.name, days, None).await,
         Err(e) => Err(e),
     };
     match result {

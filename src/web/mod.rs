@@ -18,6 +18,7 @@ pub mod ratelimit;
 mod sandbox;
 pub mod session;
 mod teams;
+pub mod text;
 
 use std::future::{Ready, ready};
 
@@ -53,16 +54,21 @@ impl FromRequest for Chrome {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(ctx) = req.app_data::<web::Data<Context>>() else {
-            return ready(Err(crate::Error::internal("no context").into()));
-        };
+        ready(Chrome::of(req).ok_or_else(|| crate::Error::internal("no context").into()))
+    }
+}
+
+impl Chrome {
+    /// The layout for this request: error pages keep the menu and the person too.
+    pub fn of(req: &HttpRequest) -> Option<Chrome> {
+        let ctx = req.app_data::<web::Data<Context>>()?;
         let ext = req.extensions();
         let auth = ext.get::<Authenticated>();
-        ready(Ok(Chrome {
+        Some(Chrome {
             version: env!("CARGO_PKG_VERSION"),
             flash: ext.get::<Flash>().cloned(),
             outbox: ctx.settings.mail_goes_to_outbox(),
-            dev_sign_in: ctx.settings.oidc.is_none(),
+            dev_sign_in: ctx.settings.dev_sign_in,
             viewer: auth.and_then(|a| a.caller.as_ref()).map(|c| Viewer {
                 name: c.actor.name.clone(),
                 is_admin: c.actor.is_admin,
@@ -71,7 +77,7 @@ impl FromRequest for Chrome {
                 .and_then(|a| a.session.as_ref())
                 .map(|s| s.csrf.clone())
                 .unwrap_or_default(),
-        }))
+        })
     }
 }
 
@@ -153,6 +159,10 @@ route_table! {
     post "/networks" => networks::create,
     get "/networks/{id}" => networks::show,
     post "/networks/{id}/delete" => networks::delete,
+    post "/networks/{id}/ownership/confirm" => networks::confirm_ownership,
+    post "/networks/{id}/ownership/refuse" => networks::refuse_ownership,
+    post "/networks/{id}/ownership/check" => networks::check_ownership,
+    get "/admin/registrations" => networks::registrations,
     get "/connections" => connections::list,
     post "/connections" => connections::create,
     // Before "/connections/{id}", which would take these names as ids.

@@ -26,12 +26,10 @@ pub(super) struct BoardRow {
 }
 
 fn category(c: &Connection) -> String {
-    if matches!(c.status.as_str(), "active" | "drifted")
-        && c.observed_state.as_deref() == Some("unknown")
-    {
+    if c.status.is_watched() && c.observed_state.as_deref() == Some("unknown") {
         "unknown".into()
     } else {
-        c.status.clone()
+        c.status.as_str().into()
     }
 }
 
@@ -52,11 +50,14 @@ fn lines(v: &serde_json::Value) -> Vec<String> {
 pub(super) struct Board {
     counts: Vec<(String, String, i64)>,
     rows: Vec<BoardRow>,
+    /// Admins only: connections the monitor could not read.
+    unreadable: Option<(i64, Vec<Uuid>)>,
 }
 
 async fn board_of(ctx: &Context, caller: &Caller) -> Result<Board, Error> {
     let d = monitor::dashboard(ctx, caller).await?;
     Ok(Board {
+        unreadable: d.unreadable,
         counts: d
             .counts
             .into_iter()
@@ -127,6 +128,9 @@ pub(super) struct Monitoring {
     modes: &'static [&'static str],
     history: Vec<DriftEvent>,
     csrf: String,
+    /// Offered only when the policy allows them to this viewer, now.
+    can_repair: bool,
+    can_set_repair_mode: bool,
 }
 
 impl Monitoring {
@@ -153,7 +157,7 @@ pub(super) async fn section(
     let c = &view.connection;
     Ok(Monitoring {
         id,
-        watched: matches!(c.status.as_str(), "active" | "drifted"),
+        watched: c.status.is_watched(),
         state: c.observed_state.clone(),
         since: c.observed_since,
         last_observed: monitor::last_observed(ctx, &view.plan).await?,
@@ -162,6 +166,8 @@ pub(super) async fn section(
         modes: monitor::REPAIR_MODES,
         history: monitor::drift_history(ctx, caller, id).await?,
         csrf,
+        can_repair: view.can_repair,
+        can_set_repair_mode: view.can_set_repair_mode,
     })
 }
 
@@ -191,9 +197,7 @@ pub(super) async fn repair(
             "Repair queued: the approved plan is applied again, and the next check shows whether it matches.",
         )
         .redirect(&page)),
-        Err(e @ (Error::Conflict(_) | Error::Forbidden)) => {
-            Ok(Flash::error(e.to_string()).redirect(&page))
-        }
+        Err(e @ Error::Conflict(_)) => Ok(Flash::error(e.to_string()).redirect(&page)),
         Err(e) => Err(e),
     }
 }
@@ -214,9 +218,7 @@ pub(super) async fn repair_mode(
     let page = format!("/connections/{id}");
     match monitor::set_repair(&ctx, &caller, id, &form.repair).await {
         Ok(()) => Ok(Flash::success("Saved what happens when it drifts.").redirect(&page)),
-        Err(e @ (Error::Invalid(_) | Error::Forbidden)) => {
-            Ok(Flash::error(e.to_string()).redirect(&page))
-        }
+        Err(e @ Error::Invalid(_)) => Ok(Flash::error(e.to_string()).redirect(&page)),
         Err(e) => Err(e),
     }
 }

@@ -2,6 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
+use askama_web::WebTemplate;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -65,21 +66,14 @@ async fn page(
     errors: Vec<FieldError>,
     status: actix_web::http::StatusCode,
 ) -> Result<HttpResponse, Error> {
-    let some = |s: &str| Some(s.trim()).filter(|s| !s.is_empty()).map(str::to_owned);
-    let (team, account, region) = (
-        some(&filter.team),
-        some(&filter.provider_account),
-        some(&filter.region),
-    );
+    let wanted = networks::NetworkFilter {
+        team: Some(filter.team.clone()),
+        provider_account: Some(filter.provider_account.clone()),
+        region: Some(filter.region.clone()),
+        contains: None,
+    };
     let page = NetworksPage {
-        networks: networks::list_networks(
-            ctx,
-            caller,
-            team.as_deref(),
-            account.as_deref(),
-            region.as_deref(),
-        )
-        .await?,
+        networks: networks::list_networks(ctx, caller, &wanted).await?,
         accounts: networks::list_accounts(ctx, caller).await?,
         my_teams: caller.actor.teams.clone(),
         is_admin: caller.actor.is_admin,
@@ -141,6 +135,7 @@ pub(super) async fn create(
                 external_id: some(&form.external_id),
                 tags: serde_json::json!({}),
             },
+            None,
         )
         .await
     }
@@ -148,8 +143,13 @@ pub(super) async fn create(
     match result {
         Ok(detail) => {
             let cidrs: Vec<String> = detail.prefixes.iter().map(|p| p.cidr.to_string()).collect();
+            let waits = if detail.network.ownership == "pending" {
+                " Its registration waits for proof that your team owns the resource, or for an admin."
+            } else {
+                ""
+            };
             Ok(Flash::success(format!(
-                "Network {} created with {}.",
+                "Network {} created with {}.{waits}",
                 detail.network.name,
                 cidrs.join(", ")
             ))
@@ -177,6 +177,8 @@ pub(super) struct NetworkPage {
     chrome: Chrome,
     detail: NetworkDetail,
     can_manage: bool,
+    /// Admins decide registrations that wait for them.
+    can_confirm: bool,
 }
 
 pub(super) async fn show(
@@ -192,10 +194,14 @@ pub(super) async fn show(
         .can(crate::auth::policy::Action::ManageNetworks {
             team_id: detail.network.team_id,
         });
+    let can_confirm = caller
+        .actor
+        .can(crate::auth::policy::Action::ConfirmOwnership);
     let page = NetworkPage {
         chrome,
         detail,
         can_manage,
+        can_confirm,
     };
     super::render_page(actix_web::http::StatusCode::OK, None, &page)
 }
@@ -211,4 +217,95 @@ pub(super) async fn delete(
         Flash::success("Network deleted; its prefixes went back to the address plan.")
             .redirect("/networks"),
     )
+}
+
+fn network_id(id: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(id).map_err(|_| Error::NotFound("that network".into()))
+}
+
+/// The network page again, with what happened or why not.
+fn back_to(
+    id: Uuid,
+    result: Result<NetworkDetail, Error>,
+    done: &str,
+) -> Result<HttpResponse, Error> {
+    let page = format!("/networks/{id}");
+    match result {
+        Ok(_) => Ok(Flash::success(done.to_owned()).redirect(&page)),
+        // A refusal of the policy is a 403 page saying who may.
+        Err(e @ (Error::Conflict(_) | Error::Invalid(_))) => {
+            Ok(Flash::error(e.to_string()).redirect(&page))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub(super) async fn confirm_ownership(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    let id = network_id(&id)?;
+    let result = networks::confirm_ownership(&ctx, &caller, id).await;
+    back_to(
+        id,
+        result,
+        "Confirmed: the network can now be an end of connections.",
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct RefusalForm {
+    #[serde(default)]
+    reason: String,
+}
+
+pub(super) async fn refuse_ownership(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    id: web::Path<String>,
+    form: web::Form<RefusalForm>,
+) -> Result<HttpResponse, Error> {
+    let id = network_id(&id)?;
+    let result = networks::refuse_ownership(&ctx, &caller, id, &form.reason).await;
+    back_to(
+        id,
+        result,
+        "Refused: the network no longer names that resource.",
+    )
+}
+
+pub(super) async fn check_ownership(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    let id = network_id(&id)?;
+    let result = networks::check_ownership(&ctx, &caller, id).await;
+    let said = match &result {
+        Ok(d) if d.network.ownership == "proved" => {
+            "Proved: the network can now be an end of connections."
+        }
+        _ => "Still not proved: see why below.",
+    };
+    back_to(id, result, said)
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "pages/registrations.html")]
+pub(super) struct RegistrationsPage {
+    chrome: Chrome,
+    pending: Vec<NetworkDetail>,
+}
+
+/// Registrations waiting for an admin.
+pub(super) async fn registrations(
+    ctx: web::Data<Context>,
+    chrome: Chrome,
+    caller: Caller,
+) -> Result<RegistrationsPage, Error> {
+    Ok(RegistrationsPage {
+        pending: networks::pending_registrations(&ctx, &caller).await?,
+        chrome,
+    })
 }

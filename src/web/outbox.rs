@@ -32,10 +32,8 @@ fn require_outbox(ctx: &Context) -> Result<(), Error> {
     if ctx.settings.mail_goes_to_outbox() {
         Ok(())
     } else {
-        // With SMTP configured, mail leaves the portal: there is no outbox to show.
-        Err(Error::NotFound(
-            "the outbox (mail is sent over SMTP)".into(),
-        ))
+        // Mail leaves the portal over SMTP: there is no outbox to show.
+        Err(Error::NotFound("the outbox (it is off)".into()))
     }
 }
 

@@ -13,7 +13,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use futures::StreamExt;
 use tracing_actix_web::RequestId;
 
-use super::ratelimit::Limits;
+use super::ratelimit::{Limits, client_address};
 use crate::auth::secrets;
 use crate::error::Error;
 use crate::services::{Caller, Context, accounts};
@@ -87,13 +87,6 @@ async fn identify(ctx: &Context, req: &mut ServiceRequest) -> Result<Authenticat
     let request_id = request_id(req);
 
     if let Some(value) = req.headers().get(header::AUTHORIZATION).cloned() {
-        let limits = req.app_data::<web::Data<Limits>>().cloned();
-        let ip = client_ip(req.request());
-        if let Some(limits) = &limits
-            && !limits.api_auth_failures.allowed(&ip)
-        {
-            return Err(Error::TooManyRequests);
-        }
         let token = value
             .to_str()
             .ok()
@@ -103,9 +96,15 @@ async fn identify(ctx: &Context, req: &mut ServiceRequest) -> Result<Authenticat
             Some(token) if !token.is_empty() => accounts::actor_for_token(ctx, token).await?,
             _ => None,
         };
+        // A valid token always passes; only wrong ones count against the
+        // client's address, and past its budget they are answered 429.
         let Some(actor) = actor else {
-            if let Some(limits) = &limits {
-                limits.api_auth_failures.record(&ip);
+            let limits = req.app_data::<web::Data<Limits>>();
+            let address = client_address(req.request(), &ctx.settings.trusted_proxies);
+            if let (Some(limits), Some(address)) = (limits, address)
+                && !limits.api_auth_failures.check(address)
+            {
+                return Err(Error::TooManyRequests);
             }
             return Err(Error::InvalidToken);
         };
@@ -133,6 +132,11 @@ async fn identify(ctx: &Context, req: &mut ServiceRequest) -> Result<Authenticat
                 .any(|p| secrets::constant_time_eq(e.as_bytes(), p.as_bytes()))
         });
         if !valid {
+            // A script calling the API with no credentials is told to authenticate,
+            // not that a form is stale.
+            if auth.caller.is_none() && req.path().starts_with("/api/") {
+                return Err(Error::Unauthenticated);
+            }
             return Err(Error::CsrfRejected);
         }
     }
@@ -162,28 +166,34 @@ async fn form_csrf_token(req: &mut ServiceRequest) -> Option<String> {
     if !is_form {
         return None;
     }
+    let body = buffer_body(req, 64 * 1024).await.ok()?;
+    url::form_urlencoded::parse(&body)
+        .find(|(k, _)| k == CSRF_FIELD)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Reads the whole body (at most `limit` bytes) and puts it back for the
+/// handler, so middleware can look at it first.
+pub(super) async fn buffer_body(
+    req: &mut ServiceRequest,
+    limit: usize,
+) -> Result<web::Bytes, Error> {
     let mut payload = req.take_payload();
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.ok()?;
-        if body.len() + chunk.len() > 64 * 1024 {
-            return None;
+        let chunk =
+            chunk.map_err(|e| Error::BadRequest(format!("the body could not be read: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(Error::BadRequest(format!(
+                "the body is larger than {} KiB",
+                limit / 1024
+            )));
         }
         body.extend_from_slice(&chunk);
     }
     let body = body.freeze();
-    let token = url::form_urlencoded::parse(&body)
-        .find(|(k, _)| k == CSRF_FIELD)
-        .map(|(_, v)| v.into_owned());
-    req.set_payload(Payload::from(body));
-    token
-}
-
-/// The client's address as seen by this server (not a spoofable header).
-pub fn client_ip(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default()
+    req.set_payload(Payload::from(body.clone()));
+    Ok(body)
 }
 
 impl FromRequest for Authenticated {

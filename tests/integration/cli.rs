@@ -591,7 +591,7 @@ async fn connections_are_requested_by_network_name_and_approved_by_both_leads() 
 
     let shown = requester.json(&["connection", "show", id]).await;
     let hash = shown["plan_hash"].as_str().unwrap().to_owned();
-    assert_eq!(hash.len(), 64);
+    assert!(hash.starts_with("v2:") && hash.len() == 3 + 64, "{hash}");
     assert_eq!(shown["plan"]["mechanism"], "vpc-peering");
     assert_eq!(shown["events"][0]["action"], "connection.requested");
     let text = requester.ok(&["connection", "show", id]).await;
@@ -746,21 +746,29 @@ async fn connection_mistakes_name_the_flag_and_dry_runs_save_nothing() {
     assert!(dry.starts_with("Dry run: nothing was saved"), "{dry}");
     assert!(dry.contains("VPC peering (vpc-peering)"), "{dry}");
     assert!(dry.contains("ROUTE IN"), "{dry}");
-    let plan = requester
-        .json(&[
-            "connection",
-            "request",
-            "--kind",
-            "firewall-opening",
-            "--from-cidr",
-            "203.0.113.0/24",
-            "--to",
-            "index",
-            "--ports",
-            "443",
-            "--dry-run",
-        ])
-        .await;
+    // An opening into search's network alone: search's people may ask for it, and
+    // the dry run says so to anyone else before anything is typed in vain.
+    let opening = [
+        "connection",
+        "request",
+        "--kind",
+        "firewall-opening",
+        "--from-cidr",
+        "203.0.113.0/24",
+        "--to",
+        "index",
+        "--ports",
+        "443",
+        "--dry-run",
+    ];
+    let out = requester.run(&opening).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("only members of search (or an admin) may ask for this"),
+        "{}",
+        stderr(&out)
+    );
+    let plan = search_lead.json(&opening).await;
     assert!(plan["mechanism"].is_string(), "{plan}");
     assert!(
         plan["rules"].as_array().is_some_and(|r| !r.is_empty()),
@@ -878,4 +886,242 @@ async fn admins_change_the_sandbox_behind_switchboards_back_from_the_command_lin
         shown.contains("On drift") && shown.contains("auto"),
         "{shown}"
     );
+}
+
+#[tokio::test]
+async fn connection_lists_come_a_page_at_a_time_or_all_at_once_with_filters() {
+    let app = spawn_app().await;
+    app.stop_workers();
+    let (requester, _, _) = connection_people(&app).await;
+    for reason in ["one", "two", "three"] {
+        requester
+            .ok(&[
+                "connection",
+                "request",
+                "--kind",
+                "network-to-network",
+                "--from",
+                "payments/prod",
+                "--to",
+                "index",
+                "--reason",
+                reason,
+            ])
+            .await;
+    }
+    let first = requester.ok(&["connection", "list", "--limit", "2"]).await;
+    let lines: Vec<&str> = first.lines().collect();
+    assert_eq!(lines.len(), 4, "header, two rows, how to go on: {first}");
+    let cursor = lines[3]
+        .strip_prefix("More: add --cursor ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{first}"));
+    let rest = requester
+        .ok(&["connection", "list", "--limit", "2", "--cursor", cursor])
+        .await;
+    assert_eq!(rest.lines().count(), 2, "header and the last one: {rest}");
+    assert!(!rest.contains("More:"), "{rest}");
+
+    let all = requester.json(&["connection", "list", "--all"]).await;
+    let reasons: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["three", "two", "one"], "newest first");
+
+    let filtered = requester
+        .json(&[
+            "connection",
+            "list",
+            "--all",
+            "--team",
+            "search",
+            "--kind",
+            "dns-record",
+        ])
+        .await;
+    assert_eq!(filtered, json!([]));
+    let out = requester
+        .run(&["connection", "list", "--created-after", "last tuesday"])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("created_after"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn people_teams_tokens_and_the_audit_are_managed_from_the_command_line() {
+    let app = spawn_app().await;
+    app.stop_workers();
+    let admin = User {
+        app: &app,
+        token: app.token("cli-root@example.test", true).await,
+    };
+    let ada = User {
+        app: &app,
+        token: app.token("cli-ada@example.test", false).await,
+    };
+
+    // An admin makes a team and makes Ada its lead; she adds someone else.
+    let out = admin
+        .ok(&["team", "create", "billing", "--name", "Billing"])
+        .await;
+    assert!(out.contains("Created team billing"), "{out}");
+    admin
+        .ok(&[
+            "team",
+            "member",
+            "set",
+            "billing",
+            "cli-ada@example.test",
+            "--role",
+            "lead",
+        ])
+        .await;
+    app.token("cli-bob@example.test", false).await;
+    let out = ada
+        .ok(&["team", "member", "set", "billing", "cli-bob@example.test"])
+        .await;
+    assert!(out.contains("member of billing"), "{out}");
+    let shown = ada.ok(&["team", "show", "billing"]).await;
+    assert!(
+        shown.contains("cli-ada@example.test") && shown.contains("cli-bob@example.test"),
+        "{shown}"
+    );
+    let listed = ada.json(&["team", "list"]).await;
+    let billing = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["slug"] == "billing")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (billing["members"].clone(), billing["leads"].clone()),
+        (json!(2), json!(1))
+    );
+    // A wrong role is named; nothing changes.
+    let out = ada
+        .run(&[
+            "team",
+            "member",
+            "set",
+            "billing",
+            "cli-bob@example.test",
+            "--role",
+            "boss",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("role"), "{}", stderr(&out));
+    // Removed by email address.
+    ada.ok(&[
+        "team",
+        "member",
+        "remove",
+        "billing",
+        "cli-bob@example.test",
+    ])
+    .await;
+    let team = ada.json(&["team", "show", "billing"]).await;
+    assert_eq!(team["members"].as_array().unwrap().len(), 1, "{team}");
+
+    // Ada's tokens: a new one works at once, and stops when revoked.
+    let made = ada
+        .json(&["token", "create", "ci", "--expires-in-days", "30"])
+        .await;
+    let secret = made["token"].as_str().unwrap().to_owned();
+    let ci = User {
+        app: &app,
+        token: secret,
+    };
+    ci.ok(&["token", "list"]).await;
+    let list = ada.ok(&["token", "list"]).await;
+    assert!(
+        list.contains("ci") && !list.contains(made["token"].as_str().unwrap()),
+        "{list}"
+    );
+    ada.ok(&["token", "revoke", made["id"].as_str().unwrap()])
+        .await;
+    assert_eq!(ci.run(&["token", "list"]).await.status.code(), Some(1));
+
+    // Her mail, one kind at a time.
+    let prefs = ada.json(&["notifications", "set", "--drift", "off"]).await;
+    assert_eq!(prefs["drift"], json!(false), "{prefs}");
+    assert_eq!(
+        ada.json(&["notifications", "show"]).await["drift"],
+        json!(false)
+    );
+    let out = ada.run(&["notifications", "set"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "nothing to change is a usage error"
+    );
+
+    // Admins only: the people, their sessions, the audit, the accounts.
+    let users = admin.ok(&["user", "list"]).await;
+    assert!(users.contains("cli-ada@example.test"), "{users}");
+    assert_eq!(ada.run(&["user", "list"]).await.status.code(), Some(1));
+    let ada_id = admin
+        .json(&["user", "list"])
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "cli-ada@example.test")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ended = admin.json(&["user", "revoke-sessions", &ada_id]).await;
+    assert_eq!(ended["ended"], json!(0), "{ended}");
+    let audit = admin
+        .ok(&["audit", "--object-type", "team", "--limit", "1"])
+        .await;
+    assert!(
+        audit.contains("Older: add --cursor"),
+        "one entry per page: {audit}"
+    );
+    let audit = admin.json(&["audit", "--object-id", "billing"]).await;
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"].as_str().unwrap().contains("member")),
+        "{audit}"
+    );
+    assert_eq!(ada.run(&["audit"]).await.status.code(), Some(1));
+    admin
+        .ok(&[
+            "account", "create", "--kind", "sandbox", "--name", "demo", "--region", "local",
+        ])
+        .await;
+    let accounts = ada.ok(&["account", "list"]).await;
+    assert!(
+        accounts.contains("demo") && accounts.contains("local"),
+        "{accounts}"
+    );
+    let out = admin
+        .run(&[
+            "account",
+            "create",
+            "--kind",
+            "sandbox",
+            "--name",
+            "x",
+            "--settings",
+            "[1]",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--settings"), "{}", stderr(&out));
+
+    // Nothing waits for Ada; the status board in numbers.
+    let waiting = ada.ok(&["connection", "approvals"]).await;
+    assert!(waiting.contains("Nothing waits"), "{waiting}");
+    let status = ada.json(&["status"]).await;
+    assert!(status["counts"].is_object(), "{status}");
 }

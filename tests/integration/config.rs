@@ -57,13 +57,58 @@ fn bad_values_are_all_listed_with_exit_code_2_and_no_secret() {
 }
 
 #[test]
-fn serve_without_a_database_says_what_to_set() {
+fn serve_without_a_database_or_a_way_to_sign_in_says_what_to_set() {
     let out = switchboard(&[], &["serve"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("DATABASE_URL must be set for `serve`"),
+        stderr.contains("DATABASE_URL: must be set for `serve`"),
         "{stderr}"
+    );
+    assert!(
+        stderr.contains("SWITCHBOARD_OIDC_ISSUER: must be set for `serve`"),
+        "{stderr}"
+    );
+}
+
+/// A production web process whose identity-provider settings went missing
+/// refuses to start instead of letting anyone in through the development
+/// sign-in; a worker without SMTP refuses instead of hiding the mail.
+#[test]
+fn serve_and_work_fail_closed_without_sign_in_or_mail() {
+    let db = ("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none");
+    let out = switchboard(&[db, ("SWITCHBOARD_BIND", "127.0.0.1:0")], &["serve"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("SWITCHBOARD_OIDC_ISSUER: must be set for `serve`")
+            && stderr.contains("SWITCHBOARD_DEV_SIGN_IN=1"),
+        "{stderr}"
+    );
+    let out = switchboard(&[db], &["work"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("SWITCHBOARD_SMTP_URL: must be set for `work`")
+            && stderr.contains("SWITCHBOARD_OUTBOX=1"),
+        "{stderr}"
+    );
+    // The switches cannot be turned on beside what production uses.
+    let out = switchboard(
+        &[
+            db,
+            ("SWITCHBOARD_OIDC_ISSUER", "https://idp.example"),
+            ("SWITCHBOARD_OIDC_CLIENT_ID", "sb"),
+            ("SWITCHBOARD_SESSION_KEY", &"k".repeat(64)),
+            ("SWITCHBOARD_DEV_SIGN_IN", "1"),
+        ],
+        &["serve"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("SWITCHBOARD_DEV_SIGN_IN: cannot be on"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 

@@ -246,7 +246,11 @@ async fn approving_your_own_request_is_explained_on_the_page() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 200, "the request page, not an error page");
+    assert_eq!(
+        res.status(),
+        403,
+        "a refusal, shown on the request page itself"
+    );
     assert_eq!(
         res.headers()["hx-push-url"].to_str().unwrap(),
         format!("/connections/{id}")
@@ -327,7 +331,7 @@ async fn leads_decide_from_the_queue_and_the_request_page_shows_it() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(res.status(), 422, "htmx swaps a 422 in");
     let row = res.text().await.unwrap();
     assert!(row.contains("comment: is required"), "{row}");
     assert!(row.contains(">Reject</button>"), "{row}");

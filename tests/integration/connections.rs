@@ -151,7 +151,8 @@ async fn both_leads_approve_and_provisioning_is_queued_once() {
     assert_eq!(c["status"], "pending_approval");
     assert_eq!(c["mechanism"], "vpc-peering");
     assert_eq!(c["plan"]["routes"].as_array().unwrap().len(), 2);
-    assert_eq!(c["plan_hash"].as_str().unwrap().len(), 64);
+    let hash = c["plan_hash"].as_str().unwrap();
+    assert!(hash.starts_with("v2:") && hash.len() == 3 + 64, "{hash}");
     assert_eq!(c["sides"].as_array().unwrap().len(), 2);
 
     // Both leads are asked, with a link to the request.
@@ -324,7 +325,8 @@ async fn a_requester_never_approves_their_own_request() {
             None,
         )
         .await;
-    assert_eq!(status, 409);
+    // A permission refusal (403), not a conflict, with the reason.
+    assert_eq!(status, 403);
     assert!(
         problem["detail"]
             .as_str()
@@ -348,8 +350,8 @@ async fn a_requester_never_approves_their_own_request() {
             .iter()
             .all(|s| s["decision"].is_null())
     );
-    // A plain member cannot approve either.
-    let (status, _) = w
+    // A plain member cannot approve either, and is told who may.
+    let (status, problem) = w
         .call(
             &w.requester,
             Method::POST,
@@ -358,6 +360,13 @@ async fn a_requester_never_approves_their_own_request() {
         )
         .await;
     assert_eq!(status, 403);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("only a lead of payments or search may approve it"),
+        "{problem}"
+    );
 }
 
 #[tokio::test]
@@ -681,4 +690,34 @@ async fn requests_expire_and_the_requester_is_reminded_first() {
         subjects.iter().any(|s| s.starts_with("Expired:")),
         "{subjects:?}"
     );
+}
+
+/// What is stored decodes into its types or fails loudly: the database refuses
+/// a kind or status no release knows, and a plan that cannot be read is an
+/// error with a request id, never a made-up mechanism.
+#[tokio::test]
+async fn stored_kinds_statuses_and_plans_never_fall_back_to_a_default() {
+    let w = world(crate::helpers::spawn_app().await).await;
+    let id = uuid::Uuid::parse_str(w.request().await["id"].as_str().unwrap()).unwrap();
+    for statement in [
+        "UPDATE connections SET status = 'bogus' WHERE id = $1",
+        "UPDATE connections SET kind = 'teleport' WHERE id = $1",
+    ] {
+        let refused = sqlx::query(statement).bind(id).execute(&w.app.pool).await;
+        assert!(refused.is_err(), "{statement} was accepted");
+    }
+    sqlx::query("UPDATE connections SET plan = '{\"kind\": \"network-to-network\"}' WHERE id = $1")
+        .bind(id)
+        .execute(&w.app.pool)
+        .await
+        .unwrap();
+    let (status, body) = w
+        .call(&w.requester, Method::GET, "/api/v1/connections", None)
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body["request_id"].as_str().is_some_and(|r| !r.is_empty()),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("vpc-peering"), "{body}");
 }

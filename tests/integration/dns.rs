@@ -24,17 +24,30 @@ fn dns_address() -> String {
 /// The API key of the test server (tests/peers/pdns.conf).
 const KEY: &str = "test-key";
 
+/// A call to PowerDNS's API. Its SQLite backend answers 500 ("database is
+/// locked") while another test writes: such a call is made again.
 pub(crate) async fn pdns(method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
-    let mut request = reqwest::Client::new()
-        .request(method, format!("{}/api/v1/servers/localhost{path}", api()))
-        .header("X-API-Key", KEY);
-    if let Some(body) = body {
-        request = request.json(&body);
+    let mut tries = 0;
+    loop {
+        let mut request = reqwest::Client::new()
+            .request(
+                method.clone(),
+                format!("{}/api/v1/servers/localhost{path}", api()),
+            )
+            .header("X-API-Key", KEY);
+        if let Some(body) = &body {
+            request = request.json(body);
+        }
+        let res = request
+            .send()
+            .await
+            .expect("PowerDNS answers (run tests/run, which starts it)");
+        tries += 1;
+        if !res.status().is_server_error() || tries == 10 {
+            return res;
+        }
+        tokio::time::sleep(Duration::from_millis(100 * tries)).await;
     }
-    request
-        .send()
-        .await
-        .expect("PowerDNS answers (run tests/run, which starts it)")
 }
 
 /// A zone of this test's own.
@@ -257,4 +270,100 @@ async fn a_record_made_by_someone_else_is_left_alone() {
         "{failed}"
     );
     assert_eq!(resolve_a(&name).await, [Ipv4Addr::new(198, 51, 100, 7)]);
+}
+
+/// Two connections asking for one name: the second never overwrites the first's
+/// record (it fails, saying whose it is), and removing it leaves the first's.
+#[tokio::test]
+async fn a_record_of_another_connection_is_never_overwritten_or_deleted() {
+    let w = world(spawn_app_with(Options::default()).await).await;
+    let zone = new_zone().await;
+    let name = format!("shop.{zone}");
+    let admin = w.app.token("root@example.test", true).await;
+    w.call(
+        &admin,
+        Method::POST,
+        "/api/v1/provider-accounts",
+        Some(json!({"kind": "dns", "name": "corp-dns", "regions": [],
+                    "settings": {"zone": zone, "api_url": api()}, "credentials_ref": key_ref()})),
+    )
+    .await;
+    let ask = |value: &str| {
+        json!({"kind": "dns-record", "reason": "the shop", "team": "payments",
+               "name": name, "record_type": "A", "value": value, "ttl": 60})
+    };
+    let approved = async |body: Value| {
+        let (status, c) = w
+            .call(
+                &w.requester,
+                Method::POST,
+                "/api/v1/connections",
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 201, "{c}");
+        let id = c["id"].as_str().unwrap().to_owned();
+        let (status, body) = w
+            .call(
+                &w.payments_lead,
+                Method::POST,
+                &format!("/api/v1/connections/{id}/approve"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        id
+    };
+    let first = approved(ask("192.0.2.10")).await;
+    until_status(&w, &first, "active").await;
+
+    // Another value for the same name: refused, naming the owner; nothing changed.
+    let second = approved(ask("192.0.2.99")).await;
+    let failed = until_status(&w, &second, "failed").await;
+    assert!(
+        failed["failure"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("belongs to connection {first}")),
+        "{failed}"
+    );
+    assert_eq!(resolve_a(&name).await, [Ipv4Addr::new(192, 0, 2, 10)]);
+    let (status, _) = w
+        .call(
+            &w.requester,
+            Method::DELETE,
+            &format!("/api/v1/connections/{second}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    until_status(&w, &second, "deleted").await;
+    assert_eq!(
+        resolve_a(&name).await,
+        [Ipv4Addr::new(192, 0, 2, 10)],
+        "the first's record stays"
+    );
+
+    // The same value: found and shared; removing the sharer keeps the record.
+    let third = approved(ask("192.0.2.10")).await;
+    until_status(&w, &third, "active").await;
+    remove_now(&w, &third).await;
+    assert_eq!(
+        resolve_a(&name).await,
+        [Ipv4Addr::new(192, 0, 2, 10)],
+        "still the first's"
+    );
+    let (_, first_now) = w
+        .call(
+            &w.requester,
+            Method::GET,
+            &format!("/api/v1/connections/{first}"),
+            None,
+        )
+        .await;
+    assert_eq!(first_now["status"], "active");
+
+    // Its own connection removes it.
+    remove_now(&w, &first).await;
+    assert!(resolve_a(&name).await.is_empty());
 }

@@ -227,3 +227,64 @@ async fn a_retried_delivery_to_the_outbox_stores_the_message_once() {
         .unwrap();
     assert_eq!(stored, 1);
 }
+
+/// Workers whose pool runs dry (every connection held elsewhere for longer than
+/// the pool's acquire timeout) fail, restart, and work again once connections
+/// are free: never a process left without workers.
+#[tokio::test]
+async fn workers_recover_after_their_pool_runs_dry() {
+    use switchboard::jobs::{self, WorkerSettings};
+    let app = spawn_app().await;
+    app.stop_workers();
+    // Workers of their own, on a small pool, as a `work` process with a small
+    // SWITCHBOARD_DATABASE_POOL_SIZE would have.
+    let pool = switchboard::store::pool(app.db.url.parse().unwrap(), 8);
+    let ctx = switchboard::services::Context::new(pool.clone(), app.ctx.settings.clone()).unwrap();
+    let mailer = switchboard::notify::Mailer::from_settings(&ctx.settings, &pool).unwrap();
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let mut settings = WorkerSettings::new(2);
+    settings.poll_interval = Duration::from_millis(200);
+    settings.heartbeat = Duration::from_secs(1);
+    tokio::spawn(jobs::run(ctx.clone(), mailer, settings, rx));
+    let delivered = |id: uuid::Uuid| {
+        let pool = app.pool.clone();
+        async move {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox_emails WHERE id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            (n == 1).then_some(())
+        }
+    };
+    let admin = app.admin_caller().await;
+    let first = services::mail::send_test_email(&app.ctx, &admin, &unique_recipient())
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(15), "the first email", || {
+        delivered(first.id)
+    })
+    .await;
+
+    // Every connection of the workers' pool taken (what its listeners do not
+    // hold) for longer than the pool lets anyone wait.
+    let mut held = Vec::new();
+    while let Ok(Ok(conn)) = tokio::time::timeout(Duration::from_millis(500), pool.acquire()).await
+    {
+        held.push(conn);
+    }
+    assert!(!held.is_empty());
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    drop(held);
+
+    let second = services::mail::send_test_email(&app.ctx, &admin, &unique_recipient())
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "the second email, after the pool ran dry",
+        || delivered(second.id),
+    )
+    .await;
+    let _ = stop.send(true);
+}

@@ -136,3 +136,74 @@ async fn the_landing_page_explains_the_portal() {
     assert_eq!(htmx.status(), 200);
     assert!(htmx.text().await.unwrap().contains(r#"version:"2.0"#));
 }
+
+/// A script that calls the API without a token, or with a bad one, is told to
+/// authenticate: 401 with `WWW-Authenticate: Bearer`, never the CSRF message
+/// meant for stale forms.
+#[tokio::test]
+async fn api_calls_without_a_valid_token_get_401_with_a_bearer_challenge() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::new();
+    let calls = [
+        client
+            .post(app.url("/api/v1/pools"))
+            .json(&serde_json::json!({"name": "x"})),
+        client.delete(app.url("/api/v1/tokens/00000000-0000-0000-0000-000000000000")),
+        client.get(app.url("/api/v1/me")),
+        client
+            .post(app.url("/api/v1/pools"))
+            .bearer_auth("sbp_not_a_real_token")
+            .json(&serde_json::json!({"name": "x"})),
+    ];
+    for call in calls {
+        let res = call.send().await.unwrap();
+        assert_eq!(res.status(), 401);
+        assert_eq!(
+            res.headers()["www-authenticate"],
+            "Bearer realm=\"switchboard\""
+        );
+        let problem: serde_json::Value = res.json().await.unwrap();
+        assert!(
+            !problem["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("stale"),
+            "{problem}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_known_address_asked_with_another_method_says_which_it_takes() {
+    let app = spawn_app().await;
+    let token = app.token("root@example.test", true).await;
+    let res = app
+        .client
+        .request(reqwest::Method::PATCH, app.url("/api/v1/pools"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "GET, POST");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains("GET, POST"),
+        "{body}"
+    );
+    let res = app
+        .client
+        .request(
+            reqwest::Method::PUT,
+            app.url("/api/v1/connections/4b0c1c8a-0000-4000-8000-000000000000"),
+        )
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "DELETE, GET");
+    // An address nobody serves is still a 404.
+    let res = app.get("/api/v1/nothing-here").await;
+    assert_eq!(res.status(), 404);
+}

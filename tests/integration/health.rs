@@ -99,8 +99,69 @@ async fn metrics_count_requests_by_route_and_jobs_by_state() {
         text.contains("switchboard_http_request_duration_seconds_bucket"),
         "{text}"
     );
+    // Queue depth is read at scrape time, every queue and state even when 0
+    // (the test email may be sent already), and left out when the database is
+    // slow to answer (2 s): a busy machine may need another scrape.
+    let jobs = r#"switchboard_jobs{queue="switchboard.send_email",state="Pending"}"#;
+    eventually(
+        Duration::from_secs(20),
+        "queue depth in /metrics",
+        || async {
+            let text = app.get("/metrics").await.text().await.unwrap();
+            text.contains(jobs).then_some(())
+        },
+    )
+    .await;
+}
+
+/// Finished jobs are deleted after the retention (with the mail rendered in
+/// them); waiting ones are kept; the metrics count only jobs not done.
+#[tokio::test]
+async fn finished_jobs_are_pruned_after_their_retention() {
+    let app = spawn_app().await;
+    app.stop_workers();
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let mut conn = app.pool.acquire().await.unwrap();
+    use switchboard::domain::jobs::Noop;
+    for n in 0..4 {
+        switchboard::store::queue::enqueue(&mut conn, &Noop { n })
+            .await
+            .unwrap();
+    }
+    // 0, 1: done long ago; 2: done today; 3: still waiting.
+    sqlx::query(
+        "UPDATE apalis.jobs SET status = 'Done', done_at = now() - CASE
+            WHEN convert_from(job, 'UTF8')::jsonb ->> 'n' IN ('0', '1') THEN interval '30 days'
+            ELSE interval '1 hour' END
+          WHERE job_type = 'switchboard.noop' AND convert_from(job, 'UTF8')::jsonb ->> 'n' <> '3'",
+    )
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    switchboard::services::housekeeping::sweep(&app.ctx)
+        .await
+        .unwrap();
+    let left: Vec<(String, String)> = sqlx::query_as(
+        "SELECT convert_from(job, 'UTF8')::jsonb ->> 'n', status FROM apalis.jobs
+          WHERE job_type = 'switchboard.noop' ORDER BY 1",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        left,
+        [
+            ("2".to_owned(), "Done".to_owned()),
+            ("3".to_owned(), "Pending".to_owned())
+        ]
+    );
+    let text = app.get("/metrics").await.text().await.unwrap();
     assert!(
-        text.contains(r#"switchboard_jobs{queue="switchboard.send_email",state="#),
+        text.contains(r#"switchboard_jobs{queue="switchboard.noop",state="Pending"} 1"#),
+        "{text}"
+    );
+    assert!(
+        !text.contains(r#"queue="switchboard.noop",state="Done""#),
         "{text}"
     );
 }

@@ -52,6 +52,7 @@ async fn template() -> String {
     for m in apalis_postgres::PostgresStorage::migrations().iter() {
         m.checksum.hash(&mut hasher);
     }
+    switchboard::store::QUEUE_ADDITIONS.hash(&mut hasher);
     let name = format!("sb_template_{:016x}", hasher.finish());
     let mut conn = admin().await;
     conn.execute("SELECT pg_advisory_lock(7271001)")
@@ -242,6 +243,13 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     env.insert("DATABASE_URL", db.url.clone());
     env.insert("SWITCHBOARD_BIND", format!("127.0.0.1:{port}"));
     env.insert("SWITCHBOARD_BASE_URL", address.clone());
+    // Development conveniences only when asked for, as a deployment would.
+    if !options.oidc {
+        env.insert("SWITCHBOARD_DEV_SIGN_IN", "1".into());
+    }
+    if !options.smtp {
+        env.insert("SWITCHBOARD_OUTBOX", "1".into());
+    }
     if options.smtp {
         env.insert("SWITCHBOARD_SMTP_URL", maildev_smtp());
         env.insert(

@@ -382,7 +382,19 @@ async fn webhook_receiver() -> (
 /// team's webhook gets the event, signed with its secret.
 #[tokio::test]
 async fn preferences_are_honoured_and_the_teams_webhook_gets_signed_events() {
-    let w = world(spawn_app_with(monitored()).await).await;
+    // The receiver is on loopback, over http: an admin allows exactly that.
+    let secrets = std::env::temp_dir().join(format!("hooks-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&secrets).unwrap();
+    let mut options = monitored();
+    options.env.extend([
+        ("SWITCHBOARD_WEBHOOK_ALLOW_HTTP", "1".to_owned()),
+        ("SWITCHBOARD_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1".to_owned()),
+        (
+            "SWITCHBOARD_WEBHOOK_SECRET_DIR",
+            secrets.display().to_string(),
+        ),
+    ]);
+    let w = world(spawn_app_with(options).await).await;
     let id = active(&w).await;
     let (status, prefs) = w
         .call(
@@ -414,8 +426,7 @@ async fn preferences_are_honoured_and_the_teams_webhook_gets_signed_events() {
         "{body}"
     );
 
-    let secret_file = std::env::temp_dir().join(format!("hook-{}", Uuid::new_v4()));
-    std::fs::write(&secret_file, "s3cret\n").unwrap();
+    std::fs::write(secrets.join("search-hook"), "s3cret\n").unwrap();
     let (url, mut posts) = webhook_receiver().await;
     let (status, body) = w
         .call(
@@ -438,7 +449,7 @@ async fn preferences_are_honoured_and_the_teams_webhook_gets_signed_events() {
             &w.payments_lead,
             Method::PUT,
             "/api/v1/teams/search/webhook",
-            Some(json!({"url": url, "secret_ref": format!("file:{}", secret_file.display())})),
+            Some(json!({"url": url, "secret_ref": "file:search-hook"})),
         )
         .await;
     assert_eq!(status, 403, "a lead of another team may not");
@@ -447,7 +458,7 @@ async fn preferences_are_honoured_and_the_teams_webhook_gets_signed_events() {
             &w.search_lead,
             Method::PUT,
             "/api/v1/teams/search/webhook",
-            Some(json!({"url": url, "secret_ref": format!("file:{}", secret_file.display())})),
+            Some(json!({"url": url, "secret_ref": "file:search-hook"})),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -473,7 +484,7 @@ async fn preferences_are_honoured_and_the_teams_webhook_gets_signed_events() {
     assert_eq!(event["team"], "search");
     assert_eq!(event["connection"]["id"], id.as_str());
     assert!(event["details"][0].as_str().unwrap().contains("is missing"));
-    let expected = switchboard::services::notifications::signature(b"s3cret", &body);
+    let expected = switchboard::notify::webhook::signature(b"s3cret", &body);
     assert!(
         head.contains(&format!("x-switchboard-signature: {expected}")),
         "{head}"
@@ -538,4 +549,246 @@ async fn aws_out_of_reach_is_unknown_and_the_metrics_say_so() {
         "{metrics}"
     );
     assert!(emails(&w.payments_lead_email, "Drifted:").await.is_empty());
+}
+
+/// A lead may not make a webhook an oracle for the workers' secrets, nor a
+/// probe of internal addresses: refused when saved, and again when sent.
+#[tokio::test]
+async fn webhooks_reach_neither_the_workers_secrets_nor_internal_addresses() {
+    let w = world(crate::helpers::spawn_app().await).await;
+    let put = |url: &str, secret_ref: &str| {
+        w.call(
+            &w.search_lead,
+            Method::PUT,
+            "/api/v1/teams/search/webhook",
+            Some(json!({"url": url, "secret_ref": secret_ref})),
+        )
+    };
+    let ok_secret = "env:SWITCHBOARD_WEBHOOK_SECRET_SEARCH";
+    for (url, secret_ref, field, says) in [
+        (
+            "https://203.0.113.10/x",
+            "env:DATABASE_URL",
+            "secret_ref",
+            "SWITCHBOARD_WEBHOOK_SECRET_",
+        ),
+        (
+            "https://203.0.113.10/x",
+            "env:SWITCHBOARD_SESSION_KEY",
+            "secret_ref",
+            "SWITCHBOARD_WEBHOOK_SECRET_",
+        ),
+        (
+            "https://203.0.113.10/x",
+            "file:/etc/passwd",
+            "secret_ref",
+            "file:<name>",
+        ),
+        (
+            "https://203.0.113.10/x",
+            "file:search",
+            "secret_ref",
+            "no SWITCHBOARD_WEBHOOK_SECRET_DIR",
+        ),
+        ("http://203.0.113.10/x", ok_secret, "url", "must be https"),
+        (
+            "https://127.0.0.1:9/x",
+            ok_secret,
+            "url",
+            "a loopback address",
+        ),
+        (
+            "https://localhost/x",
+            ok_secret,
+            "url",
+            "a loopback address",
+        ),
+        (
+            "https://169.254.169.254/latest/meta-data",
+            ok_secret,
+            "url",
+            "link-local",
+        ),
+        ("https://10.0.0.1/x", ok_secret, "url", "a private address"),
+        (
+            "https://[::ffff:192.168.0.1]/x",
+            ok_secret,
+            "url",
+            "a private address",
+        ),
+    ] {
+        let (status, problem) = put(url, secret_ref).await;
+        assert_eq!(status, 422, "{url} {secret_ref}: {problem}");
+        assert_eq!(
+            problem["errors"][0]["field"], field,
+            "{url} {secret_ref}: {problem}"
+        );
+        assert!(
+            problem["detail"].as_str().unwrap().contains(says),
+            "{url} {secret_ref}: {problem}"
+        );
+    }
+    let hooks: i64 = sqlx::query_scalar("SELECT count(*) FROM team_webhooks")
+        .fetch_one(&w.app.pool)
+        .await
+        .unwrap();
+    assert_eq!(hooks, 0, "nothing saved");
+
+    // Saved while allowed, then DNS (or the allowance) changes: refused when sent.
+    let allowed = switchboard::config::Settings::from_lookup(|k| match k {
+        "SWITCHBOARD_WEBHOOK_ALLOWED_HOSTS" => Some("localhost".into()),
+        _ => None,
+    })
+    .unwrap();
+    let job = switchboard::domain::jobs::SendWebhook {
+        url: "https://localhost:9/hook".into(),
+        secret_ref: "env:SWITCHBOARD_WEBHOOK_SECRET_NOWHERE_SET".into(),
+        body: json!({"event": "connection.drifted"}),
+    };
+    use switchboard::services::notifications::{Undelivered, deliver};
+    // Allowed, but its secret is not there: not delivered, said why.
+    assert!(
+        matches!(deliver(&allowed, &job).await, Err(Undelivered::Refused(why)) if why.contains("is not set"))
+    );
+    let strict = switchboard::config::Settings::from_lookup(|_| None).unwrap();
+    let job = switchboard::domain::jobs::SendWebhook {
+        secret_ref: "env:PATH".into(),
+        ..job
+    };
+    assert!(
+        matches!(deliver(&strict, &job).await, Err(Undelivered::Refused(why)) if why.contains("SWITCHBOARD_WEBHOOK_SECRET_"))
+    );
+    let job = switchboard::domain::jobs::SendWebhook {
+        secret_ref: "env:SWITCHBOARD_WEBHOOK_SECRET_SET_FOR_TEST".into(),
+        ..job
+    };
+    // SAFETY: set before any thread of this test reads the environment.
+    unsafe { std::env::set_var("SWITCHBOARD_WEBHOOK_SECRET_SET_FOR_TEST", "x") };
+    match deliver(&strict, &job).await {
+        Err(Undelivered::Refused(why)) => assert!(
+            why.contains("localhost resolves to 127.0.0.1, a loopback address"),
+            "{why}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A connection whose stored plan cannot be read is skipped, counted and shown
+/// to admins; the sweep goes on, page after page, for every other connection.
+#[tokio::test]
+async fn a_corrupt_plan_is_skipped_and_every_other_connection_is_still_swept() {
+    let w = world(spawn_app_with(Options::default()).await).await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(active(&w).await);
+    }
+    let uuid = |id: &String| Uuid::parse_str(id).unwrap();
+    // One plan turned to nonsense, and a route of another connection deleted.
+    sqlx::query("UPDATE connections SET plan = '{\"nonsense\": 1}' WHERE id = $1")
+        .bind(uuid(&ids[1]))
+        .execute(&w.app.pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM sandbox_resources WHERE connection_id = $1 AND kind = 'route'")
+        .bind(uuid(&ids[4]))
+        .execute(&w.app.pool)
+        .await
+        .unwrap();
+    // Two connections a page: the corrupt one is in an early page, the drift in the last.
+    let report = switchboard::services::monitor::sweep_in_pages_of(&w.app.ctx, 2)
+        .await
+        .unwrap();
+    assert!(!report.skipped);
+    assert_eq!(
+        report.observed, 4,
+        "every readable connection, across three pages"
+    );
+    assert_eq!(report.drifted, 1);
+    let (_, drifted) = w
+        .call(
+            &w.requester,
+            Method::GET,
+            &format!("/api/v1/connections/{}", ids[4]),
+            None,
+        )
+        .await;
+    assert_eq!(drifted["status"], "drifted", "{drifted}");
+
+    let metrics = w.app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("switchboard_monitor_unreadable_connections 1"),
+        "{metrics}"
+    );
+    w.app.sign_in_admin().await;
+    let status = w.app.get("/status").await.text().await.unwrap();
+    assert!(
+        status.contains(r#"id="unreadable""#) && status.contains(&ids[1]),
+        "{status}"
+    );
+    // A sweep right after is not run twice within an interval, nor at once by two.
+    let again = switchboard::services::monitor::sweep(&w.app.ctx)
+        .await
+        .unwrap();
+    assert!(again.skipped);
+}
+
+/// After a build and a repair, the connection is observed at once: its page
+/// follows within seconds, whatever the monitor's interval.
+#[tokio::test]
+async fn a_repair_is_observed_at_once_not_at_the_next_sweep() {
+    let w = world(
+        spawn_app_with(Options {
+            env: vec![("SWITCHBOARD_MONITOR_INTERVAL", "3600".into())],
+            ..Options::default()
+        })
+        .await,
+    )
+    .await;
+    let id = active(&w).await;
+    let observed = async |id: &str| {
+        let (_, c) = w
+            .call(
+                &w.requester,
+                Method::GET,
+                &format!("/api/v1/connections/{id}"),
+                None,
+            )
+            .await;
+        (
+            c["status"].as_str().unwrap().to_owned(),
+            c["observed"]["state"].as_str().map(str::to_owned),
+        )
+    };
+    // Built, then observed at once.
+    eventually(
+        Duration::from_secs(10),
+        "observed after the build",
+        || async {
+            (observed(&id).await == ("active".into(), Some("matches".into()))).then_some(())
+        },
+    )
+    .await;
+    sqlx::query("DELETE FROM sandbox_resources WHERE connection_id = $1 AND kind = 'route'")
+        .bind(Uuid::parse_str(&id).unwrap())
+        .execute(&w.app.pool)
+        .await
+        .unwrap();
+    switchboard::services::monitor::sweep(&w.app.ctx)
+        .await
+        .unwrap();
+    assert_eq!(
+        observed(&id).await,
+        ("drifted".into(), Some("differs".into()))
+    );
+    let asked = std::time::Instant::now();
+    repair_now(&w, &w.payments_lead, &id).await;
+    eventually(
+        Duration::from_secs(10),
+        "active and matching after the repair",
+        || async {
+            (observed(&id).await == ("active".into(), Some("matches".into()))).then_some(())
+        },
+    )
+    .await;
+    assert!(asked.elapsed() < Duration::from_secs(10));
 }

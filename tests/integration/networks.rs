@@ -396,3 +396,424 @@ async fn admins_add_provider_accounts_from_the_page_without_secrets() {
         .unwrap();
     assert_eq!(stored, json!({"endpoint": "http://127.0.0.1:5000"}));
 }
+
+/// Tags a VPC in moto with the team that owns it.
+async fn tag_team(ec2: &aws_sdk_ec2::Client, vpc: &str, team: &str) {
+    ec2.create_tags()
+        .resources(vpc)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("switchboard:team")
+                .value(team)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The alias attack: a member of payments registers ledger's VPC as a network
+/// of payments, then asks for a firewall opening into it, which only payments'
+/// own lead would approve. Ownership is proved through the provider (moto) or
+/// confirmed by an admin, and one VPC is one network.
+#[tokio::test]
+async fn a_vpc_is_registered_only_by_the_team_that_owns_it() {
+    use reqwest::Method as M;
+    let app = spawn_app().await;
+    let admin = app.token("own-admin@example.test", true).await;
+    let payments = member_of(&app, "own-pay@example.test", "payments").await;
+    let ledger = member_of(&app, "own-led@example.test", "ledger").await;
+    let ec2 = crate::moto::ec2("us-east-1");
+    let ledger_vpc = crate::moto::vpc(&ec2, "10.70.0.0/16").await;
+    let payments_vpc = crate::moto::vpc(&ec2, "10.71.0.0/16").await;
+    let untagged_vpc = crate::moto::vpc(&ec2, "10.72.0.0/16").await;
+    tag_team(&ec2, &ledger_vpc, "ledger").await;
+    tag_team(&ec2, &payments_vpc, "payments").await;
+
+    let (status, space) = api_call(
+        &app,
+        &admin,
+        M::POST,
+        "/api/v1/pools",
+        Some(json!({"name": "corp", "cidr": "10.0.0.0/8"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{space}");
+    let (status, account) = api_call(
+        &app,
+        &admin,
+        M::POST,
+        "/api/v1/provider-accounts",
+        Some(crate::moto::account("cloud", json!({}))),
+    )
+    .await;
+    assert_eq!(status, 201, "{account}");
+    let network = |team: &str, name: &str, cidr: &str, vpc: &str| {
+        json!({"name": name, "team": team, "provider_account_id": account["id"],
+               "region": "us-east-1", "cidr": cidr, "external_id": vpc})
+    };
+
+    // Ledger registers its own VPC: its tag proves it.
+    let (status, ledger_net) = api_call(
+        &app,
+        &ledger,
+        M::POST,
+        "/api/v1/networks",
+        Some(network("ledger", "books", "10.70.0.0/16", &ledger_vpc)),
+    )
+    .await;
+    assert_eq!(status, 201, "{ledger_net}");
+    assert_eq!(ledger_net["ownership"]["state"], "proved", "{ledger_net}");
+    assert!(
+        ledger_net["ownership"]["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("switchboard:team=ledger")
+    );
+
+    // Payments cannot claim it: not as a second network (one VPC, one network),
+    // and not by pointing one of its networks at it.
+    let before = count(&app, "networks").await;
+    let (status, problem) = api_call(
+        &app,
+        &payments,
+        M::POST,
+        "/api/v1/networks",
+        Some(network(
+            "payments",
+            "alias",
+            "10.70.0.0/16",
+            &ledger_vpc.to_uppercase(),
+        )),
+    )
+    .await;
+    assert_eq!(status, 409, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already registered as the network books of ledger"),
+        "{problem}"
+    );
+    assert_eq!(count(&app, "networks").await, before, "nothing saved");
+    let (status, own) = api_call(
+        &app,
+        &payments,
+        M::POST,
+        "/api/v1/networks",
+        Some(network("payments", "api", "10.71.0.0/16", &payments_vpc)),
+    )
+    .await;
+    assert_eq!(status, 201, "{own}");
+    assert_eq!(own["ownership"]["state"], "proved");
+    let own_id = own["id"].as_str().unwrap();
+
+    // A VPC whose tag names another team is refused outright, nothing saved.
+    let third = crate::moto::vpc(&ec2, "10.73.0.0/16").await;
+    tag_team(&ec2, &third, "ledger").await;
+    let before = count(&app, "networks").await;
+    let (status, problem) = api_call(
+        &app,
+        &payments,
+        M::POST,
+        "/api/v1/networks",
+        Some(network("payments", "stolen", "10.73.0.0/16", &third)),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "external_id");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("names the team ledger, not payments"),
+        "{problem}"
+    );
+    assert_eq!(count(&app, "networks").await, before);
+    let (status, problem) = api_call(
+        &app,
+        &payments,
+        M::PATCH,
+        &format!("/api/v1/networks/{own_id}"),
+        Some(json!({"external_id": third})),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    let (_, unchanged) = api_call(
+        &app,
+        &payments,
+        M::GET,
+        &format!("/api/v1/networks/{own_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(unchanged["external_id"], payments_vpc.as_str());
+    assert_eq!(unchanged["ownership"]["state"], "proved");
+
+    // An untagged VPC waits for an admin, and meanwhile is no end of anything.
+    let (status, waiting) = api_call(
+        &app,
+        &payments,
+        M::POST,
+        "/api/v1/networks",
+        Some(network("payments", "legacy", "10.72.0.0/16", &untagged_vpc)),
+    )
+    .await;
+    assert_eq!(status, 201, "{waiting}");
+    assert_eq!(waiting["ownership"]["state"], "pending", "{waiting}");
+    let waiting_id = waiting["id"].as_str().unwrap();
+    let opening = json!({"kind": "firewall-opening", "reason": "reach it", "source_cidr": "192.0.2.0/24",
+                         "destination_network_id": waiting_id, "protocol": "tcp", "ports": "22"});
+    let before = count(&app, "connections").await;
+    let (status, problem) = api_call(
+        &app,
+        &payments,
+        M::POST,
+        "/api/v1/connections",
+        Some(opening.clone()),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "destination_network_id");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not yet known to own"),
+        "{problem}"
+    );
+    assert_eq!(count(&app, "connections").await, before);
+    // Only admins decide; they see it in the queue.
+    let (status, _) = api_call(
+        &app,
+        &payments,
+        M::POST,
+        &format!("/api/v1/networks/{waiting_id}/ownership/confirm"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, queue) = api_call(&app, &admin, M::GET, "/api/v1/registrations", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        queue
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["name"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["legacy"]
+    );
+    // Tagging it and checking again proves it without an admin.
+    tag_team(&ec2, &untagged_vpc, "payments").await;
+    let (status, checked) = api_call(
+        &app,
+        &payments,
+        M::POST,
+        &format!("/api/v1/networks/{waiting_id}/ownership/check"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{checked}");
+    assert_eq!(checked["ownership"]["state"], "proved", "{checked}");
+    let (status, c) = api_call(
+        &app,
+        &payments,
+        M::POST,
+        "/api/v1/connections",
+        Some(opening),
+    )
+    .await;
+    assert_eq!(status, 201, "{c}");
+    let sides: Vec<&str> = c["sides"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["team"].as_str().unwrap())
+        .collect();
+    assert_eq!(sides, ["payments"]);
+
+    // A firewall opening into ledger's real VPC needs ledger's lead.
+    let (status, c) = api_call(&app, &payments, M::POST, "/api/v1/connections",
+        Some(json!({"kind": "firewall-opening", "reason": "read the books", "source_network_id": own_id,
+                    "destination_network_id": ledger_net["id"], "protocol": "tcp", "ports": "5432"}))).await;
+    assert_eq!(status, 201, "{c}");
+    let mut sides: Vec<&str> = c["sides"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["team"].as_str().unwrap())
+        .collect();
+    sides.sort();
+    assert_eq!(sides, ["ledger", "payments"]);
+
+    // An admin's refusal takes the resource off the network, with the reason.
+    let vpc4 = crate::moto::vpc(&ec2, "10.74.0.0/16").await;
+    let (_, fourth) = api_call(
+        &app,
+        &payments,
+        M::POST,
+        "/api/v1/networks",
+        Some(network("payments", "maybe", "10.74.0.0/16", &vpc4)),
+    )
+    .await;
+    let fourth_id = fourth["id"].as_str().unwrap();
+    let (status, problem) = api_call(
+        &app,
+        &admin,
+        M::POST,
+        &format!("/api/v1/networks/{fourth_id}/ownership/refuse"),
+        Some(json!({"reason": ""})),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    let (status, refused) = api_call(
+        &app,
+        &admin,
+        M::POST,
+        &format!("/api/v1/networks/{fourth_id}/ownership/refuse"),
+        Some(json!({"reason": "that VPC is search's"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{refused}");
+    assert_eq!(refused["external_id"], serde_json::Value::Null);
+    assert_eq!(refused["ownership"]["state"], "none");
+    let actions: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_events WHERE object_id = $1 ORDER BY id")
+            .bind(fourth_id)
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(actions, ["network.created", "network.ownership_refused"]);
+}
+
+/// On-prem places (and the sandbox) prove ownership through the account's
+/// `owner.<resource>` setting, written one way whatever the spelling.
+#[tokio::test]
+async fn an_accounts_owner_setting_proves_who_owns_a_place() {
+    use reqwest::Method as M;
+    let app = spawn_app().await;
+    let admin = app.token("place-admin@example.test", true).await;
+    let payments = member_of(&app, "place-pay@example.test", "payments").await;
+    api_call(
+        &app,
+        &admin,
+        M::POST,
+        "/api/v1/pools",
+        Some(json!({"name": "corp", "cidr": "10.0.0.0/8"})),
+    )
+    .await;
+    let (status, account) = api_call(&app, &admin, M::POST, "/api/v1/provider-accounts",
+        Some(json!({"kind": "linux", "name": "dc", "regions": ["dc1"],
+                    "settings": {"owner.gw1.example.net/pay": "payments", "owner.gw1.example.net/books": "ledger"}}))).await;
+    assert_eq!(status, 201, "{account}");
+    let net = |name: &str, cidr: &str, place: &str| {
+        json!({"name": name, "team": "payments", "provider_account_id": account["id"],
+               "region": "dc1", "cidr": cidr, "external_id": place})
+    };
+    let (status, proved) = api_call(
+        &app,
+        &payments,
+        M::POST,
+        "/api/v1/networks",
+        Some(net(
+            "pay",
+            "10.80.0.0/24",
+            "ssh://root@GW1.example.net:22/pay",
+        )),
+    )
+    .await;
+    assert_eq!(status, 201, "{proved}");
+    assert_eq!(proved["ownership"]["state"], "proved", "{proved}");
+    let (status, problem) = api_call(
+        &app,
+        &payments,
+        M::POST,
+        "/api/v1/networks",
+        Some(net(
+            "books",
+            "10.81.0.0/24",
+            "ssh://admin@gw1.example.net/books",
+        )),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("owner.gw1.example.net/books names the team ledger"),
+        "{problem}"
+    );
+    let (status, problem) = api_call(
+        &app,
+        &payments,
+        M::POST,
+        "/api/v1/networks",
+        Some(net(
+            "again",
+            "10.82.0.0/24",
+            "ssh://ops@gw1.example.net/pay",
+        )),
+    )
+    .await;
+    assert_eq!(status, 409, "{problem}");
+    let (status, problem) = api_call(
+        &app,
+        &payments,
+        M::POST,
+        "/api/v1/networks",
+        Some(net("bad", "10.83.0.0/24", "a; rm -rf /")),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "external_id");
+    let (status, waiting) = api_call(
+        &app,
+        &payments,
+        M::POST,
+        "/api/v1/networks",
+        Some(net("other", "10.84.0.0/24", "dc9")),
+    )
+    .await;
+    assert_eq!(status, 201, "{waiting}");
+    assert_eq!(waiting["ownership"]["state"], "pending");
+    assert!(
+        waiting["ownership"]["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("no owner.dc9 setting"),
+        "{waiting}"
+    );
+}
+
+/// Provider modules (their HTTP clients, the proxy's route writer) are built once
+/// per process and built again only when the accounts change.
+#[tokio::test]
+async fn provider_modules_are_built_once_and_again_when_accounts_change() {
+    use reqwest::Method as M;
+    let app = spawn_app().await;
+    let admin = app.token("modules@example.test", true).await;
+    let (first, _) = app.ctx.providers().await.unwrap();
+    let (again, _) = app.ctx.providers().await.unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&first, &again),
+        "the same modules serve every job"
+    );
+    let (status, _) = api_call(
+        &app,
+        &admin,
+        M::POST,
+        "/api/v1/provider-accounts",
+        Some(json!({"kind": "sandbox", "name": "another", "regions": ["local"]})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (after, accounts) = app.ctx.providers().await.unwrap();
+    assert!(
+        !std::sync::Arc::ptr_eq(&first, &after),
+        "a new account builds them again"
+    );
+    assert!(accounts.iter().any(|a| a.name == "another"));
+    assert!(after.get("another").is_ok());
+}

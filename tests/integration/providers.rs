@@ -353,7 +353,7 @@ impl Subject {
         for account in switchboard::providers::accounts_of(&plan) {
             let wanted = switchboard::providers::Wanted {
                 connection_id: uuid,
-                items: switchboard::providers::items_in(&plan, &account),
+                items: switchboard::providers::items_in(&plan, &account).unwrap(),
             };
             let provider = registry.get(&account).unwrap();
             for seen in provider.observe(&[wanted]).await.unwrap() {
@@ -581,14 +581,14 @@ async fn aws_attaches_both_networks_to_the_accounts_transit_gateway() {
 #[tokio::test]
 async fn what_aws_refuses_fails_at_once_with_its_reason_in_plain_words() {
     let ec2 = moto::ec2("us-east-1");
+    let payments_vpc = moto::vpc(&ec2, "10.1.0.0/16").await;
     let search_vpc = moto::vpc(&ec2, "10.2.0.0/16").await;
     let w = world_on(
         spawn_app().await,
         moto::account("cloud", json!({})),
         |account| {
             [
-                // Registered with a VPC id that does not exist in the account.
-                ("payments", "10.1.0.0/16", "vpc-0123456789abcdef0"),
+                ("payments", "10.1.0.0/16", payments_vpc.as_str()),
                 ("search", "10.2.0.0/16", search_vpc.as_str()),
             ]
             .map(|(team, cidr, vpc)| {
@@ -598,14 +598,17 @@ async fn what_aws_refuses_fails_at_once_with_its_reason_in_plain_words() {
         },
     )
     .await;
+    // The VPC is deleted behind Switchboard's back after it was registered.
+    delete_vpc(&ec2, &payments_vpc).await;
     let c = w.request().await;
     let id = c["id"].as_str().unwrap();
     approve_both(&w, id).await;
     let failed = until_status(&w, id, "failed").await;
     let why = failed["failure"].as_str().unwrap();
     assert!(
-        why.starts_with("AWS refused to create a peering from vpc-0123456789abcdef0")
-            && why.contains("does not exist"),
+        why.starts_with(&format!(
+            "AWS refused to create a peering from {payments_vpc}"
+        )) && why.contains("does not exist"),
         "{why}"
     );
     // Failed at once: no retries for what retrying cannot fix.
@@ -720,6 +723,7 @@ async fn a_worker_killed_mid_build_leaves_exactly_one_peering() {
     let env = [
         ("DATABASE_URL", w.app.db.url.clone()),
         ("SWITCHBOARD_WORKER_HEARTBEAT_SECONDS", "1".to_owned()),
+        ("SWITCHBOARD_OUTBOX", "1".to_owned()),
     ];
     let progress = || async {
         let status: String = sqlx::query_scalar("SELECT status FROM connections WHERE id = $1")
@@ -948,5 +952,259 @@ async fn aws_routes_go_through_their_own_peering_not_another_pairs() {
     assert_eq!(
         moto::routes_to(ec2, search_vpc, "10.1.0.0/16").await,
         [ours.as_str()]
+    );
+}
+
+/// Deletes a VPC made by `moto::vpc` (its subnets first, as EC2 requires).
+async fn delete_vpc(ec2: &aws_sdk_ec2::Client, vpc: &str) {
+    let subnets = ec2
+        .describe_subnets()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(vpc)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for subnet in subnets.subnets() {
+        ec2.delete_subnet()
+            .subnet_id(subnet.subnet_id().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    ec2.delete_vpc().vpc_id(vpc).send().await.unwrap();
+}
+
+/// A TCP relay to moto that passes everything until a request carrying
+/// `action` goes by: moto gets it (and does it), but its answer is withheld
+/// and `sent` is told, so the test can kill the worker after AWS made the item
+/// and before the worker could record that it did.
+async fn withholding_link(action: &'static str) -> (String, std::sync::Arc<tokio::sync::Notify>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let moto = url::Url::parse(&moto::url()).unwrap();
+    let upstream = format!(
+        "{}:{}",
+        moto.host_str().unwrap(),
+        moto.port_or_known_default().unwrap()
+    );
+    let sent = Arc::new(tokio::sync::Notify::new());
+    let tripped = Arc::new(AtomicBool::new(false));
+    let (notify, trip) = (sent.clone(), tripped.clone());
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let (upstream, notify, trip) = (upstream.clone(), notify.clone(), trip.clone());
+            tokio::spawn(async move {
+                let Ok(outbound) = tokio::net::TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let (mut client_read, mut client_write) = inbound.into_split();
+                let (mut moto_read, mut moto_write) = outbound.into_split();
+                let hold = Arc::new(AtomicBool::new(false));
+                let hold_up = hold.clone();
+                let up = async move {
+                    let mut seen = Vec::new();
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n) = client_read.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        seen.extend_from_slice(&buf[..n]);
+                        let text = String::from_utf8_lossy(&seen);
+                        if !trip.load(Ordering::SeqCst)
+                            && text.contains(&format!("Action={action}"))
+                        {
+                            trip.store(true, Ordering::SeqCst);
+                            hold_up.store(true, Ordering::SeqCst);
+                        }
+                        if seen.len() > 256 * 1024 {
+                            seen.drain(..seen.len() - 1024);
+                        }
+                        if moto_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = moto_write.shutdown().await;
+                };
+                let down = async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n) = moto_read.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        if hold.load(Ordering::SeqCst) {
+                            // AWS did it; the worker never hears so.
+                            notify.notify_one();
+                            std::future::pending::<()>().await;
+                        }
+                        if client_write.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                tokio::join!(up, down);
+            });
+        }
+    });
+    (format!("http://{address}"), sent)
+}
+
+/// A worker killed right after AWS made an item, before it recorded the step:
+/// the next worker finds the item and finishes; then removing the connection
+/// leaves nothing of it in AWS, whichever item it was.
+#[tokio::test]
+async fn removal_after_a_crash_between_an_aws_call_and_its_step_leaves_nothing() {
+    use std::time::Duration;
+    for action in [
+        "CreateVpcPeeringConnection",
+        "CreateRoute",
+        "AuthorizeSecurityGroupIngress",
+    ] {
+        let (link, sent) = withholding_link(action).await;
+        let s = aws(json!({})).await;
+        let set_endpoint = |url: String| {
+            let pool = s.w.app.pool.clone();
+            async move {
+                sqlx::query("UPDATE provider_accounts SET settings = jsonb_set(settings, '{endpoint_url}', to_jsonb($1::text))")
+                    .bind(url)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+        };
+        set_endpoint(link).await;
+        s.w.app.stop_workers();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let w = &s.w;
+        let id = w.request().await["id"].as_str().unwrap().to_owned();
+        approve_both(w, &id).await;
+        let env = [
+            ("DATABASE_URL", w.app.db.url.clone()),
+            ("SWITCHBOARD_WORKER_HEARTBEAT_SECONDS", "1".to_owned()),
+            ("SWITCHBOARD_OUTBOX", "1".to_owned()),
+        ];
+        let dir = std::env::temp_dir();
+        let mut worker = crate::processes::start(&["work"], &env, &dir);
+        tokio::time::timeout(Duration::from_secs(60), sent.notified())
+            .await
+            .unwrap_or_else(|_| panic!("{action} never reached AWS"));
+        worker.kill().unwrap(); // SIGKILL: the step is never recorded
+        worker.wait().unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+
+        // Straight to AWS again: the next worker builds the rest, then removes it all.
+        set_endpoint(moto::url()).await;
+        let mut worker = crate::processes::start(&["work"], &env, &dir);
+        crate::provisioning::until_status_within(w, &id, "active", Duration::from_secs(60)).await;
+        let (status, body) = w
+            .call(
+                &w.requester,
+                Method::DELETE,
+                &format!("/api/v1/connections/{id}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        crate::provisioning::until_status_within(w, &id, "deleted", Duration::from_secs(60)).await;
+        let _ = worker.kill();
+        let _ = worker.wait();
+
+        let Cloud::Aws {
+            ec2,
+            payments_vpc,
+            search_vpc,
+        } = &s.cloud
+        else {
+            unreachable!()
+        };
+        let live: Vec<_> = moto::peerings(ec2, payments_vpc, search_vpc)
+            .await
+            .into_iter()
+            .filter(|(_, state)| {
+                !["deleted", "rejected", "failed", "expired"].contains(&state.as_str())
+            })
+            .collect();
+        assert!(live.is_empty(), "{action}: a peering is left: {live:?}");
+        assert!(
+            moto::routes_to(ec2, payments_vpc, "10.2.0.0/16")
+                .await
+                .is_empty(),
+            "{action}: a route is left in payments"
+        );
+        assert!(
+            moto::routes_to(ec2, search_vpc, "10.1.0.0/16")
+                .await
+                .is_empty(),
+            "{action}: a route is left in search"
+        );
+        assert!(
+            moto::ingress(ec2, payments_vpc)
+                .await
+                .iter()
+                .all(|r| !r.contains("10.2.0.0/16")),
+            "{action}: a rule is left in payments"
+        );
+        assert!(
+            moto::ingress(ec2, search_vpc)
+                .await
+                .iter()
+                .all(|r| !r.contains("10.1.0.0/16")),
+            "{action}: a rule is left in search"
+        );
+    }
+}
+
+/// A peering made by hand, which a connection found and used, is not
+/// Switchboard's: removing the connection leaves it (and removes what it made).
+#[tokio::test]
+async fn removal_leaves_a_peering_made_by_hand() {
+    let s = aws(json!({})).await;
+    let Cloud::Aws {
+        ec2,
+        payments_vpc,
+        search_vpc,
+    } = &s.cloud
+    else {
+        unreachable!()
+    };
+    let by_hand = ec2
+        .create_vpc_peering_connection()
+        .vpc_id(payments_vpc)
+        .peer_vpc_id(search_vpc)
+        .send()
+        .await
+        .unwrap();
+    let pcx = by_hand
+        .vpc_peering_connection()
+        .unwrap()
+        .vpc_peering_connection_id()
+        .unwrap()
+        .to_owned();
+    ec2.accept_vpc_peering_connection()
+        .vpc_peering_connection_id(&pcx)
+        .send()
+        .await
+        .unwrap();
+    let w = &s.w;
+    let id = w.request().await["id"].as_str().unwrap().to_owned();
+    approve_both(w, &id).await;
+    until_status(w, &id, "active").await;
+    crate::provisioning::remove_now(w, &id).await;
+    let left = moto::peerings(ec2, payments_vpc, search_vpc).await;
+    assert!(
+        left.iter().any(|(p, state)| *p == pcx && state == "active"),
+        "{left:?}"
+    );
+    assert!(
+        moto::routes_to(ec2, payments_vpc, "10.2.0.0/16")
+            .await
+            .is_empty(),
+        "its routes are gone"
     );
 }

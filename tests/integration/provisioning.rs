@@ -475,3 +475,261 @@ async fn many_approvals_at_once_build_each_connection_once() {
             .unwrap();
     assert_eq!(created, 100, "nothing was built twice");
 }
+
+/// Workers of a second process of the same deployment (the first one's are stopped).
+async fn second_process(w: &World) -> crate::helpers::TestApp {
+    crate::helpers::spawn_app_with(crate::helpers::Options {
+        share_database_of: Some((w.app.db.name.clone(), w.app.db.url.clone())),
+        ..Default::default()
+    })
+    .await
+}
+
+/// Repair and removal of one connection never act at once: whatever order they
+/// run in, nothing of the connection exists once it is removed.
+#[tokio::test]
+async fn a_repair_racing_a_removal_never_rebuilds_what_was_removed() {
+    let w = world(spawn_app().await).await;
+    // Slow items, so the two jobs overlap if nothing keeps them apart.
+    sqlx::query("UPDATE provider_accounts SET settings = '{\"latency_ms\": \"5\"}'")
+        .execute(&w.app.pool)
+        .await
+        .unwrap();
+    for round in 0..50 {
+        let c = w.request().await;
+        let id = c["id"].as_str().unwrap().to_owned();
+        approve_both(&w, &id).await;
+        until_status(&w, &id, "active").await;
+        let (repair_path, remove_path) = (
+            format!("/api/v1/connections/{id}/repair"),
+            format!("/api/v1/connections/{id}"),
+        );
+        let repair = api_call(&w.app, &w.payments_lead, Method::POST, &repair_path, None);
+        let remove = api_call(&w.app, &w.requester, Method::DELETE, &remove_path, None);
+        let ((repair_status, _), (remove_status, body)) = tokio::join!(repair, remove);
+        assert_eq!(remove_status, 202, "round {round}: {body}");
+        // The repair was asked for before the removal (202) or after it (409).
+        assert!(
+            [202, 409].contains(&repair_status),
+            "round {round}: {repair_status}"
+        );
+        until_status(&w, &id, "deleted").await;
+        // Whatever repair job was queued has run by now.
+        eventually(Duration::from_secs(30), "no repair waiting", || async {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM apalis.jobs WHERE job_type = 'switchboard.repair' AND status IN ('Pending', 'Queued', 'Running')",
+            )
+            .fetch_one(&w.app.pool)
+            .await
+            .unwrap();
+            (waiting == 0).then_some(())
+        })
+        .await;
+        assert_eq!(
+            sandbox_resources(&w, &id).await,
+            0,
+            "round {round}: rebuilt after removal"
+        );
+    }
+}
+
+/// "Repair now" pressed again while a repair waits asks for nothing more.
+#[tokio::test]
+async fn repeated_repair_requests_collapse_into_one_job() {
+    let w = world(spawn_app().await).await;
+    let c = w.request().await;
+    let id = c["id"].as_str().unwrap().to_owned();
+    approve_both(&w, &id).await;
+    until_status(&w, &id, "active").await;
+    w.app.stop_workers();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for _ in 0..5 {
+        repair_now(&w, &w.payments_lead, &id).await;
+    }
+    assert_eq!(w.app.job_count("switchboard.repair").await, 1);
+}
+
+/// A network deleted between approval and the build: the connection does not
+/// sit in `approved` forever; it fails with the reason, and people are told.
+#[tokio::test]
+async fn a_network_deleted_before_the_build_fails_the_connection_with_the_reason() {
+    let w = world(spawn_app().await).await;
+    w.app.stop_workers();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let c = w.request().await;
+    let id = c["id"].as_str().unwrap().to_owned();
+    approve_both(&w, &id).await;
+    let admin = w.app.token("deleter@example.test", true).await;
+    let (status, body) = api_call(
+        &w.app,
+        &admin,
+        Method::DELETE,
+        &format!("/api/v1/networks/{}", w.search_net),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let _workers = second_process(&w).await;
+    let failed = until_status(&w, &id, "failed").await;
+    let why = failed["failure"].as_str().unwrap();
+    assert!(why.contains("no network has this id"), "{failed}");
+    let mailed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox_emails WHERE subject LIKE 'Failed:%' AND to_address = 'rita@example.test'",
+    )
+    .fetch_one(&w.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(mailed, 1, "the requester is told");
+}
+
+/// A connection whose job was lost (or used up its attempts) is found by the
+/// housekeeping pass: given a new job, or failed with what the last attempt said.
+#[tokio::test]
+async fn connections_nothing_works_on_are_put_back_in_motion() {
+    let w = world(spawn_app().await).await;
+    w.app.stop_workers();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let lost = w.request().await["id"].as_str().unwrap().to_owned();
+    let spent = w.request().await["id"].as_str().unwrap().to_owned();
+    approve_both(&w, &lost).await;
+    approve_both(&w, &spent).await;
+    // One job vanished; the other used up its attempts.
+    sqlx::query(
+        "DELETE FROM apalis.jobs WHERE convert_from(job, 'UTF8')::jsonb ->> 'connection_id' = $1",
+    )
+    .bind(&lost)
+    .execute(&w.app.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE apalis.jobs SET status = 'Failed', attempts = max_attempts, done_at = now(),
+                 last_result = '{\"Err\": \"AWS could not be reached\"}'
+                 WHERE convert_from(job, 'UTF8')::jsonb ->> 'connection_id' = $1",
+    )
+    .bind(&spent)
+    .execute(&w.app.pool)
+    .await
+    .unwrap();
+    // Recently moved connections are left alone; quiet ones are looked at.
+    let resumed = switchboard::services::provisioning::resume_unattended(&w.app.ctx)
+        .await
+        .unwrap();
+    assert_eq!((resumed.requeued, resumed.failed), (0, 0));
+    sqlx::query("UPDATE connections SET updated_at = now() - interval '10 minutes'")
+        .execute(&w.app.pool)
+        .await
+        .unwrap();
+    let resumed = switchboard::services::provisioning::resume_unattended(&w.app.ctx)
+        .await
+        .unwrap();
+    assert_eq!((resumed.requeued, resumed.failed), (1, 1));
+    let (_, failed) = w
+        .call(
+            &w.requester,
+            Method::GET,
+            &format!("/api/v1/connections/{spent}"),
+            None,
+        )
+        .await;
+    assert_eq!(failed["status"], "failed");
+    assert!(
+        failed["failure"]
+            .as_str()
+            .unwrap()
+            .contains("AWS could not be reached"),
+        "{failed}"
+    );
+    // The lost one is built by the workers of another process.
+    let _workers = second_process(&w).await;
+    until_status(&w, &lost, "active").await;
+    let again = switchboard::services::provisioning::resume_unattended(&w.app.ctx)
+        .await
+        .unwrap();
+    assert_eq!((again.requeued, again.failed), (0, 0));
+}
+
+/// A release may reword a plan's prose, or change what the plan hash covers:
+/// connections approved before it are built as approved, never sent back to
+/// their leads.
+#[tokio::test]
+async fn approvals_stand_when_a_release_rewords_plans_or_changes_their_hash() {
+    let w = world(spawn_app().await).await;
+    w.app.stop_workers();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let id = w.request().await["id"].as_str().unwrap().to_owned();
+        approve_both(&w, &id).await;
+        ids.push(Uuid::parse_str(&id).unwrap());
+    }
+    // The first was planned by a release that worded its plan differently,
+    // and approved under that plan's hash.
+    let stored: Value = sqlx::query_scalar("SELECT plan FROM connections WHERE id = $1")
+        .bind(ids[0])
+        .fetch_one(&w.app.pool)
+        .await
+        .unwrap();
+    let mut older: switchboard::planner::Plan = serde_json::from_value(stored).unwrap();
+    older.summary = "An older summary".into();
+    older.explanation = "Worded by an earlier release.".into();
+    approved_under(&w, ids[0], Some(&older), &older.hash()).await;
+    // The second was approved under an earlier hash version.
+    approved_under(&w, ids[1], None, &format!("{:064x}", 7)).await;
+
+    // The new release starts: its migration step carries the hash forward.
+    let carried = switchboard::services::connections::carry_plans_forward(&w.app.pool)
+        .await
+        .unwrap();
+    assert_eq!(carried, 1);
+    let again = switchboard::services::connections::carry_plans_forward(&w.app.pool)
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "carrying forward is done once");
+
+    let _workers = second_process(&w).await;
+    for id in &ids {
+        until_status(&w, &id.to_string(), "active").await;
+    }
+    let replanned: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_events WHERE action = 'connection.replanned'",
+    )
+    .fetch_one(&w.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(replanned, 0, "no connection went back to approval");
+}
+
+/// Makes a connection look approved under `hash` (and, given one, `plan`): its
+/// row, its approvals and its queued job.
+async fn approved_under(
+    w: &World,
+    id: Uuid,
+    plan: Option<&switchboard::planner::Plan>,
+    hash: &str,
+) {
+    if let Some(plan) = plan {
+        sqlx::query("UPDATE connections SET plan = $2 WHERE id = $1")
+            .bind(id)
+            .bind(serde_json::to_value(plan).unwrap())
+            .execute(&w.app.pool)
+            .await
+            .unwrap();
+    }
+    for statement in [
+        "UPDATE connections SET plan_hash = $2 WHERE id = $1",
+        "UPDATE connection_sides SET plan_hash = $2 WHERE connection_id = $1",
+        "UPDATE apalis.jobs SET job = convert_to(jsonb_set(convert_from(job, 'UTF8')::jsonb,
+                '{plan_hash}', to_jsonb($2::text))::text, 'UTF8')
+          WHERE convert_from(job, 'UTF8')::jsonb->>'connection_id' = $1::text
+            AND convert_from(job, 'UTF8')::jsonb ? 'plan_hash'",
+    ] {
+        let changed = sqlx::query(statement)
+            .bind(id)
+            .bind(hash)
+            .execute(&w.app.pool)
+            .await
+            .unwrap()
+            .rows_affected();
+        assert!(changed > 0, "{statement}");
+    }
+}

@@ -1,29 +1,31 @@
 //! Connection requests over HTTP: ask, see the plan, approve, reject, cancel.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::connection::{Kind, Status};
+use super::idempotency::Key;
+use super::model::{ConnectionRequest, Kind, Mechanism, Plan, Status};
+use super::page::{self, PageQuery};
 use crate::error::Error;
-use crate::planner::Plan;
-use crate::services::connections::{self, ConnectionRequest, ConnectionView};
+use crate::planner;
+use crate::services::connections::{self, ConnectionView};
 use crate::services::{Caller, Context, monitor, provisioning};
 use crate::store::audit::AuditEvent;
 use crate::store::connections::{Connection, Side};
 
 /// A team that must consent, and its lead's decision.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SideOut {
-    team: String,
+    pub team: String,
     /// `approved`, `rejected`, or null while undecided.
-    decision: Option<String>,
-    decided_by: Option<String>,
-    decided_at: Option<DateTime<Utc>>,
+    pub decision: Option<String>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
     /// The plan hash the lead consented to.
-    plan_hash: Option<String>,
-    comment: String,
+    pub plan_hash: Option<String>,
+    pub comment: String,
 }
 
 impl From<Side> for SideOut {
@@ -39,66 +41,80 @@ impl From<Side> for SideOut {
     }
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConnectionOut {
-    id: Uuid,
-    kind: Kind,
-    status: Status,
-    requested_by: String,
-    reason: String,
+    pub id: Uuid,
+    pub kind: Kind,
+    pub status: Status,
+    pub requested_by: String,
+    pub reason: String,
     /// The plan's one-line summary.
-    summary: String,
-    mechanism: crate::planner::Mechanism,
-    /// SHA-256 of the plan: what approvers consent to.
-    plan_hash: String,
+    pub summary: String,
+    pub mechanism: Mechanism,
+    /// What approvers consent to: `v2:` and the SHA-256 of what the plan builds
+    /// (not of its wording); an approval names the hash it was given for.
+    pub plan_hash: String,
     /// What was asked.
-    #[schema(value_type = Object)]
-    request: serde_json::Value,
-    expires_at: Option<DateTime<Utc>>,
-    failure: Option<String>,
+    pub request: ConnectionRequest,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub failure: Option<String>,
     /// Present on a single connection.
     #[serde(skip_serializing_if = "Option::is_none")]
-    sides: Option<Vec<SideOut>>,
+    pub sides: Option<Vec<SideOut>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    plan: Option<Plan>,
+    pub plan: Option<Plan>,
     /// What provisioning did, step by step (on a single connection).
     #[serde(skip_serializing_if = "Option::is_none")]
-    steps: Option<Vec<StepOut>>,
+    pub steps: Option<Vec<StepOut>>,
     /// What the monitor saw last.
-    observed: ObservedOut,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+    pub observed: ObservedOut,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// What the monitor saw of a connection.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ObservedOut {
     /// `matches`, `differs`, `unknown` (the provider could not be asked), or null
     /// before the first observation.
-    state: Option<String>,
+    pub state: Option<String>,
     /// Since when it has looked like this.
-    since: Option<DateTime<Utc>>,
+    pub since: Option<DateTime<Utc>>,
     /// The differences in plain words, or why the state is unknown.
-    details: Vec<String>,
+    pub details: Vec<String>,
     /// `account` (the provider account's default), `notify` or `auto`: what
     /// happens when it drifts.
-    repair: String,
+    pub repair: String,
 }
 
-fn summary_out(c: Connection) -> ConnectionOut {
-    let plan: Option<Plan> = serde_json::from_value(c.plan.clone()).ok();
-    ConnectionOut {
+/// A stored plan or request that cannot be read is a fault to see, never a default.
+fn summary_out(c: Connection) -> Result<ConnectionOut, Error> {
+    let plan: planner::Plan = serde_json::from_value(c.plan.clone()).map_err(|e| {
+        Error::internal(format!(
+            "the stored plan of connection {} cannot be read: {e}",
+            c.id
+        ))
+    })?;
+    connection_out(c, &plan)
+}
+
+fn connection_out(c: Connection, plan: &planner::Plan) -> Result<ConnectionOut, Error> {
+    let request: connections::ConnectionRequest = serde_json::from_value(c.spec).map_err(|e| {
+        Error::internal(format!(
+            "the stored request of connection {} cannot be read: {e}",
+            c.id
+        ))
+    })?;
+    Ok(ConnectionOut {
         id: c.id,
-        kind: Kind::parse(&c.kind).unwrap_or(Kind::NetworkToNetwork),
-        status: Status::parse(&c.status).unwrap_or(Status::Failed),
+        kind: c.kind.into(),
+        status: c.status.into(),
         requested_by: c.requester_email,
         reason: c.reason,
-        summary: plan.as_ref().map(|p| p.summary.clone()).unwrap_or_default(),
-        mechanism: plan
-            .as_ref()
-            .map_or(crate::planner::Mechanism::VpcPeering, |p| p.mechanism),
+        summary: plan.summary.clone(),
+        mechanism: plan.mechanism.into(),
         plan_hash: c.plan_hash,
-        request: c.spec,
+        request: request.into(),
         expires_at: c.expires_at,
         failure: c.failure,
         sides: None,
@@ -112,11 +128,10 @@ fn summary_out(c: Connection) -> ConnectionOut {
         },
         created_at: c.created_at,
         updated_at: c.updated_at,
-    }
+    })
 }
 
-fn view_out(v: ConnectionView) -> ConnectionOut {
-    let plan = v.plan;
+fn view_out(v: ConnectionView) -> Result<ConnectionOut, Error> {
     let sides = v.sides.into_iter().map(SideOut::from).collect();
     let steps = v
         .steps
@@ -128,21 +143,22 @@ fn view_out(v: ConnectionView) -> ConnectionOut {
             provider_id: s.provider_id,
         })
         .collect();
-    ConnectionOut {
+    let out = connection_out(v.connection, &v.plan)?;
+    Ok(ConnectionOut {
         sides: Some(sides),
-        plan: Some(plan),
+        plan: Some(v.plan.into()),
         steps: Some(steps),
-        ..summary_out(v.connection)
-    }
+        ..out
+    })
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StepOut {
-    at: DateTime<Utc>,
+    pub at: DateTime<Utc>,
     /// `created`, `found` (built by an earlier attempt), `deleted`, `retrying`, `failed`.
-    action: String,
-    resource: String,
-    provider_id: Option<String>,
+    pub action: String,
+    pub resource: String,
+    pub provider_id: Option<String>,
 }
 
 fn connection_id(text: &str) -> Result<Uuid, Error> {
@@ -150,34 +166,72 @@ fn connection_id(text: &str) -> Result<Uuid, Error> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ConnectionFilter {
-    /// Only connections in this status, e.g. `pending_approval`.
+    /// Only connections in this status.
+    #[param(value_type = Option<Status>)]
     status: Option<String>,
+    /// Only connections of this kind.
+    #[param(value_type = Option<Kind>)]
+    kind: Option<String>,
+    /// Only connections where this team (its slug) is a side.
+    team: Option<String>,
+    /// Only connections from or to this network (its id).
+    #[param(value_type = Option<Uuid>)]
+    network: Option<String>,
+    /// Only connections this person (their email address) asked for.
+    requested_by: Option<String>,
+    /// Only connections created at or after this instant (RFC 3339).
+    #[param(value_type = Option<DateTime<Utc>>)]
+    created_after: Option<String>,
+    /// Only connections created before this instant (RFC 3339).
+    #[param(value_type = Option<DateTime<Utc>>)]
+    created_before: Option<String>,
 }
 
-/// Connections you requested or that involve your teams (all of them for admins).
-#[utoipa::path(get, path = "/api/v1/connections", tag = "connections", params(ConnectionFilter), responses((status = 200, body = [ConnectionOut])))]
+/// Connections you requested or that involve your teams (all of them for
+/// admins), newest first, a page at a time.
+#[utoipa::path(operation_id = "list_connections", get, path = "/api/v1/connections", tag = "connections", params(ConnectionFilter, PageQuery), responses((status = 200, body = [ConnectionOut])))]
 pub(super) async fn list(
     ctx: web::Data<Context>,
     caller: Caller,
+    req: HttpRequest,
     filter: web::Query<ConnectionFilter>,
-) -> Result<web::Json<Vec<ConnectionOut>>, Error> {
-    let found = connections::list(&ctx, &caller, filter.status.as_deref()).await?;
-    Ok(web::Json(found.into_iter().map(summary_out).collect()))
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, Error> {
+    let f = filter.into_inner();
+    page::not_blank(&[
+        ("network", &f.network),
+        ("created_after", &f.created_after),
+        ("created_before", &f.created_before),
+    ])?;
+    let filter = connections::ConnectionFilter {
+        status: f.status,
+        kind: f.kind,
+        team: f.team,
+        network: f.network,
+        requested_by: f.requested_by,
+        created_after: f.created_after,
+        created_before: f.created_before,
+    };
+    let found = connections::list(&ctx, &caller, &filter, &page.page()?).await?;
+    Ok(page::respond(&req, found.try_map(summary_out)?))
 }
 
 /// Ask for a connection. The planner chooses the mechanism; the leads of the
 /// teams owning each side are emailed to approve it.
-#[utoipa::path(post, path = "/api/v1/connections", tag = "connections", request_body = ConnectionRequest,
+#[utoipa::path(operation_id = "create_connection", post, path = "/api/v1/connections", tag = "connections", request_body = ConnectionRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Any 1 to 255 visible ASCII characters, new for each new request: a retry with the same key and request within 24 hours answers with what the first made instead of making another")), 
     responses((status = 201, body = ConnectionOut), (status = 403, body = crate::api::v1::Problem, content_type = "application/problem+json"),
               (status = 422, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
 pub(super) async fn create(
     ctx: web::Data<Context>,
     caller: Caller,
+    key: Key,
     body: web::Json<ConnectionRequest>,
 ) -> Result<HttpResponse, Error> {
-    let view = connections::request(&ctx, &caller, body.into_inner()).await?;
-    Ok(HttpResponse::Created().json(view_out(view)))
+    let view = connections::request(&ctx, &caller, body.into_inner().into(), key.get()).await?;
+    Ok(HttpResponse::Created().json(view_out(view)?))
 }
 
 /// The plan a request would get, without saving anything.
@@ -188,11 +242,14 @@ pub(super) async fn preview(
     caller: Caller,
     body: web::Json<ConnectionRequest>,
 ) -> Result<web::Json<Plan>, Error> {
-    Ok(web::Json(connections::preview(&ctx, &caller, &body).await?))
+    let request = body.into_inner().into();
+    Ok(web::Json(
+        connections::preview(&ctx, &caller, &request).await?.into(),
+    ))
 }
 
 /// One connection, with its plan and the decision of each side.
-#[utoipa::path(get, path = "/api/v1/connections/{id}", tag = "connections", params(("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "get_connection", get, path = "/api/v1/connections/{id}", tag = "connections", params(("id" = Uuid, Path)),
     responses((status = 200, body = ConnectionOut), (status = 404, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
 pub(super) async fn get(
     ctx: web::Data<Context>,
@@ -201,7 +258,7 @@ pub(super) async fn get(
 ) -> Result<web::Json<ConnectionOut>, Error> {
     Ok(web::Json(view_out(
         connections::get(&ctx, &caller, connection_id(&id)?).await?,
-    )))
+    )?))
 }
 
 /// The exact plan: mechanism, resources, routes, rules, the alternatives
@@ -216,14 +273,14 @@ pub(super) async fn plan(
     let v = connections::get(&ctx, &caller, connection_id(&id)?).await?;
     Ok(web::Json(PlanOut {
         plan_hash: v.connection.plan_hash,
-        plan: v.plan,
+        plan: v.plan.into(),
     }))
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PlanOut {
-    plan_hash: String,
-    plan: Plan,
+    pub plan_hash: String,
+    pub plan: Plan,
 }
 
 /// What happened to the connection, oldest first: who did what, before/after.
@@ -238,13 +295,13 @@ pub(super) async fn events(
     Ok(web::Json(events.into_iter().map(EventOut::from).collect()))
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventOut {
-    at: DateTime<Utc>,
-    actor: String,
-    action: String,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
     #[schema(value_type = Object)]
-    details: serde_json::Value,
+    pub details: serde_json::Value,
 }
 
 impl From<AuditEvent> for EventOut {
@@ -258,13 +315,13 @@ impl From<AuditEvent> for EventOut {
     }
 }
 
-#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionIn {
     #[serde(default)]
-    comment: String,
+    pub comment: String,
     /// The plan hash you reviewed: approval is refused if the plan changed since.
-    plan_hash: Option<String>,
+    pub plan_hash: Option<String>,
 }
 
 fn decision(body: Option<web::Json<DecisionIn>>) -> DecisionIn {
@@ -290,7 +347,7 @@ pub(super) async fn approve(
         d.plan_hash.as_deref(),
     )
     .await?;
-    Ok(web::Json(view_out(v)))
+    Ok(web::Json(view_out(v)?))
 }
 
 /// Refuse, with a comment for the requester.
@@ -304,7 +361,7 @@ pub(super) async fn reject(
 ) -> Result<web::Json<ConnectionOut>, Error> {
     let d = decision(body);
     let v = connections::reject(&ctx, &caller, connection_id(&id)?, &d.comment).await?;
-    Ok(web::Json(view_out(v)))
+    Ok(web::Json(view_out(v)?))
 }
 
 /// Withdraw your request while it waits for approval.
@@ -316,7 +373,7 @@ pub(super) async fn cancel(
     id: web::Path<String>,
 ) -> Result<web::Json<ConnectionOut>, Error> {
     let v = connections::cancel(&ctx, &caller, connection_id(&id)?).await?;
-    Ok(web::Json(view_out(v)))
+    Ok(web::Json(view_out(v)?))
 }
 
 /// Remove what the connection built (requester, leads of either side, admins).
@@ -329,7 +386,7 @@ pub(super) async fn remove(
 ) -> Result<HttpResponse, Error> {
     let id = connection_id(&id)?;
     provisioning::remove(&ctx, &caller, id).await?;
-    Ok(HttpResponse::Accepted().json(view_out(connections::get(&ctx, &caller, id).await?)))
+    Ok(HttpResponse::Accepted().json(view_out(connections::get(&ctx, &caller, id).await?)?))
 }
 
 /// Try a failed connection again (leads, admins).
@@ -342,22 +399,22 @@ pub(super) async fn retry(
 ) -> Result<HttpResponse, Error> {
     let id = connection_id(&id)?;
     provisioning::retry(&ctx, &caller, id).await?;
-    Ok(HttpResponse::Accepted().json(view_out(connections::get(&ctx, &caller, id).await?)))
+    Ok(HttpResponse::Accepted().json(view_out(connections::get(&ctx, &caller, id).await?)?))
 }
 
 /// A drift episode: when what exists stopped matching the approved plan, how,
 /// and when (and how) it ended.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DriftOut {
-    opened_at: DateTime<Utc>,
+    pub opened_at: DateTime<Utc>,
     /// The differences when it began, in plain words.
-    differences: Vec<String>,
+    pub differences: Vec<String>,
     /// As last seen.
-    latest: Vec<String>,
-    repair_asked_at: Option<DateTime<Utc>>,
-    closed_at: Option<DateTime<Utc>>,
+    pub latest: Vec<String>,
+    pub repair_asked_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
     /// `recovered`, `repaired` or `removed`; null while open.
-    closed_as: Option<String>,
+    pub closed_as: Option<String>,
 }
 
 /// A connection's drift episodes, newest first.
@@ -396,16 +453,25 @@ pub(super) async fn repair(
 ) -> Result<HttpResponse, Error> {
     let id = connection_id(&id)?;
     monitor::repair_now(&ctx, &caller, id).await?;
-    Ok(HttpResponse::Accepted().json(view_out(connections::get(&ctx, &caller, id).await?)))
+    Ok(HttpResponse::Accepted().json(view_out(connections::get(&ctx, &caller, id).await?)?))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RepairModeIn {
     /// `account` (the provider account's `repair` setting, notify by default),
     /// `notify` (tell the owners) or `auto` (re-apply the approved plan, then tell them).
-    #[schema(example = "auto")]
-    repair: String,
+    #[schema(value_type = RepairMode, example = "auto")]
+    pub repair: String,
+}
+
+/// What happens when a connection drifts.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RepairMode {
+    Account,
+    Notify,
+    Auto,
 }
 
 /// Choose what happens when the connection drifts (leads, admins).
@@ -422,15 +488,15 @@ pub(super) async fn repair_mode(
     monitor::set_repair(&ctx, &caller, id, &body.repair).await?;
     Ok(web::Json(view_out(
         connections::get(&ctx, &caller, id).await?,
-    )))
+    )?))
 }
 
 /// How many connections I can see are in each state (`unknown`: active or
 /// drifted, but the provider could not be asked).
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusOut {
     #[schema(value_type = Object, example = json!({"drifted": 1, "unknown": 0, "failed": 0, "provisioning": 2, "active": 40, "pending_approval": 3}))]
-    counts: serde_json::Map<String, serde_json::Value>,
+    pub counts: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Counts of my connections by state: the dashboard in numbers.
@@ -447,4 +513,22 @@ pub(super) async fn status(
             .map(|(k, n)| (k, n.into()))
             .collect(),
     }))
+}
+
+/// Requests waiting for my decision: pending, asked by someone else, with a
+/// side of a team I lead that has not decided yet. Oldest first, a page at a
+/// time (empty for whoever leads no team).
+#[utoipa::path(operation_id = "list_approvals", get, path = "/api/v1/approvals", tag = "connections", params(PageQuery),
+    responses((status = 200, body = [ConnectionOut])))]
+pub(super) async fn approvals(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    req: HttpRequest,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, Error> {
+    let waiting = connections::approval_queue(&ctx, &caller).await?;
+    let found = crate::domain::page::page_of(waiting, &page.page()?, |c| {
+        (c.created_at.timestamp_micros(), c.id)
+    });
+    Ok(page::respond(&req, found.try_map(summary_out)?))
 }

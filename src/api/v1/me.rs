@@ -1,27 +1,27 @@
 use actix_web::web;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::Error;
 use crate::services::Caller;
 
 /// The caller.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Me {
-    id: Uuid,
-    email: String,
-    name: String,
-    is_admin: bool,
-    teams: Vec<MyTeam>,
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub is_admin: bool,
+    pub teams: Vec<MyTeam>,
 }
 
 /// One of the caller's teams and their role in it.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MyTeam {
     #[schema(example = "payments")]
-    slug: String,
+    pub slug: String,
     #[schema(example = "lead")]
-    role: String,
+    pub role: String,
 }
 
 /// Who am I?

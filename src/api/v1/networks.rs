@@ -2,32 +2,35 @@
 
 use std::collections::HashMap;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::idempotency::Key;
+use super::page::{self, PageQuery};
 use super::pools::AllocationOut;
+use crate::domain::page::page_of;
 use crate::error::Error;
 use crate::services::networks::{self, NetworkDetail};
 use crate::services::{Caller, Context};
 use crate::store::provider_accounts::ProviderAccount;
 
 /// Where networks live: a cloud account, an on-prem site…
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AccountOut {
-    id: Uuid,
+    pub id: Uuid,
     #[schema(example = "aws")]
-    kind: String,
-    name: String,
-    regions: Vec<String>,
+    pub kind: String,
+    pub name: String,
+    pub regions: Vec<String>,
     #[schema(value_type = Object)]
-    settings: serde_json::Value,
+    pub settings: serde_json::Value,
     /// Where the credentials are (`env:NAME` or `file:/path`); never the credentials.
-    credentials_ref: Option<String>,
-    created_at: DateTime<Utc>,
+    pub credentials_ref: Option<String>,
+    pub created_at: DateTime<Utc>,
     /// Why connections in this account cannot be provisioned now, if they cannot.
-    problem: Option<String>,
+    pub problem: Option<String>,
 }
 
 impl AccountOut {
@@ -45,20 +48,20 @@ impl AccountOut {
     }
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccountIn {
     #[schema(example = "aws")]
-    kind: String,
+    pub kind: String,
     #[schema(example = "aws-prod")]
-    name: String,
+    pub name: String,
     #[serde(default)]
-    regions: Vec<String>,
+    pub regions: Vec<String>,
     #[serde(default = "empty_object")]
     #[schema(value_type = Object)]
-    settings: serde_json::Value,
+    pub settings: serde_json::Value,
     #[schema(example = "env:AWS_PROD_CREDENTIALS")]
-    credentials_ref: Option<String>,
+    pub credentials_ref: Option<String>,
 }
 
 fn empty_object() -> serde_json::Value {
@@ -66,26 +69,56 @@ fn empty_object() -> serde_json::Value {
 }
 
 /// A team's network and its prefixes.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NetworkOut {
-    id: Uuid,
-    name: String,
+    pub id: Uuid,
+    pub name: String,
     #[schema(example = "payments")]
-    team: String,
-    provider_account_id: Uuid,
-    provider_account: String,
-    region: String,
-    external_id: Option<String>,
+    pub team: String,
+    pub provider_account_id: Uuid,
+    pub provider_account: String,
+    pub region: String,
+    pub external_id: Option<String>,
     #[schema(value_type = Object)]
-    tags: serde_json::Value,
-    prefixes: Vec<AllocationOut>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+    pub tags: serde_json::Value,
+    pub prefixes: Vec<AllocationOut>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Whether the team is known to own the resource `external_id` names.
+    pub ownership: OwnershipOut,
+}
+
+/// Whether a network's team is known to own its provider resource. Until it is
+/// (`pending`), the network cannot be an end of any connection.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OwnershipOut {
+    /// `none` (no provider resource), `pending` (waits for proof or an admin),
+    /// `proved` (the resource's tag or the account's owner setting names the
+    /// team) or `confirmed` (by an admin).
+    #[schema(example = "proved")]
+    pub state: String,
+    /// What decided it, or why it waits.
+    #[schema(example = "its tag switchboard:team=payments, read from aws-prod")]
+    pub evidence: String,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OwnershipRefusalIn {
+    /// Why the registration is refused: the network's team reads it.
+    #[schema(example = "this VPC belongs to ledger")]
+    pub reason: String,
 }
 
 fn network_out(d: NetworkDetail) -> NetworkOut {
     let n = d.network;
     NetworkOut {
+        ownership: OwnershipOut {
+            state: n.ownership,
+            evidence: n.ownership_evidence,
+            decided_at: n.ownership_decided_at,
+        },
         id: n.id,
         name: n.name,
         team: n.team_slug,
@@ -100,42 +133,43 @@ fn network_out(d: NetworkDetail) -> NetworkOut {
     }
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewNetworkIn {
     #[schema(example = "payments-prod")]
-    name: String,
+    pub name: String,
     #[schema(example = "payments")]
-    team: String,
-    provider_account_id: Option<Uuid>,
+    pub team: String,
+    pub provider_account_id: Option<Uuid>,
     #[schema(example = "eu-west-1")]
-    region: String,
+    pub region: String,
     /// With the region, picks the pool labelled `environment=…`.
-    environment: Option<String>,
+    pub environment: Option<String>,
     /// Allocate from this pool rather than the one the labels pick.
-    pool_id: Option<Uuid>,
+    pub pool_id: Option<Uuid>,
     /// Size of the new prefix; the pool's default when absent.
-    prefix_length: Option<i64>,
+    pub prefix_length: Option<i64>,
     /// Register this existing prefix (e.g. an existing VPC's) instead of allocating.
     #[schema(example = "10.20.0.0/16")]
-    cidr: Option<String>,
+    pub cidr: Option<String>,
     #[schema(example = "vpc-0abc123")]
-    external_id: Option<String>,
+    pub external_id: Option<String>,
     #[serde(default = "empty_object")]
     #[schema(value_type = Object)]
-    tags: serde_json::Value,
+    pub tags: serde_json::Value,
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkChangeIn {
-    name: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: Option<String>,
     /// A value sets it; null clears it; absent leaves it.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
-    external_id: Option<Option<String>>,
+    pub external_id: Option<Option<String>>,
     #[schema(value_type = Option<Object>)]
-    tags: Option<serde_json::Value>,
+    pub tags: Option<serde_json::Value>,
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
@@ -143,31 +177,35 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct NetworkFilter {
     /// Only this team's networks (its slug).
     team: Option<String>,
     /// Only networks in this provider account (its name).
     provider_account: Option<String>,
     region: Option<String>,
+    /// Only networks with a prefix holding this address or prefix, e.g. `10.1.2.3`.
+    contains: Option<String>,
 }
 
 fn network_id(text: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(text).map_err(|_| Error::NotFound("that network".into()))
 }
 
-/// Provider accounts.
-#[utoipa::path(get, path = "/api/v1/provider-accounts", tag = "networks", responses((status = 200, body = [AccountOut])))]
+/// Provider accounts, by name, a page at a time.
+#[utoipa::path(get, path = "/api/v1/provider-accounts", tag = "networks", params(PageQuery), responses((status = 200, body = [AccountOut])))]
 pub(super) async fn list_accounts(
     ctx: web::Data<Context>,
     caller: Caller,
-) -> Result<web::Json<Vec<AccountOut>>, Error> {
+    req: HttpRequest,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, Error> {
     let accounts = networks::list_accounts(&ctx, &caller).await?;
     let problems = networks::account_problems(&ctx).await?;
-    Ok(web::Json(
-        accounts
-            .into_iter()
-            .map(|a| AccountOut::new(a, &problems))
-            .collect(),
+    let found = page_of(accounts, &page.page()?, |a| (a.name.clone(), a.id));
+    Ok(page::respond(
+        &req,
+        found.map(|a| AccountOut::new(a, &problems)),
     ))
 }
 
@@ -196,32 +234,36 @@ pub(super) async fn create_account(
     Ok(HttpResponse::Created().json(AccountOut::new(account, &problems)))
 }
 
-/// Networks, filtered.
-#[utoipa::path(get, path = "/api/v1/networks", tag = "networks", params(NetworkFilter), responses((status = 200, body = [NetworkOut])))]
+/// Networks, filtered, by team and name, a page at a time.
+#[utoipa::path(operation_id = "list_networks", get, path = "/api/v1/networks", tag = "networks", params(NetworkFilter, PageQuery), responses((status = 200, body = [NetworkOut])))]
 pub(super) async fn list(
     ctx: web::Data<Context>,
     caller: Caller,
+    req: HttpRequest,
     filter: web::Query<NetworkFilter>,
-) -> Result<web::Json<Vec<NetworkOut>>, Error> {
-    let found = networks::list_networks(
-        &ctx,
-        &caller,
-        filter.team.as_deref(),
-        filter.provider_account.as_deref(),
-        filter.region.as_deref(),
-    )
-    .await?;
-    Ok(web::Json(found.into_iter().map(network_out).collect()))
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, Error> {
+    let f = filter.into_inner();
+    let filter = networks::NetworkFilter {
+        team: f.team,
+        provider_account: f.provider_account,
+        region: f.region,
+        contains: f.contains,
+    };
+    let found = networks::page_networks(&ctx, &caller, &filter, &page.page()?).await?;
+    Ok(page::respond(&req, found.map(network_out)))
 }
 
 /// Create a network: a new prefix from the plan (by region/environment labels or
 /// an explicit pool), or an existing prefix registered (`cidr`).
-#[utoipa::path(post, path = "/api/v1/networks", tag = "networks", request_body = NewNetworkIn,
+#[utoipa::path(operation_id = "create_network", post, path = "/api/v1/networks", tag = "networks", request_body = NewNetworkIn,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Any 1 to 255 visible ASCII characters, new for each new request: a retry with the same key and request within 24 hours answers with what the first made instead of making another")), 
     responses((status = 201, body = NetworkOut), (status = 409, body = crate::api::v1::Problem, content_type = "application/problem+json"),
               (status = 422, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
 pub(super) async fn create(
     ctx: web::Data<Context>,
     caller: Caller,
+    key: Key,
     body: web::Json<NewNetworkIn>,
 ) -> Result<HttpResponse, Error> {
     let b = body.into_inner();
@@ -240,13 +282,14 @@ pub(super) async fn create(
             external_id: b.external_id,
             tags: b.tags,
         },
+        key.get(),
     )
     .await?;
     Ok(HttpResponse::Created().json(network_out(detail)))
 }
 
 /// One network.
-#[utoipa::path(get, path = "/api/v1/networks/{id}", tag = "networks", params(("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "get_network", get, path = "/api/v1/networks/{id}", tag = "networks", params(("id" = Uuid, Path)),
     responses((status = 200, body = NetworkOut), (status = 404, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
 pub(super) async fn get(
     ctx: web::Data<Context>,
@@ -283,7 +326,7 @@ pub(super) async fn update(
 }
 
 /// Delete a network; its prefixes go back to the plan.
-#[utoipa::path(delete, path = "/api/v1/networks/{id}", tag = "networks", params(("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "delete_network", delete, path = "/api/v1/networks/{id}", tag = "networks", params(("id" = Uuid, Path)),
     responses((status = 204), (status = 403, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
 pub(super) async fn delete(
     ctx: web::Data<Context>,
@@ -292,4 +335,67 @@ pub(super) async fn delete(
 ) -> Result<HttpResponse, Error> {
     networks::delete_network(&ctx, &caller, network_id(&id)?).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Networks whose registration waits for an admin: no proof that their team
+/// owns the resource they name (admins).
+#[utoipa::path(get, path = "/api/v1/registrations", tag = "networks", params(PageQuery),
+    responses((status = 200, body = [NetworkOut]), (status = 403, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
+pub(super) async fn pending(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    req: HttpRequest,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, Error> {
+    let found = networks::pending_registrations(&ctx, &caller).await?;
+    let found = page_of(found, &page.page()?, |d| {
+        (d.network.created_at.timestamp_micros(), d.network.id)
+    });
+    Ok(page::respond(&req, found.map(network_out)))
+}
+
+/// Confirm that the network's team owns the resource it registered (admins).
+#[utoipa::path(post, path = "/api/v1/networks/{id}/ownership/confirm", tag = "networks", params(("id" = Uuid, Path)),
+    responses((status = 200, body = NetworkOut), (status = 403, body = crate::api::v1::Problem, content_type = "application/problem+json"),
+              (status = 409, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
+pub(super) async fn confirm_ownership(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<web::Json<NetworkOut>, Error> {
+    Ok(web::Json(network_out(
+        networks::confirm_ownership(&ctx, &caller, network_id(&id)?).await?,
+    )))
+}
+
+/// Refuse a registration (admins): the network no longer names that resource.
+#[utoipa::path(post, path = "/api/v1/networks/{id}/ownership/refuse", tag = "networks", params(("id" = Uuid, Path)),
+    request_body = OwnershipRefusalIn,
+    responses((status = 200, body = NetworkOut), (status = 403, body = crate::api::v1::Problem, content_type = "application/problem+json"),
+              (status = 409, body = crate::api::v1::Problem, content_type = "application/problem+json"),
+              (status = 422, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
+pub(super) async fn refuse_ownership(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<OwnershipRefusalIn>,
+) -> Result<web::Json<NetworkOut>, Error> {
+    Ok(web::Json(network_out(
+        networks::refuse_ownership(&ctx, &caller, network_id(&id)?, &body.reason).await?,
+    )))
+}
+
+/// Ask again for proof of ownership (the network's team), e.g. after tagging the VPC.
+#[utoipa::path(post, path = "/api/v1/networks/{id}/ownership/check", tag = "networks", params(("id" = Uuid, Path)),
+    responses((status = 200, body = NetworkOut), (status = 403, body = crate::api::v1::Problem, content_type = "application/problem+json"),
+              (status = 409, body = crate::api::v1::Problem, content_type = "application/problem+json"),
+              (status = 422, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
+pub(super) async fn check_ownership(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<web::Json<NetworkOut>, Error> {
+    Ok(web::Json(network_out(
+        networks::check_ownership(&ctx, &caller, network_id(&id)?).await?,
+    )))
 }

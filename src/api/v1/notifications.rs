@@ -9,21 +9,21 @@ use crate::services::{Caller, Context, notifications};
 
 /// Email on (true) or off (false) per kind; in a change, kinds left out stay
 /// as they are.
-#[derive(Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreferencesIo {
     /// Requests waiting for my team's approval.
     #[serde(skip_serializing_if = "Option::is_none")]
-    approvals: Option<bool>,
+    pub approvals: Option<bool>,
     /// Decisions on my requests, and expiry.
     #[serde(skip_serializing_if = "Option::is_none")]
-    decisions: Option<bool>,
+    pub decisions: Option<bool>,
     /// My connections becoming active, failing, being removed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    provisioning: Option<bool>,
+    pub provisioning: Option<bool>,
     /// Connections I own drifting from what was approved, and recovering.
     #[serde(skip_serializing_if = "Option::is_none")]
-    drift: Option<bool>,
+    pub drift: Option<bool>,
 }
 
 fn out(prefs: Vec<(Topic, bool)>) -> PreferencesIo {
@@ -73,14 +73,14 @@ pub(super) async fn set_preferences(
 
 /// A team's webhook: drift events (`connection.drifted`, `connection.recovered`)
 /// as JSON, with `X-Switchboard-Signature: sha256=<HMAC-SHA256 of the body>`.
-#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookIo {
     #[schema(example = "https://chat.example.com/hooks/network")]
-    url: String,
+    pub url: String,
     /// Where the workers read the signing secret (`env:NAME` or `file:/path`); never the secret.
     #[schema(example = "env:PAYMENTS_WEBHOOK_SECRET")]
-    secret_ref: String,
+    pub secret_ref: String,
 }
 
 /// The team's webhook (members).

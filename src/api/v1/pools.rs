@@ -1,28 +1,31 @@
 //! The address plan over HTTP: pools (a top-level pool is an address space),
 //! allocations, and what is still free.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::idempotency::Key;
+use super::page::{self, PageQuery};
+use crate::domain::page::page_of;
 use crate::error::Error;
 use crate::services::{self, Caller, Context, address_plan};
 use crate::store::pools::{Allocation, Pool};
 
 /// A pool of the address plan. Top-level pools (`parent_id` null) are address spaces.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PoolOut {
-    id: Uuid,
-    name: String,
+    pub id: Uuid,
+    pub name: String,
     #[schema(example = "10.0.0.0/8")]
-    cidr: String,
-    parent_id: Option<Uuid>,
-    space_id: Uuid,
+    pub cidr: String,
+    pub parent_id: Option<Uuid>,
+    pub space_id: Uuid,
     #[schema(value_type = Object, example = json!({"region": "eu-west"}))]
-    labels: serde_json::Value,
-    default_prefix_length: i32,
-    created_at: DateTime<Utc>,
+    pub labels: serde_json::Value,
+    pub default_prefix_length: i32,
+    pub created_at: DateTime<Utc>,
 }
 
 impl From<Pool> for PoolOut {
@@ -40,20 +43,21 @@ impl From<Pool> for PoolOut {
     }
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPoolIn {
     #[schema(example = "eu-west")]
-    name: String,
+    pub name: String,
     #[schema(example = "10.16.0.0/12")]
-    cidr: String,
+    pub cidr: String,
     /// The enclosing pool; null (or absent) for a new address space.
-    parent_id: Option<Uuid>,
+    pub parent_id: Option<Uuid>,
     #[serde(default = "empty_object")]
     #[schema(value_type = Object)]
-    labels: serde_json::Value,
+    pub labels: serde_json::Value,
     /// The size handed out when an allocation names none (default /24, or /64 for IPv6).
-    default_prefix_length: Option<i64>,
+    #[schema(minimum = 0, maximum = 128)]
+    pub default_prefix_length: Option<i64>,
 }
 
 fn empty_object() -> serde_json::Value {
@@ -61,18 +65,20 @@ fn empty_object() -> serde_json::Value {
 }
 
 /// A prefix taken from a pool.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AllocationOut {
-    id: Uuid,
+    pub id: Uuid,
     #[schema(example = "10.16.4.0/24")]
-    cidr: String,
-    pool_id: Uuid,
+    pub cidr: String,
+    pub pool_id: Uuid,
     /// Set for a reservation: it lapses at this time unless made lasting.
-    reserved_until: Option<DateTime<Utc>>,
-    idempotency_key: Option<String>,
-    description: String,
-    created_by: Option<Uuid>,
-    created_at: DateTime<Utc>,
+    pub reserved_until: Option<DateTime<Utc>>,
+    pub idempotency_key: Option<String>,
+    pub description: String,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    /// The network holding this prefix, if any.
+    pub network_id: Option<Uuid>,
 }
 
 impl From<Allocation> for AllocationOut {
@@ -86,53 +92,59 @@ impl From<Allocation> for AllocationOut {
             description: a.description,
             created_by: a.created_by,
             created_at: a.created_at,
+            network_id: a.network_id,
         }
     }
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAllocationIn {
     /// The size of the block, e.g. 24 for a /24; the pool's default when absent.
     #[schema(example = 24)]
-    prefix_length: Option<i64>,
+    #[schema(minimum = 0, maximum = 128)]
+    pub prefix_length: Option<i64>,
     /// The same key again returns the same allocation instead of a new one.
-    idempotency_key: Option<String>,
+    pub idempotency_key: Option<String>,
     /// Seconds to hold the block as a reservation that lapses by itself.
-    reservation_ttl: Option<i64>,
+    #[schema(minimum = 1, maximum = 604800)]
+    pub reservation_ttl: Option<i64>,
     #[serde(default)]
-    description: String,
+    #[schema(max_length = 500)]
+    pub description: String,
 }
 
 /// A pool with its contents and free space.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PoolDetailOut {
     #[serde(flatten)]
     #[schema(inline)]
-    pool: PoolOut,
-    children: Vec<PoolOut>,
-    allocations: Vec<AllocationOut>,
+    pub pool: PoolOut,
+    pub children: Vec<PoolOut>,
+    pub allocations: Vec<AllocationOut>,
     /// The free space as the fewest CIDR blocks.
-    free: Vec<String>,
+    pub free: Vec<String>,
     /// Addresses in the pool, and how many are in child pools or allocated (as text: IPv6 counts exceed JSON numbers).
-    size: String,
-    used: String,
+    pub size: String,
+    pub used: String,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AvailableOut {
-    pool_id: Uuid,
-    prefix_length: i64,
+    pub pool_id: Uuid,
+    pub prefix_length: i64,
     /// How many more blocks of this size fit (text: IPv6 counts exceed JSON numbers).
     #[schema(example = "243")]
-    count: String,
+    pub count: String,
     /// The block the next allocation of this size would get.
-    next: Option<String>,
+    pub next: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AvailableQuery {
     /// The block size asked about, e.g. 24.
+    #[param(minimum = 0, maximum = 128)]
     prefix_length: i64,
 }
 
@@ -140,23 +152,73 @@ fn pool_id(text: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(text).map_err(|_| Error::NotFound("that pool".into()))
 }
 
-/// All pools, address spaces first.
-#[utoipa::path(get, path = "/api/v1/pools", tag = "address plan", responses((status = 200, body = [PoolOut])))]
+/// All pools, by address space and then by address, a page at a time.
+#[utoipa::path(operation_id = "list_pools", get, path = "/api/v1/pools", tag = "address plan", params(PageQuery), responses((status = 200, body = [PoolOut])))]
 pub(super) async fn list(
     ctx: web::Data<Context>,
     caller: Caller,
-) -> Result<web::Json<Vec<PoolOut>>, Error> {
+    req: HttpRequest,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, Error> {
     let pools = services::address_plan::list_pools(&ctx, &caller).await?;
-    Ok(web::Json(pools.into_iter().map(PoolOut::from).collect()))
+    let found = page_of(pools, &page.page()?, |p| {
+        (p.space_id, sortable(&p.cidr), p.id)
+    });
+    Ok(page::respond(&req, found.map(PoolOut::from)))
+}
+
+/// A prefix as text that sorts like the prefix: IPv4 first, then by address
+/// and length.
+fn sortable(net: &ipnet::IpNet) -> String {
+    let address = match net.network() {
+        std::net::IpAddr::V4(a) => u128::from(u32::from(a)),
+        std::net::IpAddr::V6(a) => u128::from(a),
+    };
+    let family = u8::from(matches!(net, ipnet::IpNet::V6(_)));
+    format!("{family}{address:032x}{:03}", net.prefix_len())
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct AllocationFilter {
+    /// Only allocations taken from this pool (its id; not from its children).
+    #[param(value_type = Option<Uuid>)]
+    pool: Option<String>,
+    /// Only allocations held by this team's networks (its slug).
+    team: Option<String>,
+}
+
+/// Allocations, by address space and prefix, a page at a time.
+#[utoipa::path(operation_id = "list_allocations", get, path = "/api/v1/allocations", tag = "address plan", params(AllocationFilter, PageQuery),
+    responses((status = 200, body = [AllocationOut])))]
+pub(super) async fn allocations(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    req: HttpRequest,
+    filter: web::Query<AllocationFilter>,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, Error> {
+    page::not_blank(&[("pool", &filter.pool)])?;
+    let found = address_plan::list_allocations(
+        &ctx,
+        &caller,
+        filter.pool.as_deref(),
+        filter.team.as_deref(),
+        &page.page()?,
+    )
+    .await?;
+    Ok(page::respond(&req, found.map(AllocationOut::from)))
 }
 
 /// Create an address space (no parent) or a pool inside another (admins).
-#[utoipa::path(post, path = "/api/v1/pools", tag = "address plan", request_body = NewPoolIn,
+#[utoipa::path(operation_id = "create_pool", post, path = "/api/v1/pools", tag = "address plan", request_body = NewPoolIn,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Any 1 to 255 visible ASCII characters, new for each new request: a retry with the same key and request within 24 hours answers with what the first made instead of making another")), 
     responses((status = 201, body = PoolOut), (status = 409, body = crate::api::v1::Problem, content_type = "application/problem+json"),
               (status = 422, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
 pub(super) async fn create(
     ctx: web::Data<Context>,
     caller: Caller,
+    key: Key,
     body: web::Json<NewPoolIn>,
 ) -> Result<HttpResponse, Error> {
     let body = body.into_inner();
@@ -170,13 +232,14 @@ pub(super) async fn create(
             labels: body.labels,
             default_prefix_length: body.default_prefix_length,
         },
+        key.get(),
     )
     .await?;
     Ok(HttpResponse::Created().json(PoolOut::from(pool)))
 }
 
 /// One pool: child pools, allocations and free blocks.
-#[utoipa::path(get, path = "/api/v1/pools/{id}", tag = "address plan", params(("id" = Uuid, Path)),
+#[utoipa::path(operation_id = "get_pool", get, path = "/api/v1/pools/{id}", tag = "address plan", params(("id" = Uuid, Path)),
     responses((status = 200, body = PoolDetailOut), (status = 404, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
 pub(super) async fn get(
     ctx: web::Data<Context>,
@@ -215,7 +278,8 @@ pub(super) async fn available(
 }
 
 /// Take the lowest free block of a size from a pool.
-#[utoipa::path(post, path = "/api/v1/pools/{id}/allocations", tag = "address plan", params(("id" = Uuid, Path)), request_body = NewAllocationIn,
+#[utoipa::path(post, path = "/api/v1/pools/{id}/allocations", tag = "address plan", request_body = NewAllocationIn,
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "As `idempotency_key` in the body, which wins when both are given: the same key again answers 200 with the allocation it made")),
     responses((status = 201, description = "allocated now", body = AllocationOut),
               (status = 200, description = "the idempotency key was used before: that allocation", body = AllocationOut),
               (status = 409, description = "the pool has no block of that size left", body = crate::api::v1::Problem, content_type = "application/problem+json"),
@@ -224,16 +288,18 @@ pub(super) async fn allocate(
     ctx: web::Data<Context>,
     caller: Caller,
     id: web::Path<String>,
+    key: Key,
     body: web::Json<NewAllocationIn>,
 ) -> Result<HttpResponse, Error> {
     let body = body.into_inner();
+    let header_key = key.0.map(|k| k.as_str().to_owned());
     let done = address_plan::allocate(
         &ctx,
         &caller,
         pool_id(&id)?,
         address_plan::AllocationRequest {
             prefix_length: body.prefix_length,
-            idempotency_key: body.idempotency_key,
+            idempotency_key: body.idempotency_key.or(header_key),
             reservation_ttl: body.reservation_ttl,
             description: body.description,
         },
@@ -260,12 +326,12 @@ pub(super) async fn release(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaIn {
     /// Addresses the team's networks may hold in this pool (a number, or text for IPv6-sized counts).
     #[schema(value_type = String, example = "4096")]
-    max_addresses: serde_json::Value,
+    pub max_addresses: serde_json::Value,
 }
 
 /// Set a team's quota in a pool (admins).

@@ -1,28 +1,30 @@
 //! The sandbox's simulated cloud (admins): list, change or delete a resource
 //! behind Switchboard's back, to demonstrate drift.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::page::{self, PageQuery};
+use crate::domain::page::page_of;
 use crate::error::Error;
 use crate::providers::sandbox::Resource;
 use crate::services::{Caller, Context, sandbox};
 
 /// A resource of the sandbox, tagged with the connection that built it.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SandboxResourceOut {
     #[schema(example = "sbx-3f2a9c01d4e5")]
-    id: String,
+    pub id: String,
     /// The sandbox provider account holding it.
-    account: String,
-    connection_id: Uuid,
+    pub account: String,
+    pub connection_id: Uuid,
     #[schema(example = "route")]
-    kind: String,
-    name: String,
-    detail: String,
-    created_at: DateTime<Utc>,
+    pub kind: String,
+    pub name: String,
+    pub detail: String,
+    pub created_at: DateTime<Utc>,
 }
 
 impl From<Resource> for SandboxResourceOut {
@@ -46,22 +48,24 @@ pub struct ResourceFilter {
     connection_id: Option<String>,
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxChangeIn {
     /// The resource's new detail, as if someone had edited it in the console.
     #[schema(example = "tcp 22 from 0.0.0.0/0")]
-    detail: String,
+    pub detail: String,
 }
 
-/// The sandbox's resources, newest first (at most 500).
-#[utoipa::path(get, path = "/api/v1/sandbox/resources", tag = "sandbox", params(ResourceFilter),
+/// The sandbox's resources, newest first, a page at a time.
+#[utoipa::path(operation_id = "list_sandbox_resources", get, path = "/api/v1/sandbox/resources", tag = "sandbox", params(ResourceFilter, PageQuery),
     responses((status = 200, body = [SandboxResourceOut]), (status = 422, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
 pub(super) async fn list(
     ctx: web::Data<Context>,
     caller: Caller,
+    req: HttpRequest,
     filter: web::Query<ResourceFilter>,
-) -> Result<web::Json<Vec<SandboxResourceOut>>, Error> {
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, Error> {
     let connection = match filter.connection_id.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(text) => Some(
@@ -70,7 +74,10 @@ pub(super) async fn list(
         ),
     };
     let found = sandbox::resources(&ctx, &caller, connection).await?;
-    Ok(web::Json(found.into_iter().map(Into::into).collect()))
+    let found = page_of(found, &page.page()?, |r| {
+        (-r.created_at.timestamp_micros(), r.id.clone())
+    });
+    Ok(page::respond(&req, found.map(SandboxResourceOut::from)))
 }
 
 /// Change a sandbox resource behind Switchboard's back.
@@ -89,7 +96,7 @@ pub(super) async fn change(
 }
 
 /// Delete a sandbox resource behind Switchboard's back.
-#[utoipa::path(delete, path = "/api/v1/sandbox/resources/{id}", tag = "sandbox", params(("id" = String, Path)),
+#[utoipa::path(operation_id = "delete_sandbox_resource", delete, path = "/api/v1/sandbox/resources/{id}", tag = "sandbox", params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
 pub(super) async fn delete(
     ctx: web::Data<Context>,

@@ -1,24 +1,27 @@
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::idempotency::Key;
+use super::page::{self, PageQuery};
+use crate::domain::page::page_of;
 use crate::error::Error;
 use crate::services::{self, Caller, Context};
 use crate::store::tokens::ApiToken;
 
 /// A personal API token (never its secret).
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenOut {
-    id: Uuid,
-    name: String,
+    pub id: Uuid,
+    pub name: String,
     /// The first characters of the token.
     #[schema(example = "sbp_Xy3kQ9")]
-    prefix: String,
-    created_at: DateTime<Utc>,
-    expires_at: Option<DateTime<Utc>>,
-    last_used_at: Option<DateTime<Utc>>,
-    revoked_at: Option<DateTime<Utc>>,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 impl From<ApiToken> for TokenOut {
@@ -35,45 +38,58 @@ impl From<ApiToken> for TokenOut {
     }
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTokenIn {
     #[schema(example = "ci-pipeline")]
-    name: String,
+    pub name: String,
     /// 1 to 366; absent or null for a token that does not expire.
     #[schema(example = 90)]
-    expires_in_days: Option<i64>,
+    pub expires_in_days: Option<i64>,
 }
 
 /// A new token: `token` is the secret, shown this once.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewTokenOut {
     #[serde(flatten)]
     #[schema(inline)]
-    info: TokenOut,
+    pub info: TokenOut,
     #[schema(example = "sbp_Xy3kQ9…")]
-    token: String,
+    pub token: String,
 }
 
-/// My tokens, live first.
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "accounts", responses((status = 200, body = [TokenOut])))]
+/// My tokens, live first, then newest first, a page at a time.
+#[utoipa::path(operation_id = "list_tokens", get, path = "/api/v1/tokens", tag = "accounts", params(PageQuery), responses((status = 200, body = [TokenOut])))]
 pub(super) async fn list(
     ctx: web::Data<Context>,
     caller: Caller,
-) -> Result<web::Json<Vec<TokenOut>>, Error> {
+    req: HttpRequest,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, Error> {
     let tokens = services::tokens::list(&ctx, &caller).await?;
-    Ok(web::Json(tokens.into_iter().map(TokenOut::from).collect()))
+    let found = page_of(tokens, &page.page()?, |t| {
+        (
+            t.revoked_at.is_some(),
+            -t.created_at.timestamp_micros(),
+            t.id,
+        )
+    });
+    Ok(page::respond(&req, found.map(TokenOut::from)))
 }
 
 /// Create a token that acts as me.
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "accounts", request_body = NewTokenIn,
+#[utoipa::path(operation_id = "create_token", post, path = "/api/v1/tokens", tag = "accounts", request_body = NewTokenIn,
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key answers 409 naming the token made: its secret is shown only once")),
     responses((status = 201, body = NewTokenOut), (status = 422, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
 pub(super) async fn create(
     ctx: web::Data<Context>,
     caller: Caller,
+    key: Key,
     body: web::Json<NewTokenIn>,
 ) -> Result<HttpResponse, Error> {
-    let created = services::tokens::create(&ctx, &caller, &body.name, body.expires_in_days).await?;
+    let created =
+        services::tokens::create(&ctx, &caller, &body.name, body.expires_in_days, key.get())
+            .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
         .json(NewTokenOut {

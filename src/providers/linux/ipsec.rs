@@ -21,8 +21,10 @@ use ipnet::IpNet;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::site::Site;
-use super::{CHAINS, close_tunnel_device, delete_rules, drop_table_if_unused, list, prefixes, run};
-use crate::providers::{Item, ProviderError, Step, fnv1a};
+use super::{
+    CHAINS, close_tunnel_device, delete_rules, drop_table_if_unused, list, run, tunnel_prefixes,
+};
+use crate::providers::{Build, Item, ProviderError, Step, fnv1a};
 
 /// The TUN device through which charon carries a namespace's tunnels.
 pub(super) const DEVICE: &str = "ipsec0";
@@ -70,14 +72,13 @@ fn local_namespace(site: &Site) -> Result<&str, ProviderError> {
 /// AWS's end of each tunnel and its key, as the cloud's VPN handed them over;
 /// tunnels to the same address are one.
 fn handed(item: &Item) -> Result<Vec<(String, String)>, ProviderError> {
+    let given = match &item.build {
+        Build::IpsecTunnel { tunnels, .. } => tunnels.as_slice(),
+        _ => &[],
+    };
     let mut tunnels: Vec<(String, String)> = Vec::new();
-    for n in 1.. {
-        let (Some(address), Some(key)) = (
-            item.param(&format!("tunnel.{n}.address")),
-            item.param(&format!("tunnel.{n}.psk")),
-        ) else {
-            break;
-        };
+    for given in given {
+        let (address, key) = (given.address.as_str(), given.psk.as_str());
         if address.parse::<std::net::IpAddr>().is_err() {
             return Err(ProviderError::Permanent(format!(
                 "the cloud gave {address:?} as a tunnel address, which is not an IP address"
@@ -207,11 +208,12 @@ fn parse_sas(text: &str) -> HashMap<String, (bool, bool)> {
             let entry = sas.entry(name.to_owned()).or_default();
             entry.0 |= established;
             current = Some(name.to_owned());
-        } else if indented && line.contains(", reqid ") {
-            if let Some(ike) = &current {
-                let installed = fields.contains(&"INSTALLED");
-                sas.entry(ike.clone()).or_default().1 |= installed && ike == name;
-            }
+        } else if indented
+            && line.contains(", reqid ")
+            && let Some(ike) = &current
+        {
+            let installed = fields.contains(&"INSTALLED");
+            sas.entry(ike.clone()).or_default().1 |= installed && ike == name;
         }
     }
     sas
@@ -229,8 +231,7 @@ fn parse_conns(text: &str) -> Vec<String> {
 /// the rule that closes `ipsec0` to all but what a firewall item opens.
 pub(super) async fn apply(site: &Site, local: &str, item: &Item) -> Result<Step, ProviderError> {
     let ns = local_namespace(site)?;
-    let own = prefixes(item, "prefixes")?;
-    let theirs = prefixes(item, "peer_prefixes")?;
+    let (own, theirs) = tunnel_prefixes(item)?;
     let base = base(ns, item);
     // Each tunnel with its name: `<base>-1`, `<base>-2`…
     let tunnels: Vec<(String, String, String)> = handed(item)?
@@ -559,30 +560,28 @@ sb1-2: #3, CONNECTING, IKEv2, 1234_i 0000_r
 
     #[test]
     fn tunnels_to_one_address_are_one_and_none_is_an_error() {
-        let item = |params: &[(&str, &str)]| Item {
-            kind: "IPsec tunnel".into(),
+        let item = |given: &[(&str, &str)]| Item {
+            label: "IPsec tunnel".into(),
             name: "dc--pay/dc".into(),
             detail: String::new(),
-            params: params
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
+            build: Build::IpsecTunnel {
+                network: Default::default(),
+                peer: Default::default(),
+                prefixes: Vec::new(),
+                peer_prefixes: Vec::new(),
+                tunnels: given
+                    .iter()
+                    .map(|(address, psk)| crate::providers::Tunnel {
+                        address: (*address).to_owned(),
+                        psk: (*psk).to_owned(),
+                    })
+                    .collect(),
+            },
         };
-        let both = item(&[
-            ("tunnel.1.address", "52.2.144.13"),
-            ("tunnel.1.psk", "k1"),
-            ("tunnel.2.address", "52.2.144.13"),
-            ("tunnel.2.psk", "k1"),
-        ]);
+        let both = item(&[("52.2.144.13", "k1"), ("52.2.144.13", "k1")]);
         assert_eq!(handed(&both).unwrap().len(), 1);
         assert!(handed(&item(&[])).is_err());
-        assert!(
-            handed(&item(&[
-                ("tunnel.1.address", "x; rm"),
-                ("tunnel.1.psk", "k")
-            ]))
-            .is_err()
-        );
+        assert!(handed(&item(&[("x; rm", "k")])).is_err());
     }
 
     #[test]

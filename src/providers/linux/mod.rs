@@ -32,7 +32,14 @@
 //! with a comment saying what it is for.
 
 mod ipsec;
+mod nftables;
+mod observe;
 mod site;
+mod wireguard;
+
+use nftables::*;
+use observe::*;
+use wireguard::*;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -42,13 +49,12 @@ use ipnet::IpNet;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Item, Provider, ProviderError, Removal, Seen, Step, Wanted, fnv1a, kinds};
+use super::{Build, Item, Provider, ProviderError, Removal, Seen, Step, Wanted, fnv1a};
 use crate::domain::connection::parse_ports;
 use crate::planner::Mechanism;
 use crate::store::provider_accounts::ProviderAccount;
 use site::{Site, SshOptions, run};
 
-const INTERFACE: &str = "WireGuard interface";
 const TABLE: &str = "switchboard";
 const CHAINS: [&str; 2] = ["input", "forward"];
 const REPLIES: &str = "switchboard replies";
@@ -62,16 +68,15 @@ pub struct Linux {
 }
 
 /// The interface of the network `ns` towards `peer` (their external ids).
-fn interface(ns: &str, peer: &str) -> String {
-    format!("sb{:08x}", fnv1a(format!("{ns}|{peer}").as_bytes()))
+/// A network's place written one way (see `Site::key`), or why it is no place.
+pub(super) fn resource_key(external_id: &str) -> Result<String, String> {
+    Site::parse(external_id, &SshOptions::default())
+        .map(|site| site.key())
+        .map_err(|e| e.to_string())
 }
 
-fn listen_port(ns: &str, peer: &str) -> u16 {
-    40_000 + (fnv1a(format!("{ns}|{peer}").as_bytes()) % 20_000) as u16
-}
-
-fn prefixes(item: &Item, key: &str) -> Result<Vec<IpNet>, ProviderError> {
-    let text = item.param(key).unwrap_or_default();
+/// `text` as a list of IPv4 ranges ("10.1.0.0/16, 10.2.0.0/16"), at least one.
+fn parse_prefixes(item: &Item, text: &str, what: &str) -> Result<Vec<IpNet>, ProviderError> {
     let list: Vec<IpNet> = text
         .split(',')
         .map(str::trim)
@@ -82,9 +87,14 @@ fn prefixes(item: &Item, key: &str) -> Result<Vec<IpNet>, ProviderError> {
             })
         })
         .collect::<Result<_, _>>()?;
+    ipv4(item, &list, what)
+}
+
+/// `list`, when it holds at least one range and only IPv4 ones.
+fn ipv4(item: &Item, list: &[IpNet], what: &str) -> Result<Vec<IpNet>, ProviderError> {
     if list.is_empty() {
         return Err(ProviderError::Permanent(format!(
-            "{} has no {key}",
+            "{} has no {what}",
             item.name
         )));
     }
@@ -94,7 +104,30 @@ fn prefixes(item: &Item, key: &str) -> Result<Vec<IpNet>, ProviderError> {
             item.name
         )));
     }
-    Ok(list)
+    Ok(list.to_vec())
+}
+
+/// A tunnel's own ranges and its peer's.
+fn tunnel_prefixes(item: &Item) -> Result<(Vec<IpNet>, Vec<IpNet>), ProviderError> {
+    match &item.build {
+        Build::WireguardInterface {
+            prefixes,
+            peer_prefixes,
+            ..
+        }
+        | Build::IpsecTunnel {
+            prefixes,
+            peer_prefixes,
+            ..
+        } => Ok((
+            ipv4(item, prefixes, "prefixes")?,
+            ipv4(item, peer_prefixes, "peer prefixes")?,
+        )),
+        _ => Err(ProviderError::Permanent(format!(
+            "{} is not a tunnel",
+            item.name
+        ))),
+    }
 }
 
 fn list(prefixes: &[IpNet]) -> String {
@@ -105,371 +138,35 @@ fn list(prefixes: &[IpNet]) -> String {
         .join(",")
 }
 
-/// The control socket of a wireguard-go interface; wireguard-go exits (and its
-/// interface goes) when the socket is deleted.
-fn control_socket(interface: &str) -> String {
-    format!("/var/run/wireguard/{interface}.sock")
-}
-
-/// Stops the wireguard-go of an interface, if one runs on the site's host.
-async fn stop_wireguard(site: &Site, interface: &str) -> Result<(), ProviderError> {
-    site.on_host("rm", &["-f", &control_socket(interface)], None)
-        .await?;
-    // It notices within milliseconds; give it a moment to close the device.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    Ok(())
-}
-
-/// Starts wireguard-go for a new interface in the site's namespace (stopping
-/// one left from an interface deleted by hand). It puts itself in the
-/// background, its output on /dev/null, so it outlives this worker (and the
-/// SSH session that started it).
-async fn start_wireguard(site: &Site, interface: &str) -> Result<(), ProviderError> {
-    stop_wireguard(site, interface).await?;
-    let line = format!(
-        "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1 exec {}wireguard-go {interface} </dev/null >/dev/null 2>&1",
-        site.in_namespace_prefix()
-    );
-    site.on_host("sh", &["-c", &line], None).await.map_err(|_| {
-        ProviderError::Permanent(format!(
-            "wireguard-go could not make {interface} in {site} (it needs root, /dev/net/tun, wireguard-go and the namespace to exist)"
-        ))
-    })?;
-    Ok(())
-}
-
-/// The namespace's address in its network's own ranges (on another interface
-/// than `tunnel`), from which traffic through a tunnel leaves.
-async fn own_address(
-    site: &Site,
-    own: &[IpNet],
-    tunnel: &str,
-) -> Result<std::net::IpAddr, ProviderError> {
-    let addresses = site.ip(&["-j", "-4", "addr", "show"]).await?;
-    let addresses: Value = serde_json::from_str(&addresses)
-        .map_err(|e| ProviderError::Transient(format!("ip's addresses of {site}: {e}")))?;
-    addresses
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|l| l["ifname"] != tunnel)
-        .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
-        .filter_map(|a| a["local"].as_str()?.parse::<std::net::IpAddr>().ok())
-        .find(|a| own.iter().any(|p| p.contains(a)))
-        .ok_or_else(|| {
-            ProviderError::Permanent(format!(
-                "{site} has no address in {}: give one of its interfaces an address there",
-                list(own)
-            ))
-        })
-}
-
-/// A tunnel's device in the site: traffic leaves it from the network's own
-/// address, and nothing comes through it but what a firewall item opens (a
-/// drop rule with `comment`, after the openings).
-async fn close_tunnel_device(
-    site: &Site,
-    own: &[IpNet],
-    device: &str,
-    comment: &str,
-) -> Result<(), ProviderError> {
-    let source = own_address(site, own, device).await?;
-    site.ip(&["addr", "replace", &format!("{source}/32"), "dev", device])
-        .await?;
-    let have = ensure_table(site).await?;
-    for chain in CHAINS {
-        if !have.iter().any(|(c, _, m)| c == chain && m == comment) {
-            let quoted = format!("\"{comment}\"");
-            let rule = [
-                "nft", "add", "rule", "inet", TABLE, chain, "iifname", device, "drop", "comment",
-                &quoted,
-            ];
-            site.exec(&rule, None).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Deletes the site's table once nothing of Switchboard's is left in it but
-/// the rules letting replies back (a table that is gone stays gone).
-async fn drop_table_if_unused(site: &Site) -> Result<(), ProviderError> {
-    let left = rules(site).await?;
-    if !left.is_empty() && left.iter().all(|(_, _, m)| m == REPLIES) {
-        site.exec(&["nft", "delete", "table", "inet", TABLE], None)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Removes the rules with this comment from the namespace's table; whether
-/// there were any.
-async fn delete_rules(site: &Site, comment: &str) -> Result<bool, ProviderError> {
-    let mut deleted = false;
-    for (chain, handle, _) in rules(site)
-        .await?
-        .into_iter()
-        .filter(|(_, _, m)| m == comment)
-    {
-        site.exec(
-            &[
-                "nft",
-                "delete",
-                "rule",
-                "inet",
-                TABLE,
-                &chain,
-                "handle",
-                &handle.to_string(),
-            ],
-            None,
-        )
-        .await?;
-        deleted = true;
-    }
-    Ok(deleted)
-}
-
 /// Where a route item's traffic goes: the WireGuard interface towards the
 /// peer, or the IPsec device for a cloud's VPN.
 fn route_device(site: &str, item: &Item) -> Result<String, ProviderError> {
-    if item.param("mechanism") == Some(Mechanism::SiteToSiteVpn.label()) {
+    let Build::Route {
+        mechanism,
+        peer_network_id,
+        ..
+    } = &item.build
+    else {
+        return Err(ProviderError::Permanent(format!(
+            "{} is not a route",
+            item.name
+        )));
+    };
+    if *mechanism == Mechanism::SiteToSiteVpn {
         return Ok(ipsec::DEVICE.to_owned());
     }
-    let peer = item
-        .param("peer_network_id")
+    let peer = peer_network_id
+        .as_deref()
         .ok_or_else(|| ProviderError::Permanent(format!("{} names no peer network", item.name)))?;
     Ok(interface(site, peer))
 }
 
-/// The nftables rules of the namespace's switchboard table: (chain, handle, comment).
-async fn rules(site: &Site) -> Result<Vec<(String, u64, String)>, ProviderError> {
-    let Ok(out) = site
-        .exec(&["nft", "-j", "list", "table", "inet", TABLE], None)
-        .await
-    else {
-        return Ok(Vec::new()); // no table yet
-    };
-    parse_rules(site, &out)
-}
-
-fn parse_rules(site: &Site, out: &str) -> Result<Vec<(String, u64, String)>, ProviderError> {
-    if out.trim().is_empty() {
-        return Ok(Vec::new()); // no table yet
+/// A route item's destination.
+fn destination(item: &Item) -> &str {
+    match &item.build {
+        Build::Route { destination, .. } => destination,
+        _ => "",
     }
-    let listing: Value = serde_json::from_str(out)
-        .map_err(|e| ProviderError::Transient(format!("nft's listing of {site}: {e}")))?;
-    Ok(listing["nftables"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|o| {
-            let r = o.get("rule")?;
-            Some((
-                r["chain"].as_str()?.to_owned(),
-                r["handle"].as_u64()?,
-                r["comment"].as_str().unwrap_or_default().to_owned(),
-            ))
-        })
-        .collect())
-}
-
-/// The table and its chains, each starting with a rule that lets replies to
-/// allowed traffic back (a tunnel drops everything else that comes through it);
-/// the table's rules as they were (the replies rules aside, nothing is added).
-async fn ensure_table(site: &Site) -> Result<Vec<(String, u64, String)>, ProviderError> {
-    site.exec(&["nft", "add", "table", "inet", TABLE], None)
-        .await?;
-    let have = rules(site).await?;
-    for chain in CHAINS {
-        let spec = format!("{{ type filter hook {chain} priority 0; policy accept; }}");
-        site.exec(&["nft", "add", "chain", "inet", TABLE, chain, &spec], None)
-            .await?;
-        if !have.iter().any(|(c, _, m)| c == chain && m == REPLIES) {
-            let comment = format!("\"{REPLIES}\"");
-            let args = [
-                "nft",
-                "insert",
-                "rule",
-                "inet",
-                TABLE,
-                chain,
-                "ct",
-                "state",
-                "established,related",
-                "accept",
-                "comment",
-                &comment,
-            ];
-            site.exec(&args, None).await?;
-        }
-    }
-    Ok(have)
-}
-
-/// A namespace's links: name → up.
-async fn links(site: &Site) -> Result<HashMap<String, bool>, ProviderError> {
-    parse_links(site, &site.ip(&["-j", "link", "show"]).await?)
-}
-
-fn parse_links(site: &Site, out: &str) -> Result<HashMap<String, bool>, ProviderError> {
-    let links: Value = serde_json::from_str(out)
-        .map_err(|e| ProviderError::Transient(format!("ip's listing of {site}: {e}")))?;
-    Ok(links
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|l| {
-            let up = l["flags"]
-                .as_array()
-                .is_some_and(|f| f.iter().any(|f| f == "UP"));
-            Some((l["ifname"].as_str()?.to_owned(), up))
-        })
-        .collect())
-}
-
-/// A namespace's routes: destination → device.
-async fn routes(site: &Site) -> Result<HashMap<String, String>, ProviderError> {
-    parse_routes(site, &site.ip(&["-j", "route", "show"]).await?)
-}
-
-fn parse_routes(site: &Site, out: &str) -> Result<HashMap<String, String>, ProviderError> {
-    let routes: Value = serde_json::from_str(out)
-        .map_err(|e| ProviderError::Transient(format!("ip's routes of {site}: {e}")))?;
-    Ok(routes
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| {
-            let dst = r["dst"].as_str()?;
-            // `ip` writes a host route without its /32.
-            let dst = if dst.contains('/') {
-                dst.to_owned()
-            } else {
-                format!("{dst}/32")
-            };
-            Some((dst, r["dev"].as_str()?.to_owned()))
-        })
-        .collect())
-}
-
-/// What every userspace WireGuard interface of the host has: its public key
-/// and its peers. One `wg show all dump` (the control sockets are shared by all
-/// namespaces); private keys are dropped as they are read.
-#[derive(Default)]
-struct Tunnels(HashMap<String, (String, Vec<Peer>)>);
-
-/// A peer of an interface, as `wg` shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Peer {
-    key: String,
-    ranges: String,
-    /// When the last handshake with it completed (Unix seconds; 0: never).
-    handshake: u64,
-}
-
-/// WireGuard rejects a session's keys 180 s after its handshake, so a peer
-/// with no handshake for longer has no working session; with a keepalive
-/// every 25 s, a live tunnel renews its session every two minutes.
-const SESSION_SECONDS: u64 = 180;
-
-/// How long `apply` waits for the two ends' first handshake.
-const FIRST_HANDSHAKE: Duration = Duration::from_secs(15);
-
-/// Why a peer's session is not working, in plain words; `None` when it is.
-fn stale(here: &str, ns: &str, peer: &str, handshake: u64, now: u64) -> Option<String> {
-    match now.saturating_sub(handshake) {
-        _ if handshake == 0 => Some(format!(
-            "WireGuard interface {here} in {ns} has never completed a handshake with {peer}"
-        )),
-        age if age > SESSION_SECONDS => Some(format!(
-            "WireGuard interface {here} in {ns} has had no handshake with {peer} for {age} s (a session lasts {SESSION_SECONDS} s)"
-        )),
-        _ => None,
-    }
-}
-
-/// Reads every WireGuard interface of the sites' hosts, one `wg show all
-/// dump` per host. What a host could read counts even when one socket is stale
-/// (its wireguard-go gone): that interface then shows as missing, not
-/// everything as unknown. Private keys are blanked on the host, so they never
-/// travel.
-async fn tunnels<'a>(sites: impl IntoIterator<Item = &'a Site>) -> Result<Tunnels, ProviderError> {
-    let mut hosts: Vec<Site> = Vec::new();
-    for site in sites {
-        let host = site.host();
-        if !hosts.contains(&host) {
-            hosts.push(host);
-        }
-    }
-    let mut out = String::new();
-    for host in hosts {
-        let line =
-            "wg show all dump 2>/dev/null | awk -F'\t' -v OFS='\t' 'NF == 5 { $2 = \"\" } 1'; true";
-        out.push_str(&host.on_host("sh", &["-c", line], None).await?);
-    }
-    let mut all: HashMap<String, (String, Vec<Peer>)> = HashMap::new();
-    for line in out.lines() {
-        let f: Vec<&str> = line.split('\t').collect();
-        match f.len() {
-            // interface, private key (blanked), public key, port, fwmark
-            5 => {
-                all.entry(f[0].to_owned()).or_default().0 = f[2].to_owned();
-            }
-            // interface, peer key, preshared, endpoint, allowed ips,
-            // latest handshake, received, sent, keepalive
-            9 => {
-                let peers = &mut all.entry(f[0].to_owned()).or_default().1;
-                // Hosts sharing a socket directory (namespaces of one machine)
-                // list the same interface more than once.
-                if !peers.iter().any(|p| p.key == f[1]) {
-                    peers.push(Peer {
-                        key: f[1].to_owned(),
-                        ranges: f[4].to_owned(),
-                        handshake: f[5].parse().unwrap_or(0),
-                    });
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(Tunnels(all))
-}
-
-impl Tunnels {
-    fn public_key(&self, interface: &str) -> Option<&str> {
-        self.0.get(interface).map(|(k, _)| k.as_str())
-    }
-
-    fn peers(&self, interface: &str) -> &[Peer] {
-        self.0.get(interface).map_or(&[], |(_, p)| p.as_slice())
-    }
-}
-
-fn same_ranges(a: &str, b: &str) -> bool {
-    let set = |t: &str| {
-        let mut v: Vec<String> = t
-            .split(',')
-            .map(|p| p.trim().to_owned())
-            .filter(|p| !p.is_empty())
-            .collect();
-        v.sort();
-        v
-    };
-    set(a) == set(b)
-}
-
-/// The comment of the nftables rule of a firewall item.
-fn rule_comment(item: &Item) -> String {
-    format!(
-        "switchboard {} {} from {}",
-        item.param("protocol").unwrap_or("any"),
-        item.param("ports").unwrap_or("all ports"),
-        item.param("allow_from").unwrap_or_default()
-    )
-}
-
-fn tunnel_comment(interface: &str) -> String {
-    format!("switchboard tunnel {interface}")
 }
 
 impl Linux {
@@ -485,16 +182,24 @@ impl Linux {
         })
     }
 
-    /// The site an item's `key` names, reached as its account says: the
-    /// item's own network is this account's, a `peer_` one the peer account's.
-    fn site(&self, item: &Item, key: &str) -> Result<Site, ProviderError> {
-        let account = if key.starts_with("peer_") {
-            item.param("peer_account").unwrap_or(&self.account)
-        } else {
-            &self.account
+    /// The site of the item's own network, reached as this account says.
+    fn site(&self, item: &Item) -> Result<Site, ProviderError> {
+        let options = self.ssh.get(&self.account).cloned().unwrap_or_default();
+        Site::of(item, item.build.network(), &options)
+    }
+
+    /// The site at the far end of a WireGuard tunnel, reached as its account says.
+    fn peer_site(&self, item: &Item) -> Result<Site, ProviderError> {
+        let peer = match &item.build {
+            Build::WireguardInterface { peer, .. } => Some(peer),
+            _ => None,
         };
+        let account = peer
+            .map(|p| p.account.as_str())
+            .filter(|a| !a.is_empty())
+            .unwrap_or(&self.account);
         let options = self.ssh.get(account).cloned().unwrap_or_default();
-        Site::of(item, key, &options)
+        Site::of(item, peer, &options)
     }
 
     fn endpoint(&self, ns: &str) -> Result<&str, ProviderError> {
@@ -505,111 +210,11 @@ impl Linux {
         })
     }
 
-    async fn tunnel(&self, item: &Item) -> Result<Step, ProviderError> {
-        let site = self.site(item, "network_id")?;
-        let peer = self.site(item, "peer_network_id")?;
-        let own = prefixes(item, "prefixes")?;
-        let theirs = prefixes(item, "peer_prefixes")?;
-        let (here, there) = (interface(&site.id, &peer.id), interface(&peer.id, &site.id));
-        self.endpoint(&site.id)?;
-        let present = links(&site).await?;
-        let action = if present.contains_key(&here) {
-            "found"
-        } else {
-            start_wireguard(&site, &here).await?;
-            // The private key is made and handed over on the host itself.
-            let port = listen_port(&site.id, &peer.id).to_string();
-            site.on_host(
-                "sh",
-                &[
-                    "-c",
-                    "wg genkey | wg set \"$0\" listen-port \"$1\" private-key /dev/stdin",
-                    &here,
-                    &port,
-                ],
-                None,
-            )
-            .await?;
-            "created"
-        };
-        close_tunnel_device(&site, &own, &here, &tunnel_comment(&here)).await?;
-        site.ip(&["link", "set", &here, "up"]).await?;
-        // Once both ends exist, each gets the other's current key.
-        if links(&peer).await?.contains_key(&there) {
-            self.pair(&site, &peer, &own, &theirs).await?;
-        }
-        Ok(Step::new(action, item, Some(format!("{here} in {site}"))))
-    }
-
-    /// Makes each end's only peer the other end, with its ranges and address.
-    async fn pair(
-        &self,
-        site: &Site,
-        peer: &Site,
-        own: &[IpNet],
-        theirs: &[IpNet],
-    ) -> Result<(), ProviderError> {
-        let t = tunnels([site, peer]).await?;
-        for (a, b, ranges) in [(site, peer, theirs), (peer, site, own)] {
-            let (here, there) = (interface(&a.id, &b.id), interface(&b.id, &a.id));
-            let key = t
-                .public_key(&there)
-                .ok_or_else(|| ProviderError::Transient(format!("{there} has no key yet")))?;
-            for old in t.peers(&here).iter().filter(|p| p.key != key) {
-                a.on_host("wg", &["set", &here, "peer", &old.key, "remove"], None)
-                    .await?;
-            }
-            let endpoint = format!("{}:{}", self.endpoint(&b.id)?, listen_port(&b.id, &a.id));
-            a.on_host(
-                "wg",
-                &[
-                    "set",
-                    &here,
-                    "peer",
-                    key,
-                    "allowed-ips",
-                    &list(ranges),
-                    "endpoint",
-                    &endpoint,
-                    "persistent-keepalive",
-                    "25",
-                ],
-                None,
-            )
-            .await?;
-        }
-        // Built means working: both ends have a session with each other.
-        let (here, there) = (interface(&site.id, &peer.id), interface(&peer.id, &site.id));
-        let started = tokio::time::Instant::now();
-        loop {
-            let t = tunnels([site, peer]).await?;
-            let shook = |a: &str| {
-                let peers = t.peers(a);
-                !peers.is_empty() && peers.iter().all(|p| p.handshake != 0)
-            };
-            if shook(&here) && shook(&there) {
-                return Ok(());
-            }
-            if started.elapsed() > FIRST_HANDSHAKE {
-                return Err(ProviderError::Transient(format!(
-                    "{here} in {site} and {there} in {peer} completed no handshake within {} s: check that each can reach the other's endpoint ({}:{} and {}:{}) over UDP",
-                    FIRST_HANDSHAKE.as_secs(),
-                    self.endpoint(&site.id)?,
-                    listen_port(&site.id, &peer.id),
-                    self.endpoint(&peer.id)?,
-                    listen_port(&peer.id, &site.id),
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
     async fn route(&self, item: &Item) -> Result<Step, ProviderError> {
-        let site = self.site(item, "network_id")?;
-        let destination: IpNet = item
-            .param("destination")
-            .and_then(|d| d.parse().ok())
-            .ok_or_else(|| ProviderError::Permanent(format!("{} has no destination", item.name)))?;
+        let site = self.site(item)?;
+        let destination: IpNet = destination(item)
+            .parse()
+            .map_err(|_| ProviderError::Permanent(format!("{} has no destination", item.name)))?;
         let here = route_device(&site.id, item)?;
         let action = match routes(&site).await?.get(&destination.to_string()) {
             Some(dev) if *dev == here => "found",
@@ -626,75 +231,12 @@ impl Linux {
         ))
     }
 
-    async fn rule(&self, item: &Item) -> Result<Step, ProviderError> {
-        let site = self.site(item, "network_id")?;
-        let from = prefixes(item, "allow_from")?;
-        let protocol = item.param("protocol").unwrap_or("any");
-        let ports = match item.param("ports") {
-            None | Some("all ports") => Vec::new(),
-            Some(text) => parse_ports(text).map_err(ProviderError::Permanent)?,
-        };
-        let mut rule = vec![
-            "ip".to_owned(),
-            "saddr".to_owned(),
-            format!("{{ {} }}", list(&from)),
-        ];
-        match (protocol, ports.is_empty()) {
-            ("tcp" | "udp", false) => rule.extend([
-                protocol.to_owned(),
-                "dport".to_owned(),
-                format!(
-                    "{{ {} }}",
-                    ports
-                        .iter()
-                        .map(|p| if p.from == p.to {
-                            p.from.to_string()
-                        } else {
-                            format!("{}-{}", p.from, p.to)
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ]),
-            ("tcp" | "udp" | "icmp", _) => {
-                rule.extend(["meta".into(), "l4proto".into(), protocol.to_owned()])
-            }
-            ("any", _) => {}
-            (other, _) => {
-                return Err(ProviderError::Permanent(format!(
-                    "nftables rules here open tcp, udp, icmp or any, not {other:?}"
-                )));
-            }
-        }
-        let comment = rule_comment(item);
-        let have = ensure_table(&site).await?;
-        let mut action = "found";
-        for chain in CHAINS {
-            if have.iter().any(|(c, _, m)| c == chain && *m == comment) {
-                continue;
-            }
-            let mut args: Vec<String> = ["nft", "insert", "rule", "inet", TABLE, chain]
-                .map(str::to_owned)
-                .to_vec();
-            args.extend(rule.iter().cloned());
-            args.extend(["accept".into(), "comment".into(), format!("\"{comment}\"")]);
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            site.exec(&args, None).await?;
-            action = "created";
-        }
-        Ok(Step::new(
-            action,
-            item,
-            Some(format!("{comment} in {site}")),
-        ))
-    }
-
     /// Removes one item; whether there was anything to remove.
     async fn remove(&self, item: &Item) -> Result<bool, ProviderError> {
-        let site = self.site(item, "network_id")?;
-        match item.kind.as_str() {
-            INTERFACE => {
-                let here = interface(&site.id, &self.site(item, "peer_network_id")?.id);
+        let site = self.site(item)?;
+        match &item.build {
+            Build::WireguardInterface { .. } => {
+                let here = interface(&site.id, &self.peer_site(item)?.id);
                 delete_rules(&site, &tunnel_comment(&here)).await?;
                 if !links(&site).await?.contains_key(&here) {
                     return Ok(false);
@@ -706,12 +248,11 @@ impl Linux {
                 drop_table_if_unused(&site).await?;
                 Ok(true)
             }
-            kinds::ROUTE => {
+            Build::Route { destination, .. } => {
                 let here = route_device(&site.id, item)?;
-                let destination = item.param("destination").unwrap_or_default();
                 let present = routes(&site)
                     .await?
-                    .get(destination)
+                    .get(destination.as_str())
                     .is_some_and(|dev| *dev == here);
                 if present {
                     site.ip(&["route", "del", destination, "dev", &here])
@@ -719,131 +260,10 @@ impl Linux {
                 }
                 Ok(present)
             }
-            kinds::FIREWALL_RULE => delete_rules(&site, &rule_comment(item)).await,
-            kinds::IPSEC_TUNNEL => ipsec::remove(&site, item).await,
+            Build::FirewallRule { .. } => delete_rules(&site, &rule_comment(item)).await,
+            Build::IpsecTunnel { .. } => ipsec::remove(&site, item).await,
             _ => Ok(false),
         }
-    }
-}
-
-/// What one namespace has, read once per observation.
-struct Namespace {
-    links: HashMap<String, bool>,
-    routes: HashMap<String, String>,
-    rules: Vec<(String, u64, String)>,
-    /// Its charon, read only where an item has IPsec tunnels.
-    ipsec: Option<ipsec::Daemon>,
-}
-
-impl Namespace {
-    /// Links, routes and rules in one command (one round trip to a host
-    /// over SSH).
-    async fn read(site: &Site) -> Result<Namespace, ProviderError> {
-        const PART: &str = "--switchboard--";
-        let p = site.in_namespace_prefix();
-        let line = format!(
-            "{p}ip -j link show && echo {PART} && {p}ip -j route show && echo {PART} && {{ {p}nft -j list table inet {TABLE} 2>/dev/null; true; }}"
-        );
-        let out = site.on_host("sh", &["-c", &line], None).await?;
-        let parts: Vec<&str> = out.split(PART).collect();
-        let [links, routes, rules] = parts[..] else {
-            return Err(ProviderError::Transient(format!(
-                "{site} answered an unexpected listing"
-            )));
-        };
-        Ok(Namespace {
-            links: parse_links(site, links)?,
-            routes: parse_routes(site, routes)?,
-            rules: parse_rules(site, rules)?,
-            ipsec: None,
-        })
-    }
-}
-
-fn differences(
-    item: &Item,
-    spaces: &BTreeMap<String, Namespace>,
-    t: &Tunnels,
-    now: u64,
-) -> Vec<String> {
-    let Some(ns) = item.param("network_id") else {
-        return vec![format!("{} names no network", item.name)];
-    };
-    let Some(space) = spaces.get(ns) else {
-        return vec![format!("{ns} could not be read")];
-    };
-    let has_rule = |comment: &str| {
-        CHAINS.iter().all(|chain| {
-            space
-                .rules
-                .iter()
-                .any(|(c, _, m)| c == chain && m == comment)
-        })
-    };
-    match item.kind.as_str() {
-        INTERFACE => {
-            let peer = item.param("peer_network_id").unwrap_or_default();
-            let (here, there) = (interface(ns, peer), interface(peer, ns));
-            let mut out = Vec::new();
-            match space.links.get(&here) {
-                None => return vec![format!("WireGuard interface {here} is missing from {ns}")],
-                Some(false) => out.push(format!("WireGuard interface {here} in {ns} is down")),
-                Some(true) => {}
-            }
-            let peers = t.peers(&here);
-            let want = item.param("peer_prefixes").unwrap_or_default();
-            match (t.public_key(&there), peers) {
-                (Some(key), [p]) if p.key == key => {
-                    if !same_ranges(&p.ranges, want) {
-                        out.push(format!(
-                            "WireGuard interface {here} in {ns} carries {}, expected {want}",
-                            p.ranges
-                        ));
-                    }
-                    out.extend(stale(&here, ns, peer, p.handshake, now));
-                }
-                _ => out.push(format!(
-                    "WireGuard interface {here} in {ns} does not have {peer}'s current key as its peer"
-                )),
-            }
-            if !has_rule(&tunnel_comment(&here)) {
-                out.push(format!(
-                    "the nftables rule closing {here} to all but what is opened is missing from {ns}"
-                ));
-            }
-            if !has_rule(REPLIES) {
-                out.push(format!(
-                    "the nftables rule letting replies back through {here} is missing from {ns}"
-                ));
-            }
-            out
-        }
-        kinds::ROUTE => {
-            let Ok(here) = route_device(ns, item) else {
-                return vec![format!("{} names no peer", item.name)];
-            };
-            let destination = item.param("destination").unwrap_or_default();
-            match space.routes.get(destination) {
-                Some(dev) if *dev == here => Vec::new(),
-                Some(dev) => vec![format!(
-                    "route {destination} in {ns} goes to {dev}, expected {here}"
-                )],
-                None => vec![format!("route {destination} → {here} is missing from {ns}")],
-            }
-        }
-        kinds::IPSEC_TUNNEL => ipsec::differences(ns, item, space.ipsec.as_ref(), &space.rules),
-        kinds::FIREWALL_RULE => {
-            let comment = rule_comment(item);
-            if has_rule(&comment) {
-                Vec::new()
-            } else {
-                vec![format!(
-                    "nftables rule {} is missing from {ns}",
-                    comment.trim_start_matches("switchboard ")
-                )]
-            }
-        }
-        _ => Vec::new(),
     }
 }
 
@@ -854,16 +274,17 @@ impl Provider for Linux {
     }
 
     async fn apply(&self, _connection_id: Uuid, item: &Item) -> Result<Step, ProviderError> {
-        match item.kind.as_str() {
-            INTERFACE => self.tunnel(item).await,
-            kinds::IPSEC_TUNNEL => {
-                let site = self.site(item, "network_id")?;
+        match &item.build {
+            Build::WireguardInterface { .. } => self.tunnel(item).await,
+            Build::IpsecTunnel { .. } => {
+                let site = self.site(item)?;
                 ipsec::apply(&site, self.endpoint(&site.id)?, item).await
             }
-            kinds::ROUTE => self.route(item).await,
-            kinds::FIREWALL_RULE => self.rule(item).await,
-            other => Err(ProviderError::Permanent(format!(
-                "the linux provider does not build a {other}"
+            Build::Route { .. } => self.route(item).await,
+            Build::FirewallRule { .. } => self.rule(item).await,
+            _ => Err(ProviderError::Permanent(format!(
+                "the linux provider does not build a {}",
+                item.label
             ))),
         }
     }
@@ -874,20 +295,20 @@ impl Provider for Linux {
         let mut spaces = BTreeMap::new();
         let mut hosts = std::collections::HashSet::new();
         for item in wanted.iter().flat_map(|w| &w.items) {
-            let Ok(site) = self.site(item, "network_id") else {
+            let Ok(site) = self.site(item) else {
                 continue;
             };
             // The far end of a tunnel is read for its current key.
-            if let Ok(peer) = self.site(item, "peer_network_id") {
+            if let Ok(peer) = self.peer_site(item) {
                 hosts.insert(peer.host());
             }
             if spaces.contains_key(&site.id) {
                 continue;
             }
-            let tunnels = wanted
-                .iter()
-                .flat_map(|w| &w.items)
-                .any(|i| i.kind == kinds::IPSEC_TUNNEL && i.param("network_id") == Some(&site.id));
+            let tunnels = wanted.iter().flat_map(|w| &w.items).any(|i| {
+                matches!(i.build, Build::IpsecTunnel { .. })
+                    && i.build.network().and_then(|n| n.id.as_deref()) == Some(site.id.as_str())
+            });
             let mut space = Namespace::read(&site).await?;
             if tunnels {
                 space.ipsec = ipsec::read(&site).await;

@@ -16,7 +16,7 @@ use std::process::Stdio;
 
 use tokio::io::AsyncWriteExt;
 
-use crate::providers::{Item, ProviderError};
+use crate::providers::{Item, Network, ProviderError};
 use crate::store::provider_accounts::ProviderAccount;
 
 /// How one linux account reaches its hosts over SSH.
@@ -69,12 +69,18 @@ fn namespace_name(ns: &str) -> bool {
 }
 
 impl Site {
-    /// The site an item's `key` names, checked before any command runs.
-    pub(super) fn of(item: &Item, key: &str, options: &SshOptions) -> Result<Site, ProviderError> {
-        let id = item.param(key).ok_or_else(|| {
+    /// The site of `network` (an item's own or its peer), checked before any
+    /// command runs.
+    pub(super) fn of(
+        item: &Item,
+        network: Option<&Network>,
+        options: &SshOptions,
+    ) -> Result<Site, ProviderError> {
+        let id = network.and_then(|n| n.id.as_deref()).ok_or_else(|| {
             ProviderError::Permanent(format!(
-                "{} has no {key}: register the network with its namespace (or ssh://user@host[/namespace]) as external_id",
-                item.name
+                "{} has no network id for {}: register the network with its namespace (or ssh://user@host[/namespace]) as external_id",
+                item.name,
+                network.map_or("its network", |n| n.name.as_str())
             ))
         })?;
         Site::parse(id, options)
@@ -135,6 +141,29 @@ impl Site {
             }),
             ns: ns.map(str::to_owned),
         })
+    }
+
+    /// The place written one way: `ns`, `host[:port]` or `host[:port]/ns`
+    /// (no user; port 22 left out; the host in lower case).
+    pub(super) fn key(&self) -> String {
+        let host = self.ssh.as_ref().map(|ssh| {
+            let host = ssh
+                .target
+                .split_once('@')
+                .map_or(ssh.target.as_str(), |(_, h)| h)
+                .to_ascii_lowercase();
+            if ssh.port == 22 {
+                host
+            } else {
+                format!("{host}:{}", ssh.port)
+            }
+        });
+        match (host, &self.ns) {
+            (Some(host), Some(ns)) => format!("{host}/{ns}"),
+            (Some(host), None) => host,
+            (None, Some(ns)) => ns.clone(),
+            (None, None) => self.id.clone(),
+        }
     }
 
     /// The namespace on the workers' host, for what runs only there.
@@ -327,6 +356,16 @@ mod tests {
         assert_eq!(on_host.ssh.as_ref().unwrap().port, 2222);
         assert_eq!(on_host.ns.as_deref(), Some("dc1"));
         assert_eq!(on_host.local_namespace(), None);
+        // One place, however it is written: the key no two networks may share.
+        assert_eq!(local.key(), "dc1");
+        assert_eq!(host.key(), "gw1.example.net");
+        assert_eq!(
+            Site::parse("ssh://admin@GW1.example.net:22", &o)
+                .unwrap()
+                .key(),
+            "gw1.example.net"
+        );
+        assert_eq!(on_host.key(), "10.0.0.5:2222/dc1");
         for bad in [
             "a; rm -rf /",
             "ssh://gw1",

@@ -21,7 +21,7 @@
 //! route is `switchboard-hosts`.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{LazyLock, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -39,6 +39,10 @@ const UPSTREAM: &str = "{switchboard.upstream}";
 
 pub(crate) struct Caddy {
     writer: Writer,
+    /// The queue of this Caddy's writer, started on the first change. Providers
+    /// live as long as their process (see `services::Providers`), so one writer
+    /// batches every change this process makes.
+    queue: Mutex<Option<mpsc::UnboundedSender<Change>>>,
 }
 
 /// Where one server's routes live, and how to reach them.
@@ -67,10 +71,6 @@ struct Change {
     done: oneshot::Sender<Result<Outcome, ProviderError>>,
 }
 
-/// The queue of the writer of each Caddy (by routes URL) in this process.
-static QUEUES: LazyLock<Mutex<HashMap<String, mpsc::UnboundedSender<Change>>>> =
-    LazyLock::new(Default::default);
-
 impl Caddy {
     pub fn new(account: &str, admin_url: &str, server: &str) -> Result<Self, String> {
         let admin = url::Url::parse(admin_url)
@@ -95,6 +95,7 @@ impl Caddy {
                 path,
                 http,
             },
+            queue: Mutex::new(None),
         })
     }
 
@@ -122,14 +123,17 @@ impl Caddy {
         let (done, answer) = oneshot::channel();
         let change = Change { op, done };
         let queue = {
-            let mut queues = QUEUES.lock().expect("not poisoned");
-            match queues.get(&self.writer.url) {
+            let mut queue = self
+                .queue
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match queue.as_ref() {
                 Some(q) if !q.is_closed() => q.clone(),
                 // None yet, or its runtime has ended.
                 _ => {
                     let (tx, rx) = mpsc::unbounded_channel();
                     tokio::spawn(self.writer.clone().run(rx));
-                    queues.insert(self.writer.url.clone(), tx.clone());
+                    *queue = Some(tx.clone());
                     tx
                 }
             }

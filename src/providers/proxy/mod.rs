@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{Item, Provider, ProviderError, Removal, Seen, Step, Wanted};
+use super::{Build, Item, Provider, ProviderError, Removal, Seen, Step, Wanted};
 use crate::store::provider_accounts::ProviderAccount;
 
 pub struct Proxy {
@@ -131,15 +131,21 @@ fn difference(want: &Route, live: Option<&Live>) -> Option<String> {
 }
 
 fn route(connection: Uuid, item: &Item) -> Result<Route, ProviderError> {
-    let need = |k: &str| {
-        item.param(k).map(str::to_owned).ok_or_else(|| {
-            ProviderError::Permanent(format!("the proxy route {} has no {k}", item.name))
-        })
+    let Build::ProxyRoute {
+        hostname,
+        path,
+        upstream,
+    } = &item.build
+    else {
+        return Err(ProviderError::Permanent(format!(
+            "the edge proxy cannot build the {} {}",
+            item.label, item.name
+        )));
     };
     Ok(Route {
-        host: need("hostname")?,
-        path: need("path")?,
-        upstream: need("upstream")?,
+        host: hostname.clone(),
+        path: path.clone(),
+        upstream: upstream.to_string(),
         connection,
     })
 }
