@@ -79,6 +79,40 @@ fn walk(value: &serde_json::Value, path: &str, found: &mut Vec<(String, String)>
     }
 }
 
+/// Turns every number of `value` written with a fraction of zero (`24.0`)
+/// into the integer it is, as JSON Schema reads it; whether any was.
+pub fn whole_numbers_as_integers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            let Some(f) = n.as_f64() else { return false };
+            // Within ±2^53 an f64 holds every integer exactly.
+            if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 {
+                *value = Value::from(f as i64);
+                true
+            } else {
+                false
+            }
+        }
+        // Every one is turned, so no short cut once one was.
+        Value::Array(items) => {
+            let mut any = false;
+            for item in items {
+                any |= whole_numbers_as_integers(item);
+            }
+            any
+        }
+        Value::Object(map) => {
+            let mut any = false;
+            for item in map.values_mut() {
+                any |= whole_numbers_as_integers(item);
+            }
+            any
+        }
+        _ => false,
+    }
+}
+
 /// One `name=value` pair of a form or query string, decoded.
 pub type Pair = (String, String);
 
@@ -128,6 +162,21 @@ mod tests {
             "not even in several lines"
         );
         assert_eq!(refusal("tags.reason", "a\nb"), None);
+    }
+
+    #[test]
+    fn whole_numbers_written_with_a_fraction_are_integers() {
+        let mut value = json!({"size": 24.0, "list": [1.5, -3.0, 7], "deep": {"n": 1e3}});
+        assert!(whole_numbers_as_integers(&mut value));
+        assert_eq!(
+            value,
+            json!({"size": 24, "list": [1.5, -3, 7], "deep": {"n": 1000}})
+        );
+        let mut plain = json!({"size": 24, "ratio": 0.5});
+        assert!(!whole_numbers_as_integers(&mut plain));
+        // Beyond 2^53 a float is not an exact integer: left to the field's own check.
+        let mut huge = json!({"n": 1e300});
+        assert!(!whole_numbers_as_integers(&mut huge));
     }
 
     /// The document's patterns say what `refusal` does, character by character.

@@ -159,11 +159,18 @@ pub async fn render_errors(
 
 /// The answer for any path no route matched.
 pub async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, Error> {
-    // A known address asked with another method is a 405 saying which it takes.
-    let allowed: Vec<String> = crate::web::ROUTES
+    // A known address asked with another method is a 405 saying which it takes:
+    // those of its most specific pattern (`/connections/plan`, not `/connections/{id}`).
+    let matching: Vec<&(&str, &str)> = crate::web::ROUTES
         .iter()
         .chain(crate::api::v1::ROUTES)
         .filter(|(_, pattern)| route_matches(pattern, req.path()))
+        .collect();
+    let literal = |pattern: &str| pattern.split('/').filter(|s| !s.starts_with('{')).count();
+    let most = matching.iter().map(|(_, p)| literal(p)).max().unwrap_or(0);
+    let allowed: Vec<String> = matching
+        .iter()
+        .filter(|(_, pattern)| literal(pattern) == most)
         .map(|(method, _)| method.to_uppercase())
         .collect();
     if !allowed.is_empty() {

@@ -104,6 +104,24 @@ impl Chrome {
     }
 }
 
+/// Leaves a path to a fixed route that names it: `/api/v1/connections/plan`
+/// is that route's, never the connection `plan` of `/api/v1/connections/{id}`
+/// (whatever the method, so a GET there is a 405 saying POST).
+pub struct NotShadowed(pub &'static str);
+
+impl actix_web::guard::Guard for NotShadowed {
+    fn check(&self, ctx: &actix_web::guard::GuardContext<'_>) -> bool {
+        if !self.0.contains('{') {
+            return true;
+        }
+        let path = ctx.head().uri.path();
+        !ROUTES
+            .iter()
+            .chain(crate::api::v1::ROUTES)
+            .any(|(_, pattern)| !pattern.contains('{') && *pattern == path)
+    }
+}
+
 /// Declares every route once: the registration and the list tests check
 /// (`ROUTES`) come from the same lines, so no route can escape the
 /// authorization test.
@@ -113,7 +131,12 @@ macro_rules! route_table {
         pub const ROUTES: &[(&str, &str)] = &[$( (stringify!($method), $path) ),*];
 
         pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
-            $( cfg.route($path, actix_web::web::$method().to($handler)); )*
+            $( cfg.route(
+                $path,
+                actix_web::web::$method()
+                    .guard($crate::web::NotShadowed($path))
+                    .to($handler),
+            ); )*
         }
     };
 }

@@ -76,12 +76,20 @@ async fn check(req: &mut ServiceRequest) -> Result<(), Error> {
         Body::Json => {
             let body = super::session::buffer_body(req, MAX_BODY).await?;
             // A body that is not JSON is the extractor's to refuse (400).
-            if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) {
+            if let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&body) {
                 refused.extend(
                     text::json_refusals(&value)
                         .into_iter()
                         .map(|(field, why)| FieldError::new(field, why)),
                 );
+                // JSON has one kind of number: 24.0 is the integer 24 to a JSON
+                // Schema, so it is to the typed fields behind this too.
+                if text::whole_numbers_as_integers(&mut value) {
+                    let body = serde_json::to_vec(&value).map_err(|e| {
+                        Error::BadRequest(format!("the JSON body could not be read: {e}"))
+                    })?;
+                    req.set_payload(actix_web::dev::Payload::from(web_bytes(body)));
+                }
             } else if std::str::from_utf8(&body).is_err() {
                 return Err(Error::BadRequest("the JSON body is not UTF-8 text".into()));
             }
@@ -113,4 +121,8 @@ fn pairs(what: &str, bytes: &[u8], refused: &mut Vec<FieldError>) -> Result<(), 
         }
     }
     Ok(())
+}
+
+fn web_bytes(body: Vec<u8>) -> actix_web::web::Bytes {
+    actix_web::web::Bytes::from(body)
 }

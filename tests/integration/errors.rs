@@ -203,6 +203,16 @@ async fn a_known_address_asked_with_another_method_says_which_it_takes() {
         .unwrap();
     assert_eq!(res.status(), 405);
     assert_eq!(res.headers()["allow"], "DELETE, GET");
+    // A fixed address says what it takes, not what an id in its place would.
+    let res = app
+        .client
+        .request(reqwest::Method::PUT, app.url("/api/v1/connections/plan"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "POST");
     // An address nobody serves is still a 404.
     let res = app.get("/api/v1/nothing-here").await;
     assert_eq!(res.status(), 404);

@@ -324,6 +324,22 @@ pub struct DecisionIn {
     pub plan_hash: Option<String>,
 }
 
+/// A refusal: the requester reads the comment.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectionIn {
+    /// Why: required, and not only spaces.
+    #[serde(default)]
+    #[schema(
+        required = true,
+        min_length = 1,
+        example = "use the shared egress instead"
+    )]
+    pub comment: String,
+    /// Accepted and ignored, as for an approval (a refusal needs no plan).
+    pub plan_hash: Option<String>,
+}
+
 fn decision(body: Option<web::Json<DecisionIn>>) -> DecisionIn {
     body.map(web::Json::into_inner).unwrap_or_default()
 }
@@ -351,16 +367,16 @@ pub(super) async fn approve(
 }
 
 /// Refuse, with a comment for the requester.
-#[utoipa::path(post, path = "/api/v1/connections/{id}/reject", tag = "connections", params(("id" = Uuid, Path)), request_body = DecisionIn,
+#[utoipa::path(post, path = "/api/v1/connections/{id}/reject", tag = "connections", params(("id" = Uuid, Path)), request_body = RejectionIn,
     responses((status = 200, body = ConnectionOut), (status = 422, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
 pub(super) async fn reject(
     ctx: web::Data<Context>,
     caller: Caller,
     id: web::Path<String>,
-    body: Option<web::Json<DecisionIn>>,
+    body: Option<web::Json<RejectionIn>>,
 ) -> Result<web::Json<ConnectionOut>, Error> {
-    let d = decision(body);
-    let v = connections::reject(&ctx, &caller, connection_id(&id)?, &d.comment).await?;
+    let comment = body.map(|b| b.into_inner().comment).unwrap_or_default();
+    let v = connections::reject(&ctx, &caller, connection_id(&id)?, &comment).await?;
     Ok(web::Json(view_out(v)?))
 }
 

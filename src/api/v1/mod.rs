@@ -41,7 +41,7 @@ use utoipa::{Modify, OpenApi};
         tokens::TokenOut, tokens::NewTokenIn, tokens::NewTokenOut, Problem, FieldProblem,
         pools::PoolOut, pools::NewPoolIn, pools::AllocationOut, pools::NewAllocationIn, pools::PoolDetailOut, pools::AvailableOut, pools::QuotaIn,
         networks::AccountOut, networks::NewAccountIn, networks::NetworkOut, networks::NewNetworkIn, networks::NetworkChangeIn, networks::OwnershipOut, networks::OwnershipRefusalIn,
-        connections::ConnectionOut, connections::SideOut, connections::PlanOut, connections::EventOut, connections::DecisionIn, connections::StepOut,
+        connections::ConnectionOut, connections::SideOut, connections::PlanOut, connections::EventOut, connections::DecisionIn, connections::RejectionIn, connections::StepOut,
         model::ConnectionRequest, model::Plan, model::Mechanism, model::Resource, model::Route, model::Rule, model::Place, model::Alternative,
         model::Kind, model::Status,
         sandbox::SandboxResourceOut, sandbox::SandboxChangeIn,
@@ -229,8 +229,35 @@ pub struct FieldProblem {
 /// The document: what the annotations say, with the server's text rule.
 fn document_value() -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    limits(&mut doc);
     text::add_patterns(&mut doc);
     doc
+}
+
+/// What the server checks that the annotations cannot say.
+fn limits(doc: &mut serde_json::Value) {
+    use serde_json::json;
+    let mut set = |pointer: &str, schema: serde_json::Value| {
+        if let Some(at) = doc.pointer_mut(pointer) {
+            *at = schema;
+        }
+    };
+    // Each region a provider account serves: 1 to 64 characters.
+    set(
+        "/components/schemas/NewAccountIn/properties/regions/items",
+        json!({ "type": "string", "minLength": 1, "maxLength": 64 }),
+    );
+    // A quota is a whole number of addresses, as a number or (IPv6-sized) as text.
+    set(
+        "/components/schemas/QuotaIn/properties/max_addresses",
+        json!({
+            "description": "Addresses the team's networks may hold in this pool: a whole number, or its digits as text for IPv6-sized counts.",
+            "oneOf": [
+                { "type": "integer", "minimum": 0, "maximum": u64::MAX },
+                { "type": "string", "pattern": "^[0-9]{1,38}$", "example": "4096" }
+            ]
+        }),
+    );
 }
 
 /// The document, as `switchboard openapi` prints it: pretty, keys in order.

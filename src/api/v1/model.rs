@@ -275,6 +275,7 @@ pub struct ConnectionRequest {
     #[schema(minimum = 30, maximum = 86400)]
     pub ttl: Option<u32>,
     /// Remove it after this many hours (at most a year).
+    #[schema(minimum = 1, maximum = 8784)]
     pub expires_in_hours: Option<i64>,
 }
 

@@ -107,7 +107,7 @@ pub struct OwnershipOut {
 #[serde(deny_unknown_fields)]
 pub struct OwnershipRefusalIn {
     /// Why the registration is refused: the network's team reads it.
-    #[schema(example = "this VPC belongs to ledger")]
+    #[schema(example = "this VPC belongs to ledger", min_length = 1)]
     pub reason: String,
 }
 
@@ -154,8 +154,9 @@ pub struct NewNetworkIn {
     pub cidr: Option<String>,
     #[schema(example = "vpc-0abc123")]
     pub external_id: Option<String>,
+    /// Text values by name, e.g. {"owner": "payments"}.
     #[serde(default = "empty_object")]
-    #[schema(value_type = Object)]
+    #[schema(value_type = HashMap<String, String>)]
     pub tags: serde_json::Value,
 }
 
@@ -168,7 +169,8 @@ pub struct NetworkChangeIn {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub external_id: Option<Option<String>>,
-    #[schema(value_type = Option<Object>)]
+    /// Text values by name; they replace the network's tags.
+    #[schema(value_type = Option<HashMap<String, String>>)]
     pub tags: Option<serde_json::Value>,
 }
 

@@ -79,7 +79,10 @@ pub struct WebhookIo {
     #[schema(example = "https://chat.example.com/hooks/network")]
     pub url: String,
     /// Where the workers read the signing secret (`env:NAME` or `file:/path`); never the secret.
-    #[schema(example = "env:PAYMENTS_WEBHOOK_SECRET")]
+    #[schema(
+        example = "env:SWITCHBOARD_WEBHOOK_SECRET_PAYMENTS",
+        pattern = r"^(env:SWITCHBOARD_WEBHOOK_SECRET_[A-Z0-9_]+|file:[A-Za-z0-9_-][A-Za-z0-9._-]*)$"
+    )]
     pub secret_ref: String,
 }
 

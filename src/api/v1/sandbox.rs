@@ -45,6 +45,7 @@ impl From<Resource> for SandboxResourceOut {
 #[into_params(parameter_in = Query)]
 pub struct ResourceFilter {
     /// Only the resources of this connection.
+    #[param(value_type = Option<Uuid>)]
     connection_id: Option<String>,
 }
 
@@ -52,7 +53,7 @@ pub struct ResourceFilter {
 #[serde(deny_unknown_fields)]
 pub struct SandboxChangeIn {
     /// The resource's new detail, as if someone had edited it in the console.
-    #[schema(example = "tcp 22 from 0.0.0.0/0")]
+    #[schema(example = "tcp 22 from 0.0.0.0/0", min_length = 1, max_length = 500)]
     pub detail: String,
 }
 
@@ -66,8 +67,9 @@ pub(super) async fn list(
     filter: web::Query<ResourceFilter>,
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, Error> {
+    super::page::not_blank(&[("connection_id", &filter.connection_id)])?;
     let connection = match filter.connection_id.as_deref().map(str::trim) {
-        None | Some("") => None,
+        None => None,
         Some(text) => Some(
             Uuid::parse_str(text)
                 .map_err(|_| Error::invalid("connection_id", "is not a connection id (a UUID)"))?,

@@ -22,6 +22,12 @@ pub(super) fn add_patterns(doc: &mut Value) {
                     .flatten()
                 {
                     let name = p["name"].as_str().unwrap_or_default().to_owned();
+                    if name == "Idempotency-Key"
+                        && let Some(schema) = p.get_mut("schema").and_then(Value::as_object_mut)
+                    {
+                        // As `IdempotencyKey::parse` reads it.
+                        schema.insert("pattern".into(), "^[!-~]{1,255}$".into());
+                    }
                     if let Some(schema) = p.get_mut("schema") {
                         refs_in(schema, &mut wanted);
                         patch(schema, &name);
@@ -66,6 +72,15 @@ pub(super) fn add_patterns(doc: &mut Value) {
     }
 }
 
+/// `^[allowed]*$` → `^[allowed]*[allowed but not space][allowed]*$`.
+fn not_blank(pattern: &str) -> String {
+    let class = pattern
+        .strip_prefix("^[^")
+        .and_then(|p| p.strip_suffix("]*$"))
+        .unwrap_or_default();
+    format!("^[^{class}]*[^\\s{class}][^{class}]*$")
+}
+
 /// The component names `schema` refers to.
 fn refs_in(schema: &Value, found: &mut BTreeSet<String>) {
     match schema {
@@ -103,6 +118,13 @@ fn patch(schema: &mut Value, field: &str) {
             LINES_PATTERN
         } else {
             ONE_LINE_PATTERN
+        };
+        // A required text is trimmed by the server: only spaces count as empty.
+        let required = map.get("minLength").and_then(Value::as_u64).unwrap_or(0) > 0;
+        let pattern = if required {
+            not_blank(pattern)
+        } else {
+            pattern.to_owned()
         };
         map.insert("pattern".into(), pattern.into());
     }
@@ -147,7 +169,8 @@ mod tests {
         add_patterns(&mut doc);
         let schema = |name: &str| doc["components"]["schemas"][name].clone();
         let request = schema("ConnectionRequest");
-        assert_eq!(request["properties"]["reason"]["pattern"], LINES_PATTERN);
+        let reason = &request["properties"]["reason"]["pattern"];
+        assert_eq!(reason.as_str().unwrap(), not_blank(LINES_PATTERN));
         assert_eq!(
             request["properties"]["hostname"]["pattern"],
             ONE_LINE_PATTERN
@@ -164,6 +187,11 @@ mod tests {
                 .get("pattern")
                 .is_none()
         );
+        // A required text must hold more than spaces.
+        let comment = &schema("RejectionIn")["properties"]["comment"]["pattern"];
+        assert_eq!(comment.as_str().unwrap(), not_blank(LINES_PATTERN));
+        let blank = regex_lite::Regex::new(&not_blank("^[^a]*$")).unwrap();
+        assert!(!blank.is_match(" \t ") && blank.is_match(" x ") && !blank.is_match("xa"));
         // Query and path parameters too.
         let list = &doc["paths"]["/api/v1/connections"]["get"]["parameters"];
         let team = list

@@ -41,10 +41,10 @@ impl From<ApiToken> for TokenOut {
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTokenIn {
-    #[schema(example = "ci-pipeline")]
+    #[schema(example = "ci-pipeline", min_length = 1, max_length = 100)]
     pub name: String,
     /// 1 to 366; absent or null for a token that does not expire.
-    #[schema(example = 90)]
+    #[schema(example = 90, minimum = 1, maximum = 366)]
     pub expires_in_days: Option<i64>,
 }
 
