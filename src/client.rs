@@ -343,8 +343,10 @@ impl Client {
             .await
     }
 
-    pub async fn release(&self, allocation: Uuid) -> Result<(), ClientError> {
-        self.empty(Method::DELETE, &format!("/allocations/{allocation}"))
+    /// Gives a block back; `force` (admins) even when a network uses it.
+    pub async fn release(&self, allocation: Uuid, force: bool) -> Result<(), ClientError> {
+        let query = if force { "?force=true" } else { "" };
+        self.empty(Method::DELETE, &format!("/allocations/{allocation}{query}"))
             .await
     }
 

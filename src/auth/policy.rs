@@ -53,6 +53,8 @@ pub enum Action {
     Allocate,
     /// Give back a prefix someone took.
     Release { allocated_by: Option<Uuid> },
+    /// Release a prefix from under the network that uses it.
+    ReleaseNetworkPrefix,
     /// Register and change provider accounts.
     ManageProviderAccounts,
     /// See networks and provider accounts.
@@ -98,6 +100,7 @@ impl Actor {
             | Action::ViewAudit
             | Action::ViewOutbox
             | Action::ManageAddressPlan
+            | Action::ReleaseNetworkPrefix
             | Action::ManageProviderAccounts
             | Action::ConfirmOwnership => false,
         }
@@ -318,6 +321,9 @@ impl Action {
             Action::ConfirmOwnership => {
                 "only an admin may confirm or refuse who owns a registered resource"
             }
+            Action::ReleaseNetworkPrefix => {
+                "only an admin may release a prefix a network uses: delete the network instead"
+            }
         }
     }
 }
@@ -453,6 +459,7 @@ mod tests {
             (Action::ViewAddressPlan, true, true, true, true),
             (Action::Allocate, true, true, true, true),
             (Action::ManageAddressPlan, false, false, true, false),
+            (Action::ReleaseNetworkPrefix, false, false, true, false),
             (Action::ManageProviderAccounts, false, false, true, false),
             (Action::ViewNetworks, true, true, true, true),
             (

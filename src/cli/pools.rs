@@ -68,6 +68,10 @@ pub enum PoolCommand {
     Release {
         /// The allocation's id (see `pool show`)
         allocation: Uuid,
+        /// Release it even though a network uses it (admins; deleting the
+        /// network releases its prefixes)
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -216,8 +220,13 @@ pub(super) async fn run(client: &Client, command: PoolCommand) -> Result<String,
                 ("Description", a.description),
             ]))
         }
-        PoolCommand::Release { allocation } => {
-            let reply = client.delete(&format!("/allocations/{allocation}")).await?;
+        PoolCommand::Release { allocation, force } => {
+            let path = if force {
+                format!("/allocations/{allocation}?force=true")
+            } else {
+                format!("/allocations/{allocation}")
+            };
+            let reply = client.delete(&path).await?;
             if client.json_output() {
                 return Ok(reply.pretty());
             }

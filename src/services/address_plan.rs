@@ -201,6 +201,8 @@ pub struct PoolDetail {
     pub free: Vec<IpNet>,
     /// Addresses in child pools and allocations.
     pub used: u128,
+    /// The names of the networks holding allocations here.
+    pub networks: std::collections::HashMap<Uuid, String>,
 }
 
 pub async fn pool_detail(ctx: &Context, caller: &Caller, id: Uuid) -> Result<PoolDetail> {
@@ -213,12 +215,18 @@ pub async fn pool_detail(ctx: &Context, caller: &Caller, id: Uuid) -> Result<Poo
     let taken = taken_blocks(&children, &allocations);
     let free = ipam::free_blocks(&pool.cidr, &taken);
     let used = ipam::size(&pool.cidr) - free.iter().map(ipam::size).sum::<u128>();
+    let holders: Vec<Uuid> = allocations.iter().filter_map(|a| a.network_id).collect();
+    let networks = store::networks::names(&ctx.pool, &holders)
+        .await?
+        .into_iter()
+        .collect();
     Ok(PoolDetail {
         pool,
         children,
         allocations,
         free,
         used,
+        networks,
     })
 }
 
@@ -596,7 +604,10 @@ pub(super) async fn check_quota(
     Ok(())
 }
 
-pub async fn release(ctx: &Context, caller: &Caller, id: Uuid) -> Result<Allocation> {
+/// Gives a prefix back to its pool. A prefix a network uses is refused
+/// (deleting the network releases it) unless an admin overrides with `force`:
+/// released from under a network, the block is free for anyone.
+pub async fn release(ctx: &Context, caller: &Caller, id: Uuid, force: bool) -> Result<Allocation> {
     let mut tx = ctx.pool.begin().await?;
     let existing = store::pools::lock_allocation(&mut tx, id)
         .await?
@@ -604,6 +615,19 @@ pub async fn release(ctx: &Context, caller: &Caller, id: Uuid) -> Result<Allocat
     caller.actor.require(Action::Release {
         allocated_by: existing.created_by,
     })?;
+    let network = match existing.network_id {
+        Some(network_id) => store::networks::find(&mut *tx, network_id).await?,
+        None => None,
+    };
+    if let Some(network) = &network {
+        if !force {
+            return Err(Error::Conflict(format!(
+                "{} is a prefix of the network {} (team {}): delete the network to release it, or an admin may release it anyway with force",
+                existing.cidr, network.name, network.team_slug
+            )));
+        }
+        caller.actor.require(Action::ReleaseNetworkPrefix)?;
+    }
     let removed = store::pools::delete_allocation(&mut *tx, id)
         .await?
         .ok_or_else(|| Error::NotFound("that allocation".into()))?;
@@ -613,7 +637,11 @@ pub async fn release(ctx: &Context, caller: &Caller, id: Uuid) -> Result<Allocat
         "allocation.released",
         "allocation",
         &id.to_string(),
-        json!({ "before": { "cidr": removed.cidr.to_string(), "pool_id": removed.pool_id } }),
+        json!({
+            "before": { "cidr": removed.cidr.to_string(), "pool_id": removed.pool_id,
+                        "network": network.as_ref().map(|n| &n.name) },
+            "forced": network.is_some(),
+        }),
     )
     .await?;
     tx.commit().await?;

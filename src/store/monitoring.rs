@@ -361,6 +361,52 @@ const VISIBLE: &str = "($2 OR c.requested_by = $1 OR EXISTS (
              SELECT 1 FROM connection_sides s JOIN memberships m ON m.team_id = s.team_id
              WHERE s.connection_id = c.id AND m.user_id = $1))";
 
+/// Connections the person can see that drifted, failed or could not be
+/// read: what their home page lists first, most recently changed first.
+pub async fn needing_attention(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    all: bool,
+    limit: i64,
+) -> Result<Vec<super::connections::Connection>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT c.*, u.email AS requester_email, u.name AS requester_name
+           FROM connections c JOIN users u ON u.id = c.requested_by
+          WHERE {VISIBLE} AND {CATEGORY} IN ('drifted', 'unknown', 'failed')
+          ORDER BY c.updated_at DESC
+          LIMIT $3"
+    )))
+    .bind(user_id)
+    .bind(all)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Built connections the person can see that expire before `before`, soonest first.
+pub async fn expiring(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    all: bool,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<super::connections::Connection>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT c.*, u.email AS requester_email, u.name AS requester_name
+           FROM connections c JOIN users u ON u.id = c.requested_by
+          WHERE {VISIBLE} AND c.expires_at IS NOT NULL AND c.expires_at < $3
+            AND c.status IN ('approved', 'provisioning', 'active', 'drifted')
+          ORDER BY c.expires_at
+          LIMIT $4"
+    )))
+    .bind(user_id)
+    .bind(all)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
 /// How many connections the person can see, by dashboard category.
 pub async fn counts(
     db: impl PgExecutor<'_>,

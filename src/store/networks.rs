@@ -226,6 +226,17 @@ pub async fn update(
     Ok(done.rows_affected() == 1)
 }
 
+/// The names of these networks, by id (for pages that list what holds a prefix).
+pub async fn names(
+    db: impl PgExecutor<'_>,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name FROM networks WHERE id = ANY($1)")
+        .bind(ids)
+        .fetch_all(db)
+        .await
+}
+
 /// Deletes the network; its prefixes go back to their pools (ON DELETE CASCADE).
 pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("DELETE FROM networks WHERE id = $1")

@@ -208,13 +208,18 @@ async fn pool_page(
     let detail = address_plan::pool_detail(ctx, caller, id).await?;
     let size = ipam::size(&detail.pool.cidr);
     let percent = ((detail.used as f64 / size as f64) * 1000.0).round() / 10.0;
+    // A prefix a network uses goes with the network; only an admin may
+    // release it from under one (and is asked to confirm).
     let releasable = detail
         .allocations
         .iter()
         .filter(|a| {
             caller.actor.can(crate::auth::policy::Action::Release {
                 allocated_by: a.created_by,
-            })
+            }) && (a.network_id.is_none()
+                || caller
+                    .actor
+                    .can(crate::auth::policy::Action::ReleaseNetworkPrefix))
         })
         .map(|a| a.id)
         .collect();
@@ -311,13 +316,22 @@ pub(super) async fn allocate(
     }
 }
 
+#[derive(Deserialize)]
+pub(super) struct ReleaseForm {
+    /// Present on an admin's "release anyway" of a prefix a network uses.
+    #[serde(default)]
+    force: Option<String>,
+}
+
 pub(super) async fn release(
     ctx: web::Data<Context>,
     caller: Caller,
     id: web::Path<String>,
+    form: web::Form<ReleaseForm>,
 ) -> Result<HttpResponse, Error> {
     let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound("that allocation".into()))?;
-    let released = address_plan::release(&ctx, &caller, id).await?;
+    let force = form.force.is_some();
+    let released = address_plan::release(&ctx, &caller, id, force).await?;
     Ok(Flash::success(format!("Released {}.", released.cidr))
         .redirect(&format!("/address-plan/pools/{}", released.pool_id)))
 }

@@ -50,6 +50,8 @@ impl Browser {
                 ]
             }),
         );
+        // Keep the console, for `console_errors`.
+        caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
         let url = format!("http://127.0.0.1:{port}");
         let client = eventually(Duration::from_secs(15), "chromedriver", || {
             let caps = caps.clone();
@@ -72,6 +74,36 @@ impl Browser {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// The console's errors since the last call (CSP refusals, failed loads,
+    /// script errors), from chromedriver's log.
+    async fn console_errors(&self) -> Vec<String> {
+        let log = self.client.issue_cmd(BrowserLog).await.unwrap();
+        log.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+/// chromedriver's "read the browser's console" command.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (reqwest::Method, Option<String>) {
+        (reqwest::Method::POST, Some(r#"{"type":"browser"}"#.into()))
     }
 }
 
@@ -1090,4 +1122,207 @@ async fn the_dashboard_shows_a_connection_drifting_and_coming_back_after_a_repai
         .await
         .unwrap();
     assert_eq!(same, json!(true), "the dashboard updated itself");
+}
+
+/// Is the page wider than the window (something to scroll sideways to)? The
+/// widths, and the outermost elements reaching past the window's edge.
+async fn overflows(c: &Client) -> Option<(i64, i64, String)> {
+    let widths = c
+        .execute(
+            "const w = document.documentElement.clientWidth;
+             const past = [...document.querySelectorAll('body *')]
+               .filter(e => e.getBoundingClientRect().right > w + 1)
+               .filter(e => !e.parentElement.closest('table, pre') || e.matches('table, pre'))
+               .slice(0, 4)
+               .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+                 + (typeof e.className === 'string' && e.className ? '.' + e.className.trim().split(/ +/).join('.') : ''));
+             const texts = [];
+             const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+             for (let t = walk.nextNode(); t; t = walk.nextNode()) {
+               const r = document.createRange(); r.selectNodeContents(t);
+               if (r.getBoundingClientRect().right > w + 1 && !t.parentElement.closest('table, pre'))
+                 texts.push('text in ' + t.parentElement.tagName.toLowerCase() + ': ' + t.textContent.trim().slice(0, 40));
+             }
+             return [document.documentElement.scrollWidth, w, past.concat(texts.slice(0, 4)).join(' | ')]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (page, window) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
+    (page > window).then(|| {
+        (
+            page,
+            window,
+            widths[2].as_str().unwrap_or_default().to_owned(),
+        )
+    })
+}
+
+/// A lead who is also an admin (the longest menu) goes through every main page
+/// on a phone and on a desktop: nothing is wider than the window, the menu
+/// folds behind a button on the phone, and the console stays free of errors.
+/// Her home page lists what waits for her; what destroys asks first.
+#[tokio::test]
+async fn every_main_page_fits_a_phone_and_a_desktop_and_the_console_stays_clean() {
+    let w = crate::connections::world(spawn_app().await).await;
+    let id = w.request().await["id"].as_str().unwrap().to_owned();
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    dev_sign_in(
+        &w.app,
+        c,
+        &w.payments_lead_email,
+        "Pat",
+        "payments",
+        "lead",
+        true,
+    )
+    .await;
+
+    // Home is her day: the request waiting for her decision comes first.
+    c.goto(&w.app.url("/")).await.unwrap();
+    let waiting = text_when(c, "#home-day", "the home dashboard", |t| {
+        t.contains("Waiting for your decision")
+    })
+    .await;
+    assert!(!waiting.contains("Nothing waits for you"), "{waiting}");
+    c.find(Locator::Css(&format!(
+        "#home-day a[href='/connections/{id}']"
+    )))
+    .await
+    .expect("the waiting request links to its page");
+
+    let pages = [
+        "/".to_owned(),
+        "/connections".to_owned(),
+        format!("/connections/{id}"),
+        "/connections/new".to_owned(),
+        "/approvals".to_owned(),
+        "/status".to_owned(),
+        "/networks".to_owned(),
+        format!("/networks/{}", w.payments_net),
+        "/address-plan".to_owned(),
+        "/teams".to_owned(),
+        "/teams/payments".to_owned(),
+        "/me".to_owned(),
+        "/admin/users".to_owned(),
+        "/admin/provider-accounts".to_owned(),
+        "/admin/registrations".to_owned(),
+        "/admin/sandbox".to_owned(),
+        "/admin/audit".to_owned(),
+        "/no-such-page".to_owned(),
+    ];
+    for (width, label) in [(1280, "desktop"), (390, "phone")] {
+        c.set_window_size(width, 900).await.unwrap();
+        for path in &pages {
+            c.goto(&w.app.url(path)).await.unwrap();
+            c.find(Locator::Css("main#main")).await.unwrap();
+            assert_eq!(
+                overflows(c).await,
+                None,
+                "{path} at {width} px is wider than the window"
+            );
+            let shot = path.trim_matches('/').replace('/', "-");
+            browser
+                .screenshot(&format!(
+                    "{label}-{}",
+                    if shot.is_empty() { "home" } else { &shot }
+                ))
+                .await;
+        }
+        let mut errors = browser.console_errors().await;
+        // The browser reports the missing page's own 404, and nothing else.
+        errors.retain(|e| !e.contains("/no-such-page - Failed to load resource"));
+        assert!(
+            errors.is_empty(),
+            "console errors at {width} px: {errors:#?}"
+        );
+    }
+
+    // On the phone the menu folds: "Sign out" shows once the menu opens.
+    let sign_out = c
+        .find(Locator::Css("form[action='/auth/logout'] button"))
+        .await
+        .unwrap();
+    let requests = c
+        .find(Locator::Css("nav.main-nav a[href='/connections']"))
+        .await
+        .unwrap();
+    assert!(!sign_out.is_displayed().await.unwrap(), "folded away");
+    assert!(!requests.is_displayed().await.unwrap(), "folded away");
+    c.find(Locator::Css("label.menu-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(
+        sign_out.is_displayed().await.unwrap(),
+        "shown in the open menu"
+    );
+    assert!(
+        requests.is_displayed().await.unwrap(),
+        "shown in the open menu"
+    );
+    assert_eq!(overflows(c).await, None, "the open menu fits");
+    browser.screenshot("phone-menu-open").await;
+
+    // On the desktop the whole menu and "Sign out" are on screen.
+    c.set_window_size(1280, 900).await.unwrap();
+    c.goto(&w.app.url("/")).await.unwrap();
+    let right = c
+        .execute(
+            "return document.querySelector(\"form[action='/auth/logout'] button\").getBoundingClientRect().right <= window.innerWidth",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(right, json!(true), "Sign out is on screen");
+
+    // Revoking a token asks first, naming it; saying no changes nothing.
+    c.goto(&w.app.url("/me")).await.unwrap();
+    c.find(Locator::Id("token-name"))
+        .await
+        .unwrap()
+        .send_keys("deploy-bot")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action='/me/tokens'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    text_when(c, "main", "the new token", |t| t.contains("Your new token")).await;
+    let revoke = "form[hx-confirm*='deploy-bot'] button";
+    c.find(Locator::Css(revoke))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let question = c.get_alert_text().await.unwrap();
+    assert!(
+        question.contains("Revoke the token deploy-bot"),
+        "{question}"
+    );
+    c.dismiss_alert().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        c.find(Locator::Css(revoke)).await.is_ok(),
+        "still there after saying no"
+    );
+    c.find(Locator::Css(revoke))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.accept_alert().await.unwrap();
+    eventually(Duration::from_secs(10), "the token revoked", || async {
+        c.find(Locator::Css(revoke)).await.is_err().then_some(())
+    })
+    .await;
+    let errors = browser.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
 }

@@ -781,7 +781,9 @@ impl SshHost {
             format!("{SSH_HOST} {}\n", host_key.join(" ")),
         )
         .unwrap();
-        let veth = format!("s{}", &lab.b[3..11]);
+        // Not "s…": a tag starting with "b" would make it look like a tunnel
+        // ("sb…") to Lab::tunnels.
+        let veth = format!("h{}", &lab.b[3..11]);
         let far = format!("{veth}b");
         sh(&[
             "ip", "link", "add", &veth, "type", "veth", "peer", "name", &far,

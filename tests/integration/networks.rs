@@ -817,3 +817,100 @@ async fn provider_modules_are_built_once_and_again_when_accounts_change() {
     assert!(accounts.iter().any(|a| a.name == "another"));
     assert!(after.get("another").is_ok());
 }
+
+/// A network's prefix goes back to the plan with the network: releasing it
+/// alone is refused, naming the network, and changes nothing; an admin may
+/// release it anyway on purpose, and the audit says so.
+#[tokio::test]
+async fn a_prefix_a_network_uses_is_released_only_with_it_or_by_an_admin_on_purpose() {
+    use reqwest::Method as M;
+    let app = spawn_app().await;
+    let admin = app.token("rel-admin@example.test", true).await;
+    let payments = member_of(&app, "rel-pay@example.test", "payments").await;
+    let (_, account) = api_call(&app, &admin, M::POST, "/api/v1/provider-accounts",
+        Some(json!({"kind": "aws", "name": "aws-rel", "regions": ["eu-west-1"], "settings": {"account": "123456789012"}, "credentials_ref": "env:AWS_REL"}))).await;
+    let (status, _) = api_call(
+        &app,
+        &admin,
+        M::POST,
+        "/api/v1/pools",
+        Some(json!({"name": "corp", "cidr": "10.16.0.0/12", "default_prefix_length": 24, "labels": {"region": "eu-west-1"}})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, net) = api_call(
+        &app,
+        &payments,
+        M::POST,
+        "/api/v1/networks",
+        Some(json!({"name": "payments-prod", "team": "payments",
+        "provider_account_id": account["id"], "region": "eu-west-1"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{net}");
+    let prefix = net["prefixes"][0]["id"].as_str().unwrap().to_owned();
+    let cidr = net["prefixes"][0]["cidr"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/allocations/{prefix}");
+
+    // Neither its team nor an admin releases it by accident.
+    for token in [&payments, &admin] {
+        let (status, problem) = api_call(&app, token, M::DELETE, &path, None).await;
+        assert_eq!(status, 409, "{problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{cidr} is a prefix of the network payments-prod")),
+            "{problem}"
+        );
+    }
+    // A member cannot force it.
+    let (status, _) = api_call(
+        &app,
+        &payments,
+        M::DELETE,
+        &format!("{path}?force=true"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (_, still) = api_call(
+        &app,
+        &payments,
+        M::GET,
+        &format!("/api/v1/networks/{}", net["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(still["prefixes"][0]["cidr"], cidr.as_str(), "{still}");
+
+    // An admin's override releases it and is audited as one.
+    let (status, _) = api_call(&app, &admin, M::DELETE, &format!("{path}?force=true"), None).await;
+    assert_eq!(status, 204);
+    let (_, after) = api_call(
+        &app,
+        &payments,
+        M::GET,
+        &format!("/api/v1/networks/{}", net["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(after["prefixes"], json!([]), "{after}");
+    let (_, audit) = api_call(
+        &app,
+        &admin,
+        M::GET,
+        &format!(
+            "/api/v1/audit?object_type=allocation&object_id={prefix}&action=allocation.released"
+        ),
+        None,
+    )
+    .await;
+    let entry: &Value = &audit[0];
+    assert_eq!(entry["action"], "allocation.released", "{audit}");
+    assert_eq!(entry["details"]["forced"], true, "{audit}");
+    assert_eq!(
+        entry["details"]["before"]["network"], "payments-prod",
+        "{audit}"
+    );
+}

@@ -313,16 +313,27 @@ pub(super) async fn allocate(
     })
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ReleaseQuery {
+    /// Release a prefix that a network uses (admins only). Without it such a
+    /// prefix is refused with 409: deleting the network releases its prefixes.
+    pub force: Option<bool>,
+}
+
 /// Give a prefix back to its pool.
-#[utoipa::path(delete, path = "/api/v1/allocations/{id}", tag = "address plan", params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 404, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
+#[utoipa::path(delete, path = "/api/v1/allocations/{id}", tag = "address plan", params(("id" = Uuid, Path), ReleaseQuery),
+    responses((status = 204), (status = 404, body = crate::api::v1::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A network uses the prefix and `force` was not given", body = crate::api::v1::Problem, content_type = "application/problem+json")))]
 pub(super) async fn release(
     ctx: web::Data<Context>,
     caller: Caller,
     id: web::Path<String>,
+    query: web::Query<ReleaseQuery>,
 ) -> Result<HttpResponse, Error> {
     let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound("that allocation".into()))?;
-    address_plan::release(&ctx, &caller, id).await?;
+    let force = query.into_inner().force.unwrap_or(false);
+    address_plan::release(&ctx, &caller, id, force).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
