@@ -338,3 +338,74 @@ async fn networks_and_allocations_filter_by_team_and_address() {
         .await;
     assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
 }
+
+/// The audit page filters like the API, links each entry to its object, shows
+/// what changed as before → after, and says at the field which date it could
+/// not read, keeping what was typed.
+#[tokio::test]
+async fn the_audit_page_filters_links_and_shows_before_and_after() {
+    let w = world(spawn_app().await).await;
+    let id = w.request().await["id"].as_str().unwrap().to_owned();
+    let admin = w.app.token("root@example.test", true).await;
+    let (status, _) = w
+        .call(
+            &admin,
+            Method::PATCH,
+            &format!("/api/v1/networks/{}", w.search_net),
+            Some(json!({"name": "search-main"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    w.app.sign_in_admin().await;
+
+    let page = w
+        .app
+        .get(&format!(
+            "/admin/audit?object_type=connection&object_id={id}"
+        ))
+        .await;
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("connection.requested"), "{page}");
+    assert!(
+        page.contains(&format!("<a href=\"/connections/{id}\">")),
+        "{page}"
+    );
+    assert!(
+        !page.contains("network.changed"),
+        "filtered to the connection"
+    );
+
+    let page = w
+        .app
+        .get("/admin/audit?action=network.changed")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("<a href=\"/networks/{}\">", w.search_net)),
+        "{page}"
+    );
+    assert!(
+        page.contains("<del>search-prod</del> → <ins>search-main</ins>"),
+        "the rename as before → after: {page}"
+    );
+    assert!(
+        !page.contains("connection.requested"),
+        "filtered to the rename"
+    );
+
+    let res = w.app.get("/admin/audit?since=yesterday&actor=rita").await;
+    assert_eq!(res.status(), 422);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("id=\"a-since-error\""),
+        "the error at its field: {page}"
+    );
+    assert!(
+        page.contains("value=\"yesterday\""),
+        "what was typed is kept"
+    );
+    assert!(page.contains("value=\"rita\""), "what was typed is kept");
+}
