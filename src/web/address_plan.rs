@@ -327,10 +327,11 @@ pub(super) async fn release(
     ctx: web::Data<Context>,
     caller: Caller,
     id: web::Path<String>,
-    form: web::Form<ReleaseForm>,
+    // A post without a form (a script's, htmx's) releases without force.
+    form: Option<web::Form<ReleaseForm>>,
 ) -> Result<HttpResponse, Error> {
     let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound("that allocation".into()))?;
-    let force = form.force.is_some();
+    let force = form.is_some_and(|f| f.force.is_some());
     let released = address_plan::release(&ctx, &caller, id, force).await?;
     Ok(Flash::success(format!("Released {}.", released.cidr))
         .redirect(&format!("/address-plan/pools/{}", released.pool_id)))

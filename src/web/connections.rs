@@ -67,6 +67,11 @@ pub(super) struct ListFilter {
     status: String,
     #[serde(default)]
     kind: String,
+    /// A team's slug or a network's id, from a team's or a network's page.
+    #[serde(default)]
+    team: String,
+    #[serde(default)]
+    network: String,
     #[serde(default)]
     cursor: String,
 }
@@ -93,6 +98,8 @@ pub(super) async fn list(
     let wanted = connections::ConnectionFilter {
         status: Some(filter.status.clone()),
         kind: Some(filter.kind.clone()),
+        team: Some(filter.team.clone()),
+        network: Some(filter.network.clone()),
         ..Default::default()
     };
     let page =
@@ -102,6 +109,11 @@ pub(super) async fn list(
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         query.append_pair("status", &filter.status);
         query.append_pair("kind", &filter.kind);
+        for (name, value) in [("team", &filter.team), ("network", &filter.network)] {
+            if !value.is_empty() {
+                query.append_pair(name, value);
+            }
+        }
         query.append_pair("cursor", next);
         format!("/connections?{}", query.finish())
     });

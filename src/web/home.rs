@@ -15,19 +15,42 @@ use crate::store::connections::Connection;
 
 /// One connection as the home page lists it.
 pub(super) struct Line {
-    id: Uuid,
-    summary: String,
+    pub(super) id: Uuid,
+    pub(super) summary: String,
     /// The status's badge class and words.
-    category: String,
-    label: String,
-    who: String,
-    at: DateTime<Utc>,
+    pub(super) category: String,
+    pub(super) label: String,
+    pub(super) who: String,
+    pub(super) at: DateTime<Utc>,
     /// Why it needs attention (a difference, a failure), if it does.
-    why: Option<String>,
+    pub(super) why: Option<String>,
+}
+
+/// How many connections a network's or a team's page lists (it links to the rest).
+const RELATED: u32 = 20;
+
+/// The latest connections matching `filter` that the person can see, and
+/// whether there are more.
+pub(super) async fn related(
+    ctx: &Context,
+    caller: &Caller,
+    filter: connections::ConnectionFilter,
+) -> Result<(Vec<Line>, bool), Error> {
+    let page = crate::domain::page::Page::parse(Some(RELATED), None)
+        .map_err(|e| Error::invalid(e.field, e.reason))?;
+    let found = connections::list(ctx, caller, &filter, &page).await?;
+    Ok((
+        found
+            .items
+            .iter()
+            .map(|c| Line::of(c, c.created_at))
+            .collect(),
+        found.next.is_some(),
+    ))
 }
 
 impl Line {
-    fn of(c: &Connection, at: DateTime<Utc>) -> Self {
+    pub(super) fn of(c: &Connection, at: DateTime<Utc>) -> Self {
         let category = if c.status.is_watched() && c.observed_state.as_deref() == Some("unknown") {
             "unknown".to_owned()
         } else {

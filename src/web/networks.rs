@@ -21,6 +21,22 @@ pub(super) struct Filter {
     provider_account: String,
     #[serde(default)]
     region: String,
+    /// An address or prefix: networks holding it.
+    #[serde(default)]
+    contains: String,
+}
+
+impl Filter {
+    fn is_set(&self) -> bool {
+        [
+            &self.team,
+            &self.provider_account,
+            &self.region,
+            &self.contains,
+        ]
+        .iter()
+        .any(|v| !v.trim().is_empty())
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -55,6 +71,10 @@ pub(super) struct NetworksPage {
     is_admin: bool,
     form: NetworkForm,
     errors: Vec<FieldError>,
+    /// Why a filter could not be read (an address that is not one).
+    filter_errors: Vec<FieldError>,
+    /// Every region of the provider accounts, for the region filter.
+    regions: Vec<String>,
 }
 
 async fn page(
@@ -70,11 +90,22 @@ async fn page(
         team: Some(filter.team.clone()),
         provider_account: Some(filter.provider_account.clone()),
         region: Some(filter.region.clone()),
-        contains: None,
+        contains: Some(filter.contains.clone()),
     };
+    let (found, filter_errors) = match networks::list_networks(ctx, caller, &wanted).await {
+        Ok(found) => (found, Vec::new()),
+        Err(Error::Invalid(errors)) => (Vec::new(), errors),
+        Err(e) => return Err(e),
+    };
+    let accounts = networks::list_accounts(ctx, caller).await?;
+    let mut regions: Vec<String> = accounts.iter().flat_map(|a| a.regions.clone()).collect();
+    regions.sort();
+    regions.dedup();
     let page = NetworksPage {
-        networks: networks::list_networks(ctx, caller, &wanted).await?,
-        accounts: networks::list_accounts(ctx, caller).await?,
+        networks: found,
+        accounts,
+        filter_errors,
+        regions,
         my_teams: caller.actor.teams.clone(),
         is_admin: caller.actor.is_admin,
         chrome,
@@ -176,6 +207,10 @@ pub(super) async fn create(
 pub(super) struct NetworkPage {
     chrome: Chrome,
     detail: NetworkDetail,
+    /// The latest connections from or to it, whether there are more, and where they all are.
+    lines: Vec<super::home::Line>,
+    more: bool,
+    all: String,
     can_manage: bool,
     /// Admins decide registrations that wait for them.
     can_confirm: bool,
@@ -197,9 +232,21 @@ pub(super) async fn show(
     let can_confirm = caller
         .actor
         .can(crate::auth::policy::Action::ConfirmOwnership);
+    let (lines, more) = super::home::related(
+        &ctx,
+        &caller,
+        crate::services::connections::ConnectionFilter {
+            network: Some(id.to_string()),
+            ..Default::default()
+        },
+    )
+    .await?;
     let page = NetworkPage {
         chrome,
         detail,
+        lines,
+        more,
+        all: format!("/connections?network={id}"),
         can_manage,
         can_confirm,
     };

@@ -99,6 +99,11 @@ pub(super) struct TeamPage {
     form_email: String,
     errors: Vec<FieldError>,
     webhook: Option<crate::store::notifications::Webhook>,
+    networks: Vec<crate::services::networks::NetworkDetail>,
+    /// The latest connections where the team is a side, whether there are more, and where they all are.
+    lines: Vec<super::home::Line>,
+    more: bool,
+    all: String,
 }
 
 async fn team_page(
@@ -111,7 +116,30 @@ async fn team_page(
     status: actix_web::http::StatusCode,
 ) -> Result<HttpResponse, Error> {
     let detail = services::teams::get(ctx, caller, slug).await?;
+    let networks = services::networks::list_networks(
+        ctx,
+        caller,
+        &services::networks::NetworkFilter {
+            team: Some(detail.team.slug.to_string()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let (lines, more) = super::home::related(
+        ctx,
+        caller,
+        services::connections::ConnectionFilter {
+            team: Some(detail.team.slug.to_string()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let all = format!("/connections?team={}", detail.team.slug);
     let page = TeamPage {
+        networks,
+        lines,
+        more,
+        all,
         chrome,
         team: detail.team,
         members: detail.members,

@@ -409,3 +409,83 @@ async fn the_audit_page_filters_links_and_shows_before_and_after() {
     );
     assert!(page.contains("value=\"rita\""), "what was typed is kept");
 }
+
+/// A network's page lists its connections, a team's page its networks and
+/// connections, and the networks list shows prefixes and finds the network
+/// holding an address (a mistyped one is refused at its field, kept).
+#[tokio::test]
+async fn networks_teams_and_connections_link_to_each_other() {
+    let w = world(spawn_app().await).await;
+    let id = w.request().await["id"].as_str().unwrap().to_owned();
+    w.app
+        .sign_in_dev("rita@example.test", "payments", "member", false)
+        .await;
+    let link = format!("<a href=\"/connections/{id}\">");
+
+    let page = w
+        .app
+        .get(&format!("/networks/{}", w.search_net))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&link),
+        "the network lists its connection: {page}"
+    );
+
+    let page = w.app.get("/teams/payments").await.text().await.unwrap();
+    assert!(
+        page.contains(&link),
+        "the team lists its connection: {page}"
+    );
+    assert!(
+        page.contains(&format!(
+            "<a href=\"/networks/{}\">payments-prod</a>",
+            w.payments_net
+        )),
+        "the team lists its network: {page}"
+    );
+    let page = w.app.get("/teams/billing").await.text().await.unwrap();
+    assert!(!page.contains(&link), "not a side of it: {page}");
+
+    let (_, net) = w
+        .call(
+            &w.requester,
+            Method::GET,
+            &format!("/api/v1/networks/{}", w.payments_net),
+            None,
+        )
+        .await;
+    let cidr = net["prefixes"][0]["cidr"].as_str().unwrap().to_owned();
+    let address = cidr.split('/').next().unwrap();
+    let page = w
+        .app
+        .get(&format!("/networks?contains={address}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&format!("<code>{cidr}</code>")), "{page}");
+    assert!(page.contains(">payments-prod</a>"), "{page}");
+    assert!(
+        !page.contains(">search-prod</a>"),
+        "only the network holding it: {page}"
+    );
+
+    let res = w.app.get("/networks?contains=10.999.0.1").await;
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("id=\"f-contains-error\""), "{page}");
+    assert!(page.contains("value=\"10.999.0.1\""), "kept: {page}");
+
+    let page = w
+        .app
+        .get(&format!("/connections?network={}", w.search_net))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&link), "{page}");
+    assert!(page.contains("Only those from or to"), "{page}");
+}
