@@ -2,7 +2,7 @@
 # and running on 127.0.0.1, starting (and if need be installing) what is missing.
 # Exports TEST_DATABASE_URL, MAILDEV_SMTP_URL, MAILDEV_API_URL, OIDC_ISSUER_URL,
 # MOTO_URL, PDNS_API_URL, PDNS_DNS_ADDRESS, CADDY_ADMIN_URL, CADDY_HTTP_ADDRESS,
-# REDIS_URL, LINUX_LAB.
+# REDIS_URL, LINUX_LAB, AXE_CORE_JS.
 # Whatever this script starts, it stops on exit (see stop_peers).
 
 PEERS_DIR="$PWD/target/peers"
@@ -191,10 +191,18 @@ ensure_linux_lab() {
 }
 
 ensure_chromium() {
-  if [ -x "${CHROMIUM:-/usr/bin/chromium}" ] && command -v "${CHROMEDRIVER:-chromedriver}" >/dev/null; then
-    return 0
+  if ! [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || ! command -v "${CHROMEDRIVER:-chromedriver}" >/dev/null; then
+    apt_install chromium chromium-driver
   fi
-  apt_install chromium chromium-driver
+  # axe-core, which the browser tests run on every main page (accessibility).
+  if [ -z "${AXE_CORE_JS:-}" ]; then
+    command -v npm >/dev/null || apt_install nodejs npm
+    if [ ! -f "$PEERS_DIR/node_modules/axe-core/axe.min.js" ]; then
+      say "installing axe-core (npm)"
+      npm install --prefix "$PEERS_DIR" --no-audit --no-fund --silent axe-core@4 >/dev/null
+    fi
+    export AXE_CORE_JS="$PEERS_DIR/node_modules/axe-core/axe.min.js"
+  fi
 }
 
 stop_peers() {

@@ -76,6 +76,36 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
+    /// axe-core's serious and critical findings on the current page, each as
+    /// "rule: where".
+    async fn accessibility_violations(&self) -> Vec<String> {
+        let path = std::env::var("AXE_CORE_JS")
+            .expect("AXE_CORE_JS names axe-core's axe.min.js (tests/run installs it with npm)");
+        let axe = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        self.client
+            .execute(&format!("{axe}\nreturn true;"), vec![])
+            .await
+            .unwrap();
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, {resultTypes: ['violations']}).then(r => done(
+                   r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+                     .map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at '
+                       + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        found
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
     /// The console's errors since the last call (CSP refusals, failed loads,
     /// script errors), from chromedriver's log.
     async fn console_errors(&self) -> Vec<String> {
@@ -1221,6 +1251,11 @@ async fn every_main_page_fits_a_phone_and_a_desktop_and_the_console_stays_clean(
                 overflows(c).await,
                 None,
                 "{path} at {width} px is wider than the window"
+            );
+            let violations = browser.accessibility_violations().await;
+            assert!(
+                violations.is_empty(),
+                "{path} at {width} px: {violations:#?}"
             );
             let shot = path.trim_matches('/').replace('/', "-");
             browser
