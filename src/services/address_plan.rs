@@ -201,6 +201,9 @@ pub struct PoolDetail {
     pub free: Vec<IpNet>,
     /// Addresses in child pools and allocations.
     pub used: u128,
+    /// Addresses allocated within the pool (in its child pools too); child
+    /// pools themselves are not counted: a pool split in two is not full.
+    pub allocated: u128,
     /// The names of the networks holding allocations here.
     pub networks: std::collections::HashMap<Uuid, String>,
 }
@@ -215,6 +218,7 @@ pub async fn pool_detail(ctx: &Context, caller: &Caller, id: Uuid) -> Result<Poo
     let taken = taken_blocks(&children, &allocations);
     let free = ipam::free_blocks(&pool.cidr, &taken);
     let used = ipam::size(&pool.cidr) - free.iter().map(ipam::size).sum::<u128>();
+    let allocated = allocations.iter().map(|a| ipam::size(&a.cidr)).sum();
     let holders: Vec<Uuid> = allocations.iter().filter_map(|a| a.network_id).collect();
     let networks = store::networks::names(&ctx.pool, &holders)
         .await?
@@ -226,6 +230,7 @@ pub async fn pool_detail(ctx: &Context, caller: &Caller, id: Uuid) -> Result<Poo
         allocations,
         free,
         used,
+        allocated,
         networks,
     })
 }
@@ -653,17 +658,24 @@ pub struct PoolSummary {
     pub pool: Pool,
     pub depth: usize,
     pub size: u128,
-    pub used: u128,
+    /// Addresses allocated within it (its child pools' allocations included;
+    /// a child pool itself is not "used").
+    pub allocated: u128,
 }
 
 impl PoolSummary {
-    /// Percent used, for the picture (0–100, one decimal).
+    /// Percent allocated, for the picture (0–100, one decimal).
     pub fn percent(&self) -> f64 {
-        if self.size == 0 {
-            return 0.0;
-        }
-        ((self.used as f64 / self.size as f64) * 1000.0).round() / 10.0
+        percent(self.allocated, self.size)
     }
+}
+
+/// `part` of `whole` in percent, one decimal.
+pub fn percent(part: u128, whole: u128) -> f64 {
+    if whole == 0 {
+        return 0.0;
+    }
+    ((part as f64 / whole as f64) * 1000.0).round() / 10.0
 }
 
 /// Every pool, in tree order, with its utilization (two queries in all).
@@ -680,27 +692,16 @@ pub async fn overview(ctx: &Context, caller: &Caller) -> Result<Vec<PoolSummary>
         out: &mut Vec<PoolSummary>,
     ) {
         for pool in pools.iter().filter(|p| p.parent_id == parent) {
-            let mut taken: Vec<IpNet> = pools
+            let allocated = allocations
                 .iter()
-                .filter(|c| c.parent_id == Some(pool.id))
-                .map(|c| c.cidr)
-                .collect();
-            taken.extend(
-                allocations
-                    .iter()
-                    .filter(|a| a.space_id == pool.space_id)
-                    .map(|a| a.cidr),
-            );
-            let size = ipam::size(&pool.cidr);
-            let free: u128 = ipam::free_blocks(&pool.cidr, &taken)
-                .iter()
-                .map(ipam::size)
+                .filter(|a| a.space_id == pool.space_id && pool.cidr.contains(&a.cidr))
+                .map(|a| ipam::size(&a.cidr))
                 .sum();
             out.push(PoolSummary {
                 pool: pool.clone(),
                 depth,
-                size,
-                used: size - free,
+                size: ipam::size(&pool.cidr),
+                allocated,
             });
             walk(pools, allocations, Some(pool.id), depth + 1, out);
         }

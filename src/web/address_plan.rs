@@ -22,6 +22,21 @@ pub(super) struct PlanPage {
     errors: Vec<FieldError>,
 }
 
+impl PlanPage {
+    fn labels_of(&self, p: &PoolSummary) -> String {
+        labels_text(&p.pool.labels)
+    }
+
+    /// The bar's filled width in percent: at least a sliver when anything
+    /// is allocated, so a /26 in a /12 still shows.
+    fn bar_of(&self, p: &PoolSummary) -> f64 {
+        match p.percent() {
+            shown if p.allocated > 0 => shown.max(1.0),
+            shown => shown,
+        }
+    }
+}
+
 #[derive(Deserialize, Default, Clone)]
 pub(super) struct PoolForm {
     #[serde(default)]
@@ -207,7 +222,7 @@ async fn pool_page(
 ) -> Result<HttpResponse, Error> {
     let detail = address_plan::pool_detail(ctx, caller, id).await?;
     let size = ipam::size(&detail.pool.cidr);
-    let percent = ((detail.used as f64 / size as f64) * 1000.0).round() / 10.0;
+    let percent = address_plan::percent(detail.allocated, size);
     // A prefix a network uses goes with the network; only an admin may
     // release it from under one (and is asked to confirm).
     let releasable = detail

@@ -470,3 +470,70 @@ async fn ipv6_pools_allocate_release_and_refuse_bad_input() {
     assert_eq!(problem["errors"][0]["field"], "prefix_length");
     assert_eq!(allocation_count(&app).await, 4);
 }
+
+/// A space split into pools is not full: the plan counts what is allocated
+/// (a /26 deep in a /8 still shows), and names each pool's labels.
+#[tokio::test]
+async fn the_plan_counts_allocations_not_child_pools() {
+    let app = spawn_app().await;
+    let admin = app.token("plan-admin@example.test", true).await;
+    let (status, space) = post(
+        &app,
+        &admin,
+        "/api/v1/pools",
+        json!({"name": "corp", "cidr": "10.0.0.0/8"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{space}");
+    let (status, child) = post(
+        &app,
+        &admin,
+        "/api/v1/pools",
+        json!({"name": "eu", "cidr": "10.16.0.0/12",
+        "parent_id": space["id"], "labels": {"region": "eu-west-1"}, "default_prefix_length": 26}),
+    )
+    .await;
+    assert_eq!(status, 201, "{child}");
+    let space_path = format!("/api/v1/pools/{}", space["id"].as_str().unwrap());
+
+    let (_, detail) = get(&app, &admin, &space_path).await;
+    assert_eq!(detail["allocated"], "0", "{detail}");
+    assert_eq!(
+        detail["used"],
+        (1u64 << 20).to_string(),
+        "the child pool is still not free to allocate from the space: {detail}"
+    );
+
+    let (status, a) = post(
+        &app,
+        &admin,
+        &format!(
+            "/api/v1/pools/{}/allocations",
+            child["id"].as_str().unwrap()
+        ),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 201, "{a}");
+    let (_, detail) = get(&app, &admin, &space_path).await;
+    assert_eq!(detail["allocated"], "64", "{detail}");
+
+    app.sign_in_admin().await;
+    let page = app.get("/address-plan").await.text().await.unwrap();
+    assert!(
+        page.contains("64 of 16777216"),
+        "the space counts the /26: {page}"
+    );
+    assert!(
+        page.contains("64 of 1048576"),
+        "the pool counts the /26: {page}"
+    );
+    assert!(
+        page.contains("region=eu-west-1"),
+        "labels are shown: {page}"
+    );
+    assert!(
+        page.contains("width=\"1\""),
+        "a sliver of a bar, not nothing: {page}"
+    );
+}

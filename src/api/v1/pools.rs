@@ -127,6 +127,9 @@ pub struct PoolDetailOut {
     /// Addresses in the pool, and how many are in child pools or allocated (as text: IPv6 counts exceed JSON numbers).
     pub size: String,
     pub used: String,
+    /// How many addresses are allocated in the pool, its child pools' allocations
+    /// included but not the child pools themselves (as text).
+    pub allocated: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -255,6 +258,7 @@ pub(super) async fn get(
         free: d.free.iter().map(ToString::to_string).collect(),
         size: size.to_string(),
         used: d.used.to_string(),
+        allocated: d.allocated.to_string(),
     }))
 }
 
