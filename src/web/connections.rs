@@ -182,6 +182,7 @@ fn event_row(e: AuditEvent) -> EventRow {
 #[template(path = "pages/connection.html")]
 struct ShowPage {
     chrome: Chrome,
+    banner: Banner,
     view: ConnectionView,
     plan: PlanPart,
     events: Vec<EventRow>,
@@ -204,6 +205,7 @@ async fn show_page(
         .collect();
     let monitoring = super::monitoring::section(ctx, caller, id, chrome.csrf.clone()).await?;
     let page = ShowPage {
+        banner: Banner::of(&view),
         monitoring,
         chrome,
         plan: PlanPart::of(view.plan.clone()),
@@ -211,6 +213,115 @@ async fn show_page(
         events,
     };
     render_page(status, push_url, &page)
+}
+
+/// What a request page says first: where the request stands, in a sentence,
+/// and how it looks (`ok`, `info`, `warn`, `bad`).
+struct Banner {
+    tone: &'static str,
+    text: String,
+}
+
+impl Banner {
+    fn of(view: &ConnectionView) -> Self {
+        let c = &view.connection;
+        let at = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+        let first_difference = serde_json::from_value::<Vec<String>>(c.observed_detail.clone())
+            .ok()
+            .and_then(|d| d.into_iter().next());
+        let (tone, text) = match view.status {
+            Status::PendingApproval => {
+                let waiting: Vec<&str> = view
+                    .sides
+                    .iter()
+                    .filter(|s| s.decision.is_none())
+                    .map(|s| s.team_slug.as_str())
+                    .collect();
+                (
+                    "info",
+                    format!(
+                        "Waiting for a lead of {} to approve.",
+                        waiting.join(" and ")
+                    ),
+                )
+            }
+            Status::Approved | Status::Provisioning => (
+                "info",
+                "Approved by every side: being built now (the steps are below).".to_owned(),
+            ),
+            Status::Active if c.observed_state.as_deref() == Some("unknown") => (
+                "warn",
+                format!(
+                    "Built, but the monitor could not read it{}{}.",
+                    c.observed_since
+                        .map(|t| format!(" since {}", at(t)))
+                        .unwrap_or_default(),
+                    first_difference
+                        .map(|d| format!(": {d}"))
+                        .unwrap_or_default()
+                ),
+            ),
+            Status::Active => (
+                "ok",
+                match c.observed_since {
+                    Some(t) => format!(
+                        "Active: it matches what was approved (checked since {}).",
+                        at(t)
+                    ),
+                    None => "Active: built as approved.".to_owned(),
+                },
+            ),
+            Status::Drifted => (
+                "bad",
+                format!(
+                    "Drifted{}: what exists no longer matches what was approved{}.",
+                    c.observed_since
+                        .map(|t| format!(" since {}", at(t)))
+                        .unwrap_or_default(),
+                    first_difference
+                        .map(|d| format!(" ({d})"))
+                        .unwrap_or_default()
+                ),
+            ),
+            Status::Failed => (
+                "bad",
+                format!(
+                    "Building it failed: {}",
+                    c.failure.as_deref().unwrap_or("see the steps below")
+                ),
+            ),
+            Status::Deprovisioning => ("info", "Being removed now.".to_owned()),
+            Status::Deleted => ("info", format!("Removed on {}.", at(c.updated_at))),
+            Status::Rejected => {
+                let by = view
+                    .sides
+                    .iter()
+                    .find(|s| s.decision.as_deref() == Some("rejected"));
+                (
+                    "warn",
+                    match by {
+                        Some(s) => format!(
+                            "Rejected by {} for {}{}.",
+                            s.decided_by_name.as_deref().unwrap_or("a lead"),
+                            s.team_slug,
+                            if s.comment.is_empty() {
+                                String::new()
+                            } else {
+                                format!(": {}", s.comment)
+                            }
+                        ),
+                        None => "Rejected.".to_owned(),
+                    },
+                )
+            }
+            Status::Cancelled => ("info", format!("Cancelled on {}.", at(c.updated_at))),
+            Status::Expired => (
+                "info",
+                format!("Expired and removed on {}.", at(c.updated_at)),
+            ),
+        };
+        Self { tone, text }
+    }
 }
 
 pub(super) async fn show(

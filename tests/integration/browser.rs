@@ -1141,6 +1141,31 @@ async fn the_dashboard_shows_a_connection_drifting_and_coming_back_after_a_repai
         .unwrap();
     assert_eq!(same, json!(true), "the dashboard updated itself");
 
+    // Its page leads with the drift, and home lists it as needing attention.
+    c.goto(&w.app.url(&format!("/connections/{id}")))
+        .await
+        .unwrap();
+    let banner = c
+        .find(Locator::Id("banner"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(banner.starts_with("Drifted since "), "{banner}");
+    assert!(banner.contains("route 10.2.0.0/16"), "{banner}");
+    c.goto(&w.app.url("/")).await.unwrap();
+    let home = text_when(c, "#home-day", "home", |t| t.contains("Needs attention")).await;
+    assert!(
+        home.contains("drifted") && home.contains("route 10.2.0.0/16"),
+        "{home}"
+    );
+    c.goto(&w.app.url("/status")).await.unwrap();
+    text_when(c, &row, "the dashboard again", |t| t.contains("drifted")).await;
+    c.execute("window.stillTheSamePage = true", vec![])
+        .await
+        .unwrap();
+
     // A lead repairs it (from another tab: the API); the dashboard follows.
     crate::provisioning::repair_now(&w, &w.payments_lead, &id).await;
     text_when(c, &row, "the connection active again", |t| {

@@ -235,6 +235,17 @@ async fn approving_your_own_request_is_explained_on_the_page() {
         .unwrap();
     assert!(page.contains("Requested: "), "the flash: {page}");
     assert!(page.contains("waiting for approval"), "{page}");
+    // The page leads with where it stands: which teams' leads it waits for.
+    let banner = page
+        .split("id=\"banner\" role=\"status\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</div>").next())
+        .unwrap_or_else(|| panic!("a banner: {page}"));
+    assert!(banner.starts_with("Waiting for a lead of "), "{banner}");
+    assert!(
+        banner.contains("payments") && banner.contains("search"),
+        "{banner}"
+    );
     assert!(
         !page.contains("approve-form"),
         "no approve button for the requester"
@@ -362,6 +373,7 @@ async fn leads_decide_from_the_queue_and_the_request_page_shows_it() {
         .unwrap();
     // Approved (or already further along, once provisioning picks it up).
     assert!(!page.contains("status-pending_approval"), "{page}");
+    assert!(!page.contains("Waiting for a lead of"), "{page}");
     assert_eq!(
         page.matches(r#"class="badge decision-approved""#).count(),
         2,
