@@ -31,7 +31,7 @@ mod request;
 pub use decide::{approve, cancel, reject};
 pub use expiry::{expire_due, remind_expiring};
 pub(in crate::services) use notice::{Notice, notify};
-pub use overview::{EXPIRING_WITHIN_DAYS, Overview, overview};
+pub use overview::{EXPIRING_WITHIN_DAYS, MAP_LIMIT, Overview, live, overview};
 pub(in crate::services) use request::replan;
 pub use request::{carry_plans_forward, preview, request};
 

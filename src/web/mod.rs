@@ -9,6 +9,7 @@ pub mod errors;
 mod flash;
 mod health;
 mod home;
+mod map;
 mod me;
 mod monitoring;
 mod networks;
@@ -200,6 +201,7 @@ route_table! {
     post "/connections/{id}/retry" => connections::retry,
     get "/approvals" => connections::approvals,
     get "/status" => monitoring::status,
+    get "/map" => map::show,
     get "/status/board" => monitoring::board,
     get "/connections/{id}/monitoring" => monitoring::monitoring,
     post "/connections/{id}/repair" => monitoring::repair,

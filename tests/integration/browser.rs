@@ -1256,6 +1256,7 @@ async fn every_main_page_fits_a_phone_and_a_desktop_and_the_console_stays_clean(
         "/status".to_owned(),
         "/networks".to_owned(),
         format!("/networks/{}", w.payments_net),
+        "/map".to_owned(),
         "/address-plan".to_owned(),
         "/teams".to_owned(),
         "/teams/payments".to_owned(),

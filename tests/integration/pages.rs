@@ -489,3 +489,57 @@ async fn networks_teams_and_connections_link_to_each_other() {
     assert!(page.contains(&link), "{page}");
     assert!(page.contains("Only those from or to"), "{page}");
 }
+
+/// The map draws every network in its team's column and each connection the
+/// person can see as a link between them; a team filter keeps its networks
+/// and those its connections reach.
+#[tokio::test]
+async fn the_map_shows_networks_by_team_and_the_connections_between_them() {
+    let w = world(spawn_app().await).await;
+    let id = w.request().await["id"].as_str().unwrap().to_owned();
+    w.app
+        .sign_in_dev("rita@example.test", "payments", "member", false)
+        .await;
+    let map = w.app.get("/map").await.text().await.unwrap();
+    for team in ["payments", "search"] {
+        assert!(map.contains(&format!(">{team}</text>")), "{map}");
+    }
+    assert!(
+        map.contains(&format!("href=\"/networks/{}\"", w.payments_net)),
+        "{map}"
+    );
+    assert!(
+        map.contains(&format!("href=\"/networks/{}\"", w.search_net)),
+        "{map}"
+    );
+    assert!(
+        map.contains(&format!(
+            "<a href=\"/connections/{id}\" class=\"map-edge edge-pending_approval\""
+        )),
+        "the request, waiting: {map}"
+    );
+
+    let filtered = w.app.get("/map?team=search").await.text().await.unwrap();
+    assert!(
+        filtered.contains(&format!("href=\"/connections/{id}\"")),
+        "{filtered}"
+    );
+    assert!(
+        filtered.contains(&format!("href=\"/networks/{}\"", w.payments_net)),
+        "reached: {filtered}"
+    );
+
+    // Someone in neither team sees the networks but not the request.
+    w.app
+        .sign_in_dev("olga@example.test", "billing", "member", false)
+        .await;
+    let map = w.app.get("/map").await.text().await.unwrap();
+    assert!(
+        map.contains(&format!("href=\"/networks/{}\"", w.payments_net)),
+        "{map}"
+    );
+    assert!(
+        !map.contains(&format!("href=\"/connections/{id}\"")),
+        "{map}"
+    );
+}

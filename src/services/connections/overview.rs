@@ -53,3 +53,38 @@ pub async fn overview(ctx: &Context, caller: &Caller) -> Result<Overview> {
         expiring: store::monitoring::expiring(&ctx.pool, user, all, soon, SHOWN).await?,
     })
 }
+
+/// How many connections the network map draws at most (the newest).
+pub const MAP_LIMIT: i64 = 1000;
+
+/// The connections the person can see that exist or are on their way (not
+/// removed, refused, cancelled or expired), newest first: what the map draws.
+pub async fn live(ctx: &Context, caller: &Caller) -> Result<Vec<Connection>> {
+    use crate::domain::connection::Status;
+    let all = store::connections::list(
+        &ctx.pool,
+        &ListQuery {
+            user_id: caller.actor.user_id,
+            all: caller.actor.is_admin,
+            status: None,
+            kind: None,
+            team: None,
+            network: None,
+            requested_by: None,
+            created_after: None,
+            created_before: None,
+            after: None,
+            fetch: MAP_LIMIT,
+        },
+    )
+    .await?;
+    Ok(all
+        .into_iter()
+        .filter(|c| {
+            !matches!(
+                c.status,
+                Status::Deleted | Status::Rejected | Status::Cancelled | Status::Expired
+            )
+        })
+        .collect())
+}
