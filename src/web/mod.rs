@@ -7,6 +7,7 @@ mod auth;
 mod connections;
 pub mod errors;
 mod flash;
+mod form;
 mod health;
 mod home;
 mod map;

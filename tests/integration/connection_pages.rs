@@ -143,12 +143,31 @@ async fn the_form_comes_back_with_field_errors_and_nothing_is_saved() {
         .unwrap();
     assert_eq!(res.status(), 422);
     let page = res.text().await.unwrap();
-    // The form's own parse error and the service's, at once.
+    // The form's own parse error and the service's, at once: summed up at the
+    // top by the fields' labels, each again at its field.
+    assert!(page.contains("2 things to correct"), "{page}");
     assert!(
-        page.contains("expires_in_hours: must be a whole number of hours such as 24"),
+        page.contains(
+            "<a href=\"#c-expires\">Remove after</a>: must be a whole number of hours such as 24"
+        ),
         "{page}"
     );
-    assert!(page.contains("reason: is required"), "{page}");
+    assert!(
+        page.contains("<a href=\"#c-reason\">Why is it needed</a>: is required: say why"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<p class=\"field-error\" id=\"c-reason-error\">is required: say why"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"id="c-expires" aria-invalid="true" aria-describedby="c-expires-error""#),
+        "{page}"
+    );
+    assert!(
+        !page.contains("expires_in_hours:"),
+        "no internal names: {page}"
+    );
     // What was typed is still there.
     assert!(page.contains("<h1>New request</h1>"));
     assert!(page.contains(r#"name="ports" value="443""#), "{page}");

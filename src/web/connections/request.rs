@@ -2,6 +2,7 @@
 //! creating the request.
 
 use super::*;
+use crate::web::form::{Field, FormErrors};
 
 /// The request form as the browser sends it: every value a string.
 #[derive(Deserialize, Default)]
@@ -139,12 +140,101 @@ pub(super) async fn with_form_errors(
     Error::Invalid(errors)
 }
 
+/// The request form's fields, as its errors name them.
+const FIELDS: &[Field] = &[
+    Field {
+        name: "kind",
+        label: "Kind",
+        input: "c-kind",
+    },
+    Field {
+        name: "source_network_id",
+        label: "Source network",
+        input: "c-source",
+    },
+    Field {
+        name: "source_cidr",
+        label: "Source CIDR",
+        input: "c-source-cidr",
+    },
+    Field {
+        name: "destination_network_id",
+        label: "Destination network",
+        input: "c-destination",
+    },
+    Field {
+        name: "protocol",
+        label: "Protocol",
+        input: "c-protocol",
+    },
+    Field {
+        name: "ports",
+        label: "Ports",
+        input: "c-ports",
+    },
+    Field {
+        name: "target_address",
+        label: "Service address",
+        input: "c-target-address",
+    },
+    Field {
+        name: "target_port",
+        label: "Service port",
+        input: "c-target-port",
+    },
+    Field {
+        name: "hostname",
+        label: "Public hostname",
+        input: "c-hostname",
+    },
+    Field {
+        name: "path",
+        label: "Path",
+        input: "c-path",
+    },
+    Field {
+        name: "team",
+        label: "Owning team",
+        input: "c-team",
+    },
+    Field {
+        name: "name",
+        label: "Name",
+        input: "c-name",
+    },
+    Field {
+        name: "record_type",
+        label: "Type",
+        input: "c-record-type",
+    },
+    Field {
+        name: "value",
+        label: "Value",
+        input: "c-value",
+    },
+    Field {
+        name: "ttl",
+        label: "TTL",
+        input: "c-ttl",
+    },
+    Field {
+        name: "reason",
+        label: "Why is it needed",
+        input: "c-reason",
+    },
+    Field {
+        name: "expires_in_hours",
+        label: "Remove after",
+        input: "c-expires",
+    },
+];
+
 #[derive(Template)]
 #[template(path = "pages/connection_new.html")]
 pub(super) struct NewPage {
     chrome: Chrome,
     form: RequestForm,
-    errors: Vec<FieldError>,
+    errors: FormErrors,
     kinds: [Kind; 4],
     networks: Vec<NetworkDetail>,
     my_teams: Vec<TeamRole>,
@@ -166,7 +256,7 @@ pub(super) async fn new_page(
         refusal,
         chrome,
         form,
-        errors,
+        errors: FormErrors::new(errors, FIELDS),
         kinds: Kind::ALL,
         networks: networks::list_networks(ctx, caller, &Default::default()).await?,
         my_teams: caller.actor.teams.clone(),
