@@ -140,14 +140,23 @@ struct EventRow {
     details: Vec<(String, String)>,
 }
 
+/// A SHA-256 in hex, maybe after a version ("v2:…").
+fn is_hash(s: &str) -> bool {
+    let hex = s.split_once(':').map_or(s, |(_, h)| h);
+    hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A recorded value in words: a full hash is shortened (its start tells
+/// plans apart), objects read as "key: value".
 fn text_of(value: &serde_json::Value) -> String {
     use serde_json::Value;
     match value {
+        Value::String(s) if is_hash(s) => format!("{}…", &s[..s.len() - 52]),
         Value::String(s) => s.clone(),
         Value::Array(items) => items.iter().map(text_of).collect::<Vec<_>>().join("; "),
         Value::Object(map) => map
             .iter()
-            .map(|(k, v)| format!("{k}: {}", text_of(v)))
+            .map(|(k, v)| format!("{}: {}", k.replace('_', " "), text_of(v)))
             .collect::<Vec<_>>()
             .join(", "),
         other => other.to_string(),
@@ -158,7 +167,12 @@ fn event_row(e: AuditEvent) -> EventRow {
     let mut details: Vec<(String, String)> = e
         .details
         .as_object()
-        .map(|map| map.iter().map(|(k, v)| (k.clone(), text_of(v))).collect())
+        .map(|map| {
+            map.iter()
+                .map(|(k, v)| (k.replace('_', " "), text_of(v)))
+                .filter(|(_, v)| !v.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     // The map is alphabetical; a change reads before → after, then the rest.
     details.sort_by_key(|(k, _)| match k.as_str() {
@@ -173,7 +187,7 @@ fn event_row(e: AuditEvent) -> EventRow {
             .action
             .strip_prefix("connection.")
             .unwrap_or(&e.action)
-            .to_owned(),
+            .replace('_', " "),
         details,
     }
 }

@@ -405,6 +405,14 @@ async fn leads_decide_from_the_queue_and_the_request_page_shows_it() {
         2,
         "{page}"
     );
+    // The timeline reads as words: the approved plan by the start of its hash.
+    let short = regex_lite::Regex::new(r"<dt>plan hash</dt><dd>(v2:)?[0-9a-f]{12}…</dd>").unwrap();
+    assert!(short.find_iter(&page).count() >= 2, "{page}");
+    let full = regex_lite::Regex::new(r"<dd>[^<]*[0-9a-f]{64}").unwrap();
+    assert!(
+        !full.is_match(&page),
+        "no full hash in the timeline: {page}"
+    );
 
     // Someone of neither team finds nothing there.
     let (olga, _) = person(&app, "olga@example.test", "ledger", "lead").await;
