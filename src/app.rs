@@ -72,6 +72,7 @@ impl Application {
                 .wrap(from_fn(crate::web::text::refuse_bad_text))
                 .wrap(from_fn(session::authenticate))
                 .wrap(from_fn(pages::errors::render_errors))
+                .wrap(from_fn(pages::errors::refusals_to_htmx_as_pages))
                 .wrap(from_fn(crate::web::flash_middleware))
                 .wrap(security_headers(https, &csp))
                 .wrap(from_fn(record_metrics))

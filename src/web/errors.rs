@@ -46,6 +46,27 @@ pub fn wants_json(req: &actix_web::HttpRequest) -> bool {
             .is_some_and(|v| v.contains("json") && !v.contains("html"))
 }
 
+/// A person's mistake that htmx posted (a 409 or 422 page: the form again, or
+/// a row, saying what is wrong) reaches htmx as 200: it is swapped in just the
+/// same, and the browser does not log a failed request for it. Every other
+/// client (a plain form, a script, the API) gets the status itself.
+pub async fn refusals_to_htmx_as_pages(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let htmx = req.headers().contains_key("hx-request") && !req.path().starts_with("/api/");
+    let mut res = next.call(req).await?;
+    let html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if htmx && html && matches!(res.status().as_u16(), 409 | 422) {
+        *res.response_mut().status_mut() = actix_web::http::StatusCode::OK;
+    }
+    Ok(res)
+}
+
 pub async fn render_errors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,

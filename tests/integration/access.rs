@@ -755,6 +755,7 @@ async fn every_route_for_every_role() {
             signed_in,
         ),
         row("get", "/status", "/status".into(), Body::None, signed_in),
+        row("get", "/map", "/map".into(), Body::None, signed_in),
         row(
             "get",
             "/status/board",

@@ -297,7 +297,13 @@ async fn a_newcomer_reads_the_landing_page_and_sends_a_test_email_from_the_outbo
     );
     browser.screenshot("me").await;
 
-    // Follow the banner to the outbox and send a test email with the form.
+    // Open the admin menu, go to the outbox and send a test email with the form.
+    c.find(Locator::Css("details.menu-group summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     c.find(Locator::LinkText("Outbox"))
         .await
         .unwrap()
@@ -1382,6 +1388,126 @@ async fn every_main_page_fits_a_phone_and_a_desktop_and_the_console_stays_clean(
     c.accept_alert().await.unwrap();
     eventually(Duration::from_secs(10), "the token revoked", || async {
         c.find(Locator::Css(revoke)).await.is_err().then_some(())
+    })
+    .await;
+    let errors = browser.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+}
+
+/// A member's day: she asks for a connection and forgets the reason (the
+/// mistake is shown at its field, what she typed is kept), asks again, finds
+/// the request on her home page and on the map, and cancels it after the
+/// confirmation says what will happen.
+#[tokio::test]
+async fn a_member_asks_finds_her_request_on_home_and_the_map_and_cancels_it() {
+    let w = crate::connections::world(spawn_app().await).await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    dev_sign_in(
+        &w.app,
+        c,
+        "rita@example.test",
+        "Rita",
+        "payments",
+        "member",
+        false,
+    )
+    .await;
+
+    c.goto(&w.app.url("/connections/new")).await.unwrap();
+    c.find(Locator::Id("c-kind"))
+        .await
+        .unwrap()
+        .select_by_value("network-to-network")
+        .await
+        .unwrap();
+    c.find(Locator::Id("c-source"))
+        .await
+        .unwrap()
+        .select_by_value(&w.payments_net)
+        .await
+        .unwrap();
+    c.find(Locator::Id("c-destination"))
+        .await
+        .unwrap()
+        .select_by_value(&w.search_net)
+        .await
+        .unwrap();
+    c.find(Locator::Id("c-ports"))
+        .await
+        .unwrap()
+        .send_keys("443")
+        .await
+        .unwrap();
+    let submit = "form.request-form button[type=submit]";
+    c.find(Locator::Css(submit))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let summary = text_when(c, "main", "the refusal", |t| t.contains("to correct")).await;
+    assert!(summary.contains("Why is it needed"), "{summary}");
+    let at_field = c
+        .find(Locator::Id("c-reason-error"))
+        .await
+        .expect("the error at the reason field");
+    assert!(at_field.is_displayed().await.unwrap());
+    let ports = c.find(Locator::Id("c-ports")).await.unwrap();
+    assert_eq!(
+        ports.prop("value").await.unwrap().as_deref(),
+        Some("443"),
+        "kept"
+    );
+    browser.screenshot("member-form-error").await;
+
+    c.find(Locator::Id("c-reason"))
+        .await
+        .unwrap()
+        .send_keys("checkout calls search")
+        .await
+        .unwrap();
+    c.find(Locator::Css(submit))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let banner = text_when(c, "#banner", "the new request", |t| t.contains("Waiting")).await;
+    assert!(banner.starts_with("Waiting for a lead of"), "{banner}");
+    let url = c.current_url().await.unwrap();
+    let id = url.path().trim_start_matches("/connections/").to_owned();
+
+    c.goto(&w.app.url("/")).await.unwrap();
+    c.find(Locator::Css(&format!(
+        "#home-day a[href='/connections/{id}']"
+    )))
+    .await
+    .expect("her request on her home page");
+    c.goto(&w.app.url("/map")).await.unwrap();
+    c.find(Locator::Css(&format!(
+        "a.map-edge[href='/connections/{id}']"
+    )))
+    .await
+    .expect("her request on the map");
+
+    c.goto(&w.app.url(&format!("/connections/{id}")))
+        .await
+        .unwrap();
+    c.find(Locator::Css("#cancel-form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let question = c.get_alert_text().await.unwrap();
+    assert!(
+        question.starts_with("Cancel the request for "),
+        "{question}"
+    );
+    c.accept_alert().await.unwrap();
+    text_when(c, "#banner", "the request cancelled", |t| {
+        t.starts_with("Cancelled")
     })
     .await;
     let errors = browser.console_errors().await;

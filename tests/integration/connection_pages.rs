@@ -361,7 +361,9 @@ async fn leads_decide_from_the_queue_and_the_request_page_shows_it() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 422, "htmx swaps a 422 in");
+    // htmx gets the row saying why as a page (200: no failed request in
+    // the browser's console); a plain form or a script gets the 422 itself.
+    assert_eq!(res.status(), 200, "htmx swaps the refusal in");
     let row = res.text().await.unwrap();
     assert!(row.contains("comment: is required"), "{row}");
     assert!(row.contains(">Reject</button>"), "{row}");
