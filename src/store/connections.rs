@@ -32,6 +32,16 @@ pub struct Connection {
     pub observed_detail: serde_json::Value,
 }
 
+impl Connection {
+    /// The plan's one-line summary, as pages list the connection.
+    pub fn summary(&self) -> &str {
+        self.plan
+            .get("summary")
+            .and_then(|s| s.as_str())
+            .unwrap_or("a connection")
+    }
+}
+
 const SELECT: &str = "SELECT c.*, u.email AS requester_email, u.name AS requester_name
     FROM connections c JOIN users u ON u.id = c.requested_by";
 

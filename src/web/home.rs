@@ -51,16 +51,8 @@ pub(super) async fn related(
 
 impl Line {
     pub(super) fn of(c: &Connection, at: DateTime<Utc>) -> Self {
-        let category = if c.status.is_watched() && c.observed_state.as_deref() == Some("unknown") {
-            "unknown".to_owned()
-        } else {
-            c.status.as_str().to_owned()
-        };
-        let label = match category.as_str() {
-            "pending_approval" => "waiting for approval".to_owned(),
-            "unknown" => "unknown (provider unreachable)".to_owned(),
-            other => other.replace('_', " "),
-        };
+        let category = super::monitoring::category(c);
+        let label = super::monitoring::label(&category);
         let first_difference = serde_json::from_value::<Vec<String>>(c.observed_detail.clone())
             .ok()
             .and_then(|d| d.into_iter().next());
@@ -71,12 +63,7 @@ impl Line {
         };
         Self {
             id: c.id,
-            summary: c
-                .plan
-                .get("summary")
-                .and_then(|s| s.as_str())
-                .unwrap_or("a connection")
-                .to_owned(),
+            summary: c.summary().to_owned(),
             category,
             label,
             who: c.requester_name.clone(),

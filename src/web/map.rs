@@ -183,12 +183,7 @@ pub(super) async fn show(
                 from,
                 to,
                 status: c.status.as_str().to_owned(),
-                summary: c
-                    .plan
-                    .get("summary")
-                    .and_then(|s| s.as_str())
-                    .unwrap_or("a connection")
-                    .to_owned(),
+                summary: c.summary().to_owned(),
             })
         })
         .collect();

@@ -25,7 +25,7 @@ pub(super) struct BoardRow {
     details: Vec<String>,
 }
 
-fn category(c: &Connection) -> String {
+pub(super) fn category(c: &Connection) -> String {
     if c.status.is_watched() && c.observed_state.as_deref() == Some("unknown") {
         "unknown".into()
     } else {
@@ -33,7 +33,7 @@ fn category(c: &Connection) -> String {
     }
 }
 
-fn label(category: &str) -> String {
+pub(super) fn label(category: &str) -> String {
     match category {
         "pending_approval" => "waiting for approval".into(),
         "unknown" => "unknown (provider unreachable)".into(),
@@ -68,12 +68,7 @@ async fn board_of(ctx: &Context, caller: &Caller) -> Result<Board, Error> {
             .into_iter()
             .map(|c| {
                 let category = category(&c);
-                let summary = c
-                    .plan
-                    .get("summary")
-                    .and_then(|s| s.as_str())
-                    .unwrap_or_default()
-                    .to_owned();
+                let summary = c.summary().to_owned();
                 BoardRow {
                     id: c.id,
                     summary,
