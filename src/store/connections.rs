@@ -40,9 +40,19 @@ impl Connection {
             .and_then(|s| s.as_str())
             .unwrap_or("a connection")
     }
+
+    /// The first difference the monitor found, if it recorded any (a detail
+    /// that is not a list of differences has none to show).
+    pub fn first_difference(&self) -> Option<String> {
+        serde_json::from_value::<Vec<String>>(self.observed_detail.clone())
+            .ok()?
+            .into_iter()
+            .next()
+    }
 }
 
-const SELECT: &str = "SELECT c.*, u.email AS requester_email, u.name AS requester_name
+/// Every column of a connection with its requester, for queries elsewhere in the store.
+pub(super) const SELECT: &str = "SELECT c.*, u.email AS requester_email, u.name AS requester_name
     FROM connections c JOIN users u ON u.id = c.requested_by";
 
 /// A team that must consent, and what its lead decided.

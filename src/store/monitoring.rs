@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
 
+use super::connections::SELECT;
+
 /// An `active` or `drifted` connection, as the monitor needs it.
 #[derive(Debug, Clone, FromRow)]
 pub struct Watched {
@@ -370,8 +372,7 @@ pub async fn needing_attention(
     limit: i64,
 ) -> Result<Vec<super::connections::Connection>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT c.*, u.email AS requester_email, u.name AS requester_name
-           FROM connections c JOIN users u ON u.id = c.requested_by
+        "{SELECT}
           WHERE {VISIBLE} AND {CATEGORY} IN ('drifted', 'unknown', 'failed')
           ORDER BY c.updated_at DESC
           LIMIT $3"
@@ -392,8 +393,7 @@ pub async fn expiring(
     limit: i64,
 ) -> Result<Vec<super::connections::Connection>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT c.*, u.email AS requester_email, u.name AS requester_name
-           FROM connections c JOIN users u ON u.id = c.requested_by
+        "{SELECT}
           WHERE {VISIBLE} AND c.expires_at IS NOT NULL AND c.expires_at < $3
             AND c.status IN ('approved', 'provisioning', 'active', 'drifted')
           ORDER BY c.expires_at
@@ -431,8 +431,7 @@ pub async fn board(
     limit: i64,
 ) -> Result<Vec<super::connections::Connection>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT c.*, u.email AS requester_email, u.name AS requester_name
-           FROM connections c JOIN users u ON u.id = c.requested_by
+        "{SELECT}
           WHERE {VISIBLE}
             AND c.status IN ('active', 'drifted', 'provisioning', 'approved', 'failed', 'deprovisioning')
           ORDER BY CASE {CATEGORY} WHEN 'drifted' THEN 0 WHEN 'unknown' THEN 1 WHEN 'failed' THEN 2

@@ -240,9 +240,7 @@ impl Banner {
     fn of(view: &ConnectionView) -> Self {
         let c = &view.connection;
         let at = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
-        let first_difference = serde_json::from_value::<Vec<String>>(c.observed_detail.clone())
-            .ok()
-            .and_then(|d| d.into_iter().next());
+        let first_difference = c.first_difference();
         let (tone, text) = match view.status {
             Status::PendingApproval => {
                 let waiting: Vec<&str> = view

@@ -4,6 +4,7 @@ mod address_plan;
 mod admin;
 mod assets;
 mod auth;
+mod connection_lines;
 mod connections;
 pub mod errors;
 mod flash;

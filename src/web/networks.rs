@@ -208,7 +208,7 @@ pub(super) struct NetworkPage {
     chrome: Chrome,
     detail: NetworkDetail,
     /// The latest connections from or to it, whether there are more, and where they all are.
-    lines: Vec<super::home::Line>,
+    lines: Vec<super::connection_lines::Line>,
     more: bool,
     all: String,
     can_manage: bool,
@@ -232,7 +232,7 @@ pub(super) async fn show(
     let can_confirm = caller
         .actor
         .can(crate::auth::policy::Action::ConfirmOwnership);
-    let (lines, more) = super::home::related(
+    let (lines, more) = super::connection_lines::related(
         &ctx,
         &caller,
         crate::services::connections::ConnectionFilter {

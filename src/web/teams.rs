@@ -101,7 +101,7 @@ pub(super) struct TeamPage {
     webhook: Option<crate::store::notifications::Webhook>,
     networks: Vec<crate::services::networks::NetworkDetail>,
     /// The latest connections where the team is a side, whether there are more, and where they all are.
-    lines: Vec<super::home::Line>,
+    lines: Vec<super::connection_lines::Line>,
     more: bool,
     all: String,
 }
@@ -125,7 +125,7 @@ async fn team_page(
         },
     )
     .await?;
-    let (lines, more) = super::home::related(
+    let (lines, more) = super::connection_lines::related(
         ctx,
         caller,
         services::connections::ConnectionFilter {
