@@ -68,8 +68,9 @@ pub(super) fn network_to_network(
     Ok(Plan {
         kind: Kind::NetworkToNetwork,
         mechanism,
+        // Both ends get rules: either side may open a connection to the other.
         summary: format!(
-            "{} between {} and {} ({})",
+            "{} between {} and {}, both ways ({})",
             mechanism.label(),
             a.network,
             b.network,

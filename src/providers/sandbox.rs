@@ -196,15 +196,18 @@ pub struct Resource {
     pub id: String,
     pub account: String,
     pub connection_id: Uuid,
+    /// What the connection is, in words (none once its record is gone).
+    pub connection_summary: Option<String>,
     pub kind: String,
     pub name: String,
     pub detail: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
-const RESOURCE: &str =
-    "SELECT r.id, a.name AS account, r.connection_id, r.kind, r.name, r.detail, r.created_at
-       FROM sandbox_resources r JOIN provider_accounts a ON a.id = r.account_id";
+const RESOURCE: &str = "SELECT r.id, a.name AS account, r.connection_id,
+            c.plan->>'summary' AS connection_summary, r.kind, r.name, r.detail, r.created_at
+       FROM sandbox_resources r JOIN provider_accounts a ON a.id = r.account_id
+       LEFT JOIN connections c ON c.id = r.connection_id";
 
 /// The newest resources (at most `limit`), of one connection or of all.
 pub async fn resources(

@@ -75,7 +75,10 @@ pub async fn create_network(
     if team.is_none() {
         errors.push(FieldError::new(
             "team",
-            format!("no team is called {:?}", req.team.trim()),
+            match req.team.trim() {
+                "" => "is required: the team that will own the network".to_owned(),
+                slug => format!("no team is called {slug:?}"),
+            },
         ));
     }
     let account = match req.provider_account_id {

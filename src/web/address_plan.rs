@@ -5,6 +5,7 @@ use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::form::{self, Field, FormErrors};
 use super::{Chrome, Flash};
 use crate::auth::policy::Action;
 use crate::error::{Error, FieldError};
@@ -19,7 +20,7 @@ pub(super) struct PlanPage {
     pools: Vec<PoolSummary>,
     can_manage: bool,
     form: PoolForm,
-    errors: Vec<FieldError>,
+    errors: FormErrors,
 }
 
 impl PlanPage {
@@ -77,7 +78,7 @@ async fn plan_page(
         pools: address_plan::overview(ctx, caller).await?,
         can_manage: caller.actor.can(Action::ManageAddressPlan),
         form,
-        errors,
+        errors: FormErrors::new(errors, POOL_FIELDS),
     };
     super::render_page(status, Some("/address-plan"), &page)
 }
@@ -98,12 +99,13 @@ pub(super) async fn overview(
     .await
 }
 
-fn parse_labels(text: &str) -> Result<serde_json::Value, Error> {
+/// `region=eu-west, environment=prod` as a label object; a pair without `=` is refused.
+fn parse_labels(text: &str) -> Result<serde_json::Value, FieldError> {
     let mut map = serde_json::Map::new();
     for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (k, v) = pair
             .split_once('=')
-            .ok_or_else(|| Error::invalid("labels", format!("{pair:?} is not key=value")))?;
+            .ok_or_else(|| FieldError::new("labels", format!("{pair:?} is not key=value")))?;
         map.insert(
             k.trim().to_owned(),
             serde_json::Value::String(v.trim().to_owned()),
@@ -111,6 +113,66 @@ fn parse_labels(text: &str) -> Result<serde_json::Value, Error> {
     }
     Ok(serde_json::Value::Object(map))
 }
+
+/// A prefix length as typed (`24` or `/24`), or nothing.
+fn parse_prefix_length(field: &str, text: &str) -> Result<Option<i64>, FieldError> {
+    match text.trim().trim_start_matches('/') {
+        "" => Ok(None),
+        n => n
+            .parse()
+            .map(Some)
+            .map_err(|_| FieldError::new(field, "must be a number such as 24")),
+    }
+}
+
+impl PoolForm {
+    /// The service's request, or every field that did not even parse, with
+    /// the name and CIDR checked too so that everything is said at once.
+    fn to_request(&self) -> Result<address_plan::PoolRequest, Vec<FieldError>> {
+        let parent_id = match self.parent_id.trim() {
+            "" => Ok(None),
+            id => Uuid::parse_str(id)
+                .map(Some)
+                .map_err(|_| FieldError::new("parent_id", "no pool has this id")),
+        };
+        let default_prefix_length =
+            parse_prefix_length("default_prefix_length", &self.default_prefix_length);
+        let labels = parse_labels(&self.labels);
+        match (parent_id, default_prefix_length, labels) {
+            (Ok(parent_id), Ok(default_prefix_length), Ok(labels)) => {
+                Ok(address_plan::PoolRequest {
+                    name: self.name.clone(),
+                    cidr: self.cidr.clone(),
+                    parent_id,
+                    labels,
+                    default_prefix_length,
+                })
+            }
+            (parent, len, labels) => {
+                let mut errors: Vec<FieldError> = [parent.err(), len.err(), labels.err()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                if self.name.trim().is_empty() {
+                    errors.insert(0, FieldError::new("name", "is required"));
+                }
+                if let Err(reason) = ipam::parse_cidr(&self.cidr) {
+                    errors.insert(0, FieldError::new("cidr", reason));
+                }
+                Err(errors)
+            }
+        }
+    }
+}
+
+/// The new-pool form's fields, as its errors name them.
+const POOL_FIELDS: &[Field] = &[
+    Field::new("name", "Name", "pool-name"),
+    Field::new("cidr", "CIDR", "pool-cidr"),
+    Field::new("parent_id", "Inside", "pool-parent"),
+    Field::new("default_prefix_length", "Default prefix length", "pool-len"),
+    Field::new("labels", "Labels", "pool-labels"),
+];
 
 pub(super) async fn create_pool(
     req: HttpRequest,
@@ -120,52 +182,20 @@ pub(super) async fn create_pool(
     form: web::Form<PoolForm>,
 ) -> Result<HttpResponse, Error> {
     let form = form.into_inner();
-    let result = async {
-        let parent_id = match form.parent_id.trim() {
-            "" => None,
-            id => Some(
-                Uuid::parse_str(id)
-                    .map_err(|_| Error::invalid("parent_id", "no pool has this id"))?,
-            ),
-        };
-        let default_prefix_length = match form.default_prefix_length.trim() {
-            "" => None,
-            n => Some(n.trim_start_matches('/').parse::<i64>().map_err(|_| {
-                Error::invalid("default_prefix_length", "must be a number such as 24")
-            })?),
-        };
-        address_plan::create_pool(
-            &ctx,
-            &caller,
-            address_plan::PoolRequest {
-                name: form.name.clone(),
-                cidr: form.cidr.clone(),
-                parent_id,
-                labels: parse_labels(&form.labels)?,
-                default_prefix_length,
-            },
-            None,
-        )
-        .await
-    }
-    .await;
+    let result = match form.to_request() {
+        Ok(request) => address_plan::create_pool(&ctx, &caller, request, None).await,
+        Err(errors) => Err(Error::Invalid(errors)),
+    };
     match result {
         Ok(pool) => Ok(
             Flash::success(format!("Pool {} ({}) created.", pool.name, pool.cidr))
                 .redirect(&format!("/address-plan/pools/{}", pool.id)),
         ),
-        Err(Error::Invalid(errors)) if !super::errors::wants_json(&req) => {
-            plan_page(
-                &ctx,
-                chrome,
-                &caller,
-                form,
-                errors,
-                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
+        Err(e) if super::errors::wants_json(&req) => Err(e),
+        Err(e) => {
+            let (errors, status) = form::refusal(e)?;
+            plan_page(&ctx, chrome, &caller, form, errors, status).await
         }
-        Err(e) => Err(e),
     }
 }
 
@@ -209,7 +239,9 @@ pub(super) struct PoolPage {
     labels: String,
     /// Allocations the policy lets this person give back.
     releasable: std::collections::HashSet<Uuid>,
-    errors: Vec<FieldError>,
+    /// The allocation form as typed, and why it was refused.
+    form: AllocateForm,
+    errors: FormErrors,
 }
 
 async fn pool_page(
@@ -217,6 +249,7 @@ async fn pool_page(
     chrome: Chrome,
     caller: &Caller,
     id: Uuid,
+    form: AllocateForm,
     errors: Vec<FieldError>,
     status: actix_web::http::StatusCode,
 ) -> Result<HttpResponse, Error> {
@@ -246,7 +279,8 @@ async fn pool_page(
         size,
         percent,
         detail,
-        errors,
+        form,
+        errors: FormErrors::new(errors, ALLOCATE_FIELDS),
     };
     super::render_page(status, Some(&format!("/address-plan/pools/{id}")), &page)
 }
@@ -266,13 +300,20 @@ pub(super) async fn pool(
         chrome,
         &caller,
         pool_id(&id)?,
+        AllocateForm::default(),
         Vec::new(),
         actix_web::http::StatusCode::OK,
     )
     .await
 }
 
-#[derive(Deserialize)]
+/// The allocation form's fields, as its errors name them.
+const ALLOCATE_FIELDS: &[Field] = &[
+    Field::new("prefix_length", "Prefix length", "alloc-len"),
+    Field::new("description", "What for", "alloc-desc"),
+];
+
+#[derive(Deserialize, Default)]
 pub(super) struct AllocateForm {
     #[serde(default)]
     prefix_length: String,
@@ -289,45 +330,34 @@ pub(super) async fn allocate(
     form: web::Form<AllocateForm>,
 ) -> Result<HttpResponse, Error> {
     let id = pool_id(&id)?;
-    let result = async {
-        let prefix_length = match form.prefix_length.trim().trim_start_matches('/') {
-            "" => None,
-            n => Some(
-                n.parse::<i64>()
-                    .map_err(|_| Error::invalid("prefix_length", "must be a number such as 24"))?,
-            ),
-        };
-        address_plan::allocate(
-            &ctx,
-            &caller,
-            id,
-            address_plan::AllocationRequest {
-                prefix_length,
-                idempotency_key: None,
-                reservation_ttl: None,
-                description: form.description.clone(),
-            },
-        )
-        .await
-    }
-    .await;
+    let form = form.into_inner();
+    let result = match parse_prefix_length("prefix_length", &form.prefix_length) {
+        Ok(prefix_length) => {
+            address_plan::allocate(
+                &ctx,
+                &caller,
+                id,
+                address_plan::AllocationRequest {
+                    prefix_length,
+                    idempotency_key: None,
+                    reservation_ttl: None,
+                    description: form.description.clone(),
+                },
+            )
+            .await
+        }
+        Err(error) => Err(Error::Invalid(vec![error])),
+    };
     match result {
         Ok(done) => Ok(
             Flash::success(format!("Allocated {}.", done.allocation.cidr))
                 .redirect(&format!("/address-plan/pools/{id}")),
         ),
-        Err(Error::Invalid(errors)) if !super::errors::wants_json(&req) => {
-            pool_page(
-                &ctx,
-                chrome,
-                &caller,
-                id,
-                errors,
-                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
+        Err(e) if super::errors::wants_json(&req) => Err(e),
+        Err(e) => {
+            let (errors, status) = form::refusal(e)?;
+            pool_page(&ctx, chrome, &caller, id, form, errors, status).await
         }
-        Err(e) => Err(e),
     }
 }
 

@@ -3,13 +3,32 @@
 //! by its label and linking to it. All errors at once; the input is kept by
 //! the page that renders the form again.
 
-use crate::error::FieldError;
+use actix_web::http::StatusCode;
+
+use crate::error::{Error, FieldError};
 
 /// A field of a form: its name in the request, its label, and the id of its input.
 pub(super) struct Field {
     pub name: &'static str,
     pub label: &'static str,
     pub input: &'static str,
+}
+
+impl Field {
+    pub(super) const fn new(name: &'static str, label: &'static str, input: &'static str) -> Self {
+        Self { name, label, input }
+    }
+}
+
+/// What a refused form shows again, and with which status: the fields'
+/// errors at their fields (422), a conflict such as "already exists" or
+/// "overlaps" at the top of the form (409). Anything else is an error page.
+pub(super) fn refusal(e: Error) -> Result<(Vec<FieldError>, StatusCode), Error> {
+    match e {
+        Error::Invalid(errors) => Ok((errors, StatusCode::UNPROCESSABLE_ENTITY)),
+        Error::Conflict(why) => Ok((vec![FieldError::new("", why)], StatusCode::CONFLICT)),
+        other => Err(other),
+    }
 }
 
 pub(super) struct FormErrors {

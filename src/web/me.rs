@@ -5,6 +5,7 @@ use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::form::{self, Field, FormErrors};
 use super::{Chrome, Flash};
 use crate::auth::policy::TeamRole;
 use crate::domain::notification::Topic;
@@ -26,8 +27,14 @@ pub(super) struct ProfilePage {
     new_token: Option<String>,
     form_name: String,
     form_days: String,
-    errors: Vec<FieldError>,
+    errors: FormErrors,
 }
+
+/// The token form's fields, as its errors name them.
+const TOKEN_FIELDS: &[Field] = &[
+    Field::new("name", "Name", "token-name"),
+    Field::new("expires_in_days", "Expires after", "token-days"),
+];
 
 async fn render(
     ctx: &Context,
@@ -49,7 +56,7 @@ async fn render(
         new_token,
         form_name: form.map(|f| f.name.clone()).unwrap_or_default(),
         form_days: form.map(|f| f.expires_in_days.clone()).unwrap_or_default(),
-        errors,
+        errors: FormErrors::new(errors, TOKEN_FIELDS),
     };
     let mut res = super::render_page(status, Some("/me"), &page)?;
     // The page may hold a new token's secret: never cache it.
@@ -86,13 +93,13 @@ pub(super) struct TokenForm {
 }
 
 /// Parses the optional expiry field of a form.
-pub(super) fn parse_days(text: &str) -> Result<Option<i64>, Error> {
+pub(super) fn parse_days(text: &str) -> Result<Option<i64>, FieldError> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
     }
     text.parse::<i64>().map(Some).map_err(|_| {
-        Error::invalid(
+        FieldError::new(
             "expires_in_days",
             "must be a whole number of days, or empty for no expiry",
         )
@@ -108,7 +115,12 @@ pub(super) async fn create_token(
 ) -> Result<HttpResponse, Error> {
     let result = match parse_days(&form.expires_in_days) {
         Ok(days) => services::tokens::create(&ctx, &caller, &form.name, days, None).await,
-        Err(e) => Err(e),
+        // Said together with a missing name, so that both are fixed at once.
+        Err(days) if form.name.trim().is_empty() => Err(Error::Invalid(vec![
+            FieldError::new("name", "is required: say what uses the token"),
+            days,
+        ])),
+        Err(days) => Err(Error::Invalid(vec![days])),
     };
     match result {
         Ok(created) => {
@@ -128,19 +140,11 @@ pub(super) async fn create_token(
             )
             .await
         }
-        Err(Error::Invalid(errors)) if !super::errors::wants_json(&req) => {
-            render(
-                &ctx,
-                chrome,
-                &caller,
-                None,
-                Some(&form),
-                errors,
-                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
+        Err(e) if super::errors::wants_json(&req) => Err(e),
+        Err(e) => {
+            let (errors, status) = form::refusal(e)?;
+            render(&ctx, chrome, &caller, None, Some(&form), errors, status).await
         }
-        Err(e) => Err(e),
     }
 }
 

@@ -6,6 +6,7 @@ use askama_web::WebTemplate;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::form::{Field, FormErrors};
 use super::{Chrome, Flash};
 use crate::auth::policy::TeamRole;
 use crate::error::{Error, FieldError};
@@ -60,6 +61,18 @@ pub(super) struct NetworkForm {
     external_id: String,
 }
 
+/// The new-network form's fields, as its errors name them.
+const FIELDS: &[Field] = &[
+    Field::new("name", "Name", "n-name"),
+    Field::new("team", "Team", "n-team"),
+    Field::new("provider_account_id", "Provider account", "n-account"),
+    Field::new("region", "Region", "n-region"),
+    Field::new("environment", "Environment", "n-env"),
+    Field::new("prefix_length", "Prefix length", "n-len"),
+    Field::new("cidr", "Existing CIDR", "n-cidr"),
+    Field::new("external_id", "External id", "n-ext"),
+];
+
 #[derive(Template)]
 #[template(path = "pages/networks.html")]
 pub(super) struct NetworksPage {
@@ -70,7 +83,7 @@ pub(super) struct NetworksPage {
     my_teams: Vec<TeamRole>,
     is_admin: bool,
     form: NetworkForm,
-    errors: Vec<FieldError>,
+    errors: FormErrors,
     /// Why a filter could not be read (an address that is not one).
     filter_errors: Vec<FieldError>,
     /// Every region of the provider accounts, for the region filter.
@@ -111,7 +124,7 @@ async fn page(
         chrome,
         filter,
         form,
-        errors,
+        errors: FormErrors::new(errors, FIELDS),
     };
     super::render_page(status, None, &page)
 }
@@ -186,7 +199,9 @@ pub(super) async fn create(
             ))
             .redirect(&format!("/networks/{}", detail.network.id)))
         }
-        Err(Error::Invalid(errors)) if !super::errors::wants_json(&req) => {
+        Err(e) if super::errors::wants_json(&req) => Err(e),
+        Err(e) => {
+            let (errors, status) = super::form::refusal(e)?;
             page(
                 &ctx,
                 chrome,
@@ -194,11 +209,10 @@ pub(super) async fn create(
                 Filter::default(),
                 form,
                 errors,
-                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                status,
             )
             .await
         }
-        Err(e) => Err(e),
     }
 }
 

@@ -4,6 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, http::StatusCode, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::form::{Field, FormErrors};
 use super::{Chrome, Flash, render_page};
 use crate::error::{Error, FieldError};
 use crate::services::networks::{self, AccountRequest, PROVIDER_KINDS};
@@ -18,8 +19,17 @@ struct AccountsPage {
     problems: std::collections::HashMap<String, String>,
     kinds: &'static [&'static str],
     form: AccountForm,
-    errors: Vec<FieldError>,
+    errors: FormErrors,
 }
+
+/// The provider-account form's fields, as its errors name them.
+const FIELDS: &[Field] = &[
+    Field::new("kind", "Kind", "pa-kind"),
+    Field::new("name", "Name", "pa-name"),
+    Field::new("regions", "Regions", "pa-regions"),
+    Field::new("settings", "Settings", "pa-settings"),
+    Field::new("credentials_ref", "Credentials from", "pa-creds"),
+];
 
 #[derive(Deserialize, Default)]
 pub(super) struct AccountForm {
@@ -55,7 +65,7 @@ async fn page(
             problems: networks::account_problems(ctx).await?,
             kinds: PROVIDER_KINDS,
             form,
-            errors,
+            errors: FormErrors::new(errors, FIELDS),
         },
     )
 }
@@ -83,11 +93,11 @@ pub(super) async fn list(
 }
 
 /// `key=value` lines as a JSON object; a line without `=` names the field.
-fn settings_from_lines(text: &str) -> Result<serde_json::Value, Error> {
+fn settings_from_lines(text: &str) -> Result<serde_json::Value, FieldError> {
     let mut map = serde_json::Map::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let Some((key, value)) = line.split_once('=') else {
-            return Err(Error::invalid(
+            return Err(FieldError::new(
                 "settings",
                 format!("{line:?} is not key=value"),
             ));
@@ -106,7 +116,14 @@ pub(super) async fn create(
 ) -> Result<HttpResponse, Error> {
     let form = form.into_inner();
     let result = async {
-        let settings = settings_from_lines(&form.settings)?;
+        let settings = settings_from_lines(&form.settings).map_err(|settings| {
+            // Said together with a missing name, so that both are fixed at once.
+            let mut errors = vec![settings];
+            if form.name.trim().is_empty() {
+                errors.insert(0, FieldError::new("name", "is required"));
+            }
+            Error::Invalid(errors)
+        })?;
         networks::create_account(
             &ctx,
             &caller,
@@ -135,17 +152,10 @@ pub(super) async fn create(
             account.name, account.kind
         ))
         .redirect("/admin/provider-accounts")),
-        Err(Error::Invalid(errors)) if !super::errors::wants_json(&req) => {
-            page(
-                &ctx,
-                chrome,
-                &caller,
-                form,
-                errors,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
+        Err(e) if super::errors::wants_json(&req) => Err(e),
+        Err(e) => {
+            let (errors, status) = super::form::refusal(e)?;
+            page(&ctx, chrome, &caller, form, errors, status).await
         }
-        Err(e) => Err(e),
     }
 }

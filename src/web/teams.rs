@@ -5,6 +5,7 @@ use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::form::{self, Field, FormErrors};
 use super::{Chrome, Flash};
 use crate::error::{Error, FieldError};
 use crate::services::{self, Caller, Context};
@@ -18,8 +19,20 @@ pub(super) struct TeamsPage {
     can_create: bool,
     form_slug: String,
     form_name: String,
-    errors: Vec<FieldError>,
+    errors: FormErrors,
 }
+
+/// The new-team form's fields, as its errors name them.
+const TEAM_FIELDS: &[Field] = &[
+    Field::new("slug", "Short name", "slug"),
+    Field::new("name", "Display name", "team-name"),
+];
+
+/// The member form's fields, as its errors name them.
+const MEMBER_FIELDS: &[Field] = &[
+    Field::new("email", "Email", "member-email"),
+    Field::new("role", "Role", "member-role"),
+];
 
 #[derive(Deserialize)]
 pub(super) struct NewTeamForm {
@@ -43,7 +56,7 @@ async fn teams_page(
         can_create: caller.actor.can(crate::auth::policy::Action::ManageTeams),
         form_slug: form.map(|f| f.slug.clone()).unwrap_or_default(),
         form_name: form.map(|f| f.name.clone()).unwrap_or_default(),
-        errors,
+        errors: FormErrors::new(errors, TEAM_FIELDS),
     };
     super::render_page(status, Some("/teams"), &page)
 }
@@ -74,18 +87,11 @@ pub(super) async fn create(
     match services::teams::create(&ctx, &caller, &form.slug, &form.name).await {
         Ok(team) => Ok(Flash::success(format!("Team {} created.", team.slug))
             .redirect(&format!("/teams/{}", team.slug))),
-        Err(Error::Invalid(errors)) if !super::errors::wants_json(&req) => {
-            teams_page(
-                &ctx,
-                chrome,
-                &caller,
-                Some(&form),
-                errors,
-                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
+        Err(e) if super::errors::wants_json(&req) => Err(e),
+        Err(e) => {
+            let (errors, status) = form::refusal(e)?;
+            teams_page(&ctx, chrome, &caller, Some(&form), errors, status).await
         }
-        Err(e) => Err(e),
     }
 }
 
@@ -96,8 +102,9 @@ pub(super) struct TeamPage {
     team: Team,
     members: Vec<Member>,
     can_manage: bool,
-    form_email: String,
-    errors: Vec<FieldError>,
+    /// The member form as typed, and why it was refused.
+    form: MemberForm,
+    errors: FormErrors,
     webhook: Option<crate::store::notifications::Webhook>,
     networks: Vec<crate::services::networks::NetworkDetail>,
     /// The latest connections where the team is a side, whether there are more, and where they all are.
@@ -111,7 +118,7 @@ async fn team_page(
     chrome: Chrome,
     caller: &Caller,
     slug: &str,
-    form_email: String,
+    form: MemberForm,
     errors: Vec<FieldError>,
     status: actix_web::http::StatusCode,
 ) -> Result<HttpResponse, Error> {
@@ -144,8 +151,8 @@ async fn team_page(
         team: detail.team,
         members: detail.members,
         can_manage: detail.can_manage,
-        form_email,
-        errors,
+        form,
+        errors: FormErrors::new(errors, MEMBER_FIELDS),
         webhook: services::notifications::webhook(ctx, caller, slug)
             .await
             .unwrap_or(None),
@@ -164,14 +171,14 @@ pub(super) async fn show(
         chrome,
         &caller,
         &slug,
-        String::new(),
+        MemberForm::default(),
         Vec::new(),
         actix_web::http::StatusCode::OK,
     )
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub(super) struct MemberForm {
     #[serde(default)]
     email: String,
@@ -195,19 +202,20 @@ pub(super) async fn set_member(
             slug
         ))
         .redirect(&format!("/teams/{slug}"))),
-        Err(Error::Invalid(errors)) if !super::errors::wants_json(&req) => {
+        Err(e) if super::errors::wants_json(&req) => Err(e),
+        Err(e) => {
+            let (errors, status) = form::refusal(e)?;
             team_page(
                 &ctx,
                 chrome,
                 &caller,
                 &slug,
-                form.email.clone(),
+                form.into_inner(),
                 errors,
-                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                status,
             )
             .await
         }
-        Err(e) => Err(e),
     }
 }
 

@@ -233,7 +233,7 @@ async fn the_preview_shows_the_plan_or_why_there_is_none() {
         .await
         .unwrap();
     assert!(
-        part.contains("ports: &#34;http&#34; is not a port"),
+        part.contains("Ports: &#34;http&#34; is not a port"),
         "{part}"
     );
     assert_eq!(connections(&app).await, 0);

@@ -15,6 +15,7 @@ mod directory;
 mod dns;
 mod email;
 mod errors;
+mod forms;
 mod health;
 mod helpers;
 mod idempotency;

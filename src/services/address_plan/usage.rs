@@ -125,8 +125,6 @@ pub struct Segment {
 
 /// The pool drawn as a strip: child pools, allocations and free blocks in address order.
 pub fn segments(detail: &PoolDetail) -> Vec<Segment> {
-    let size = ipam::size(&detail.pool.cidr) as f64;
-    let start = ipam::first_address(&detail.pool.cidr) as f64;
     let mut parts: Vec<(&'static str, IpNet)> =
         detail.children.iter().map(|c| ("pool", c.cidr)).collect();
     parts.extend(
@@ -146,14 +144,91 @@ pub fn segments(detail: &PoolDetail) -> Vec<Segment> {
             }),
     );
     parts.extend(detail.free.iter().map(|f| ("free", *f)));
+    strip(parts)
+}
+
+/// Lays blocks out in address order with widths that grow with the log of
+/// their size, so that a /26 in a /8 is as visible as the free /9 beside it
+/// is large; what is used weighs a little more than what is free.
+fn strip(mut parts: Vec<(&'static str, IpNet)>) -> Vec<Segment> {
     parts.sort_by_key(|(_, c)| ipam::first_address(c));
+    let smallest = parts
+        .iter()
+        .map(|(_, c)| ipam::size(c))
+        .min()
+        .unwrap_or(1)
+        .max(1);
+    let weights: Vec<f64> = parts
+        .iter()
+        .map(|(kind, c)| {
+            let doublings = (ipam::size(c) / smallest).ilog2() as f64;
+            doublings + if *kind == "free" { 1.0 } else { 4.0 }
+        })
+        .collect();
+    let total: f64 = weights.iter().sum();
+    let mut x = 0.0;
     parts
         .into_iter()
-        .map(|(kind, cidr)| Segment {
-            kind,
-            cidr,
-            x: (ipam::first_address(&cidr) as f64 - start) / size * 100.0,
-            width: (ipam::size(&cidr) as f64 / size * 100.0).max(0.05),
+        .zip(weights)
+        .map(|((kind, cidr), weight)| {
+            let width = weight / total * 100.0;
+            let segment = Segment {
+                kind,
+                cidr,
+                x,
+                width,
+            };
+            x += width;
+            segment
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(text: &str) -> IpNet {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_small_allocation_in_a_large_pool_is_visible_and_in_address_order() {
+        let pool = net("10.0.0.0/8");
+        let used = net("10.0.0.64/26");
+        let mut parts = vec![("allocated", used)];
+        parts.extend(
+            ipam::free_blocks(&pool, &[used])
+                .into_iter()
+                .map(|f| ("free", f)),
+        );
+        let strip = strip(parts);
+        let allocated = strip.iter().find(|s| s.kind == "allocated").unwrap();
+        assert!(
+            allocated.width >= 1.5,
+            "a /26 in a /8 takes {:.2} % of the strip",
+            allocated.width
+        );
+        let widest = strip.iter().map(|s| s.width).fold(0.0, f64::max);
+        assert_eq!(strip.last().unwrap().cidr, net("10.128.0.0/9"));
+        assert!(
+            strip.last().unwrap().width == widest,
+            "the /9 is the widest"
+        );
+        let end = strip.last().map(|s| s.x + s.width).unwrap();
+        assert!(
+            (end - 100.0).abs() < 1e-9,
+            "the strip fills the width: {end}"
+        );
+        assert!(
+            strip
+                .windows(2)
+                .all(|w| (w[0].x + w[0].width - w[1].x).abs() < 1e-9)
+        );
+        assert!(
+            strip
+                .windows(2)
+                .all(|w| ipam::first_address(&w[0].cidr) < ipam::first_address(&w[1].cidr))
+        );
+    }
 }

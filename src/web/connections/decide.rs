@@ -77,10 +77,17 @@ pub(super) async fn after_decision(
             row.outcome = Some(outcome);
             html(StatusCode::OK, &row)
         }
-        Ok(view) => Ok(Flash::success(format!(
-            "{outcome}. The request is now {}.",
-            view.status.label()
-        ))
+        // The workers may finish before the page shows: say what happens
+        // next rather than a status the badge has already left.
+        Ok(view) => Ok(Flash::success(match view.status {
+            Status::Approved | Status::Provisioning => {
+                format!("{outcome}. Building has started: the status below follows it.")
+            }
+            Status::PendingApproval => {
+                format!("{outcome}. It still waits for the other approvals.")
+            }
+            status => format!("{outcome}. The request is now {}.", status.label()),
+        })
         .redirect(&page)),
         Err(e) => {
             let Some((status, message)) = refusal(&e) else {

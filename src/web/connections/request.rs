@@ -149,17 +149,17 @@ const FIELDS: &[Field] = &[
     },
     Field {
         name: "source_network_id",
-        label: "Source network",
+        label: "From network",
         input: "c-source",
     },
     Field {
         name: "source_cidr",
-        label: "Source CIDR",
+        label: "From addresses (CIDR)",
         input: "c-source-cidr",
     },
     Field {
         name: "destination_network_id",
-        label: "Destination network",
+        label: "To network",
         input: "c-destination",
     },
     Field {
@@ -341,7 +341,7 @@ pub(in crate::web) async fn create(
 pub(super) struct PlanPart {
     plan: Option<Plan>,
     hash: String,
-    errors: Vec<FieldError>,
+    errors: FormErrors,
     /// This person may not ask for it: why, and who may.
     refusal: Option<String>,
 }
@@ -351,7 +351,7 @@ impl PlanPart {
         Self {
             hash: plan.hash(),
             plan: Some(plan),
-            errors: Vec::new(),
+            errors: FormErrors::new(Vec::new(), FIELDS),
             refusal: None,
         }
     }
@@ -360,7 +360,7 @@ impl PlanPart {
         Self {
             plan: None,
             hash: String::new(),
-            errors,
+            errors: FormErrors::new(errors, FIELDS),
             refusal,
         }
     }
