@@ -267,6 +267,40 @@ impl Actor {
                 }
                 Ok(permit(Vec::new()))
             }
+            A::Renew => {
+                if !(requester || lead || self.is_admin) {
+                    return Err(Error::Forbidden(format!(
+                        "only the person who asked for it, a lead of {} or an admin may renew it",
+                        teams()
+                    )));
+                }
+                Ok(permit(Vec::new()))
+            }
+            A::DecideRenewal => {
+                // The requester's own teams decide; if the requester has left
+                // them all, any side's lead does.
+                let theirs: Vec<&SideFacts> = match c
+                    .sides
+                    .iter()
+                    .filter(|s| s.requester_member)
+                    .collect::<Vec<_>>()
+                {
+                    mine if mine.is_empty() => c.sides.iter().collect(),
+                    mine => mine,
+                };
+                let led: Vec<Uuid> = theirs
+                    .iter()
+                    .filter(|s| self.leads(s.team_id))
+                    .map(|s| s.team_id)
+                    .collect();
+                if led.is_empty() && !self.is_admin {
+                    return Err(Error::Forbidden(format!(
+                        "only a lead of {} (the requester's team) or an admin may decide a renewal",
+                        or_list(theirs.iter().map(|s| s.team.as_str()))
+                    )));
+                }
+                Ok(permit(led))
+            }
         }
     }
 
@@ -339,6 +373,10 @@ pub enum ConnectionAction {
     Retry,
     Repair,
     SetRepairMode,
+    /// Ask to keep it past its expiry.
+    Renew,
+    /// Approve or reject someone's renewal.
+    DecideRenewal,
 }
 
 impl ConnectionAction {
@@ -352,6 +390,8 @@ impl ConnectionAction {
             ConnectionAction::Retry => "retry",
             ConnectionAction::Repair => "repair",
             ConnectionAction::SetRepairMode => "choose how to repair",
+            ConnectionAction::Renew => "renew",
+            ConnectionAction::DecideRenewal => "decide the renewal of",
         }
     }
 }
@@ -367,6 +407,8 @@ pub struct SideFacts {
     pub team: String,
     /// Its lead already approved or rejected.
     pub decided: bool,
+    /// The requester is in this team: its leads decide renewals alone.
+    pub requester_member: bool,
 }
 
 /// What the policy decides a connection action on.
@@ -507,11 +549,13 @@ mod tests {
                 team_id: a,
                 team: "payments".into(),
                 decided: decided_a,
+                requester_member: true,
             },
             SideFacts {
                 team_id: b,
                 team: "search".into(),
                 decided: false,
+                requester_member: false,
             },
         ]
     }
@@ -554,6 +598,9 @@ mod tests {
             (A::Repair, Status::PendingApproval, 403, 409, 403, 409, 404),
             (A::SetRepairMode, Status::Active, 403, 200, 403, 200, 404),
             (A::SetRepairMode, Status::Deleted, 403, 409, 403, 409, 404),
+            // Renewals: who may ask, and the requester's lead (payments) decides.
+            (A::Renew, Status::Active, 200, 200, 403, 200, 404),
+            (A::DecideRenewal, Status::Active, 403, 200, 403, 200, 404),
         ];
         for (action, status, r, l, m, a, o) in table {
             let f = facts(status);

@@ -52,6 +52,33 @@ pub enum ConnectionCommand {
     Repair { id: Uuid },
     /// What happens when it drifts: account (the provider account's default), notify or auto (leads)
     RepairMode { id: Uuid, mode: String },
+    /// Keep it past its expiry: a lead of the requester's team renews at once, anyone else's renewal waits for one
+    Renew {
+        id: Uuid,
+        /// The new expiry, in days from now
+        #[arg(long, conflicts_with = "hours", required_unless_present = "hours")]
+        days: Option<i64>,
+        /// The new expiry, in hours from now
+        #[arg(long)]
+        hours: Option<i64>,
+        /// Why it is still needed
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// A connection's renewals, newest first: who asked until when, and the decision
+    Renewals { id: Uuid },
+    /// Approve a waiting renewal (its id, from `connection renew` or the email) as a lead of the requester's team
+    ApproveRenewal {
+        id: Uuid,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Reject a waiting renewal, telling the person who asked why
+    RejectRenewal {
+        id: Uuid,
+        #[arg(long)]
+        comment: String,
+    },
 }
 
 #[derive(Args)]
@@ -286,6 +313,68 @@ pub(super) async fn run(client: &Client, command: ConnectionCommand) -> Result<S
                 ("On drift", c.observed.map(|o| o.repair).unwrap_or_default()),
             ]))
         }
+        ConnectionCommand::Renew {
+            id,
+            days,
+            hours,
+            comment,
+        } => {
+            let hours = hours.or(days.map(|d| d.saturating_mul(24)));
+            let reply = client
+                .post(
+                    &format!("/connections/{id}/renewals"),
+                    &json!({ "expires_in_hours": hours, "comment": comment.unwrap_or_default() }),
+                )
+                .await?;
+            renewal_reply(client, reply)
+        }
+        ConnectionCommand::Renewals { id } => {
+            let reply = client
+                .get(&format!("/connections/{id}/renewals"), &[])
+                .await?;
+            if client.json_output() {
+                return Ok(reply.pretty());
+            }
+            let renewals: Vec<crate::api::v1::renewals::RenewalOut> = reply.parse()?;
+            if renewals.is_empty() {
+                return Ok("Never renewed.".into());
+            }
+            let at = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+            Ok(table(
+                &["RENEWAL", "ASKED BY", "FROM", "UNTIL", "STATUS", "COMMENT"],
+                &renewals
+                    .into_iter()
+                    .map(|r| {
+                        vec![
+                            r.id.to_string(),
+                            r.requested_by,
+                            at(r.previous_expiry),
+                            at(r.expires_at),
+                            r.status,
+                            r.comment,
+                        ]
+                    })
+                    .collect::<Vec<_>>(),
+            ))
+        }
+        ConnectionCommand::ApproveRenewal { id, comment } => {
+            let reply = client
+                .post(
+                    &format!("/renewals/{id}/approve"),
+                    &json!({ "comment": comment.unwrap_or_default() }),
+                )
+                .await?;
+            renewal_reply(client, reply)
+        }
+        ConnectionCommand::RejectRenewal { id, comment } => {
+            let reply = client
+                .post(
+                    &format!("/renewals/{id}/reject"),
+                    &json!({ "comment": comment }),
+                )
+                .await?;
+            renewal_reply(client, reply)
+        }
         ConnectionCommand::Cancel { id } => {
             let reply = client
                 .post(&format!("/connections/{id}/cancel"), &json!({}))
@@ -301,6 +390,33 @@ pub(super) async fn run(client: &Client, command: ConnectionCommand) -> Result<S
             ]))
         }
     }
+}
+
+/// A renewal as the terminal shows it.
+fn renewal_reply(client: &Client, reply: Reply) -> Result<String, Error> {
+    if client.json_output() {
+        return Ok(reply.pretty());
+    }
+    let r: crate::api::v1::renewals::RenewalOut = reply.parse()?;
+    let status = match r.status.as_str() {
+        "pending" => {
+            "pending: a lead of the requester's team decides (they were emailed)".to_owned()
+        }
+        other => other.to_owned(),
+    };
+    Ok(fields(&[
+        ("Renewal", r.id.to_string()),
+        ("Connection", r.connection_id.to_string()),
+        ("Status", status),
+        (
+            "Expires",
+            r.previous_expiry.format("%Y-%m-%d %H:%M UTC").to_string(),
+        ),
+        (
+            "Asked until",
+            r.expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        ),
+    ]))
 }
 
 async fn request(client: &Client, args: RequestArgs) -> Result<String, Error> {

@@ -5,6 +5,7 @@ pub mod email;
 pub mod jobs;
 pub mod notification;
 pub mod page;
+pub mod renewal;
 pub mod team;
 pub mod text;
 pub mod webhook;

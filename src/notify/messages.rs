@@ -123,12 +123,48 @@ pub struct Expiring {
     pub about: About,
     /// When, in words ("2026-12-03 10:00 UTC").
     pub expires_at: String,
+    /// Where to renew it.
+    pub renew_url: String,
 }
 message!(
     Expiring,
     "email/expiring/subject.txt",
     "email/expiring/body.txt",
     "email/expiring/body.html"
+);
+
+/// To the leads of the requester's team: someone asks to keep a connection longer.
+pub struct RenewalAsked {
+    pub name: String,
+    pub about: About,
+    pub asked_by: String,
+    /// The current expiry and the one asked for, in words.
+    pub expires_at: String,
+    pub until: String,
+    pub decide_url: String,
+}
+message!(
+    RenewalAsked,
+    "email/renewal_asked/subject.txt",
+    "email/renewal_asked/body.txt",
+    "email/renewal_asked/body.html"
+);
+
+/// To whoever asked for a renewal: a lead decided it.
+pub struct RenewalDecided {
+    pub name: String,
+    pub about: About,
+    pub approved: bool,
+    pub decided_by: String,
+    pub comment: String,
+    pub expires_at: String,
+    pub until: String,
+}
+message!(
+    RenewalDecided,
+    "email/renewal_decided/subject.txt",
+    "email/renewal_decided/body.txt",
+    "email/renewal_decided/body.html"
 );
 
 /// To the requester: a request expired before it was set up.
@@ -308,11 +344,43 @@ mod tests {
                 name: name(),
                 about: about(),
                 expires_at: "2026-12-24 18:00 UTC".into(),
+                renew_url: "https://switchboard.example/connections/7/renew".into(),
             },
             "Expires soon: payments-prod ↔ search-prod",
             &connection_text(
                 "This connection expires at 2026-12-24 18:00 UTC and will then be removed.",
-                "If it is still needed, request it again before then.",
+                "If it is still needed, renew it before then: https://switchboard.example/connections/7/renew",
+            ),
+        );
+        check(
+            &RenewalAsked {
+                name: name(),
+                about: about(),
+                asked_by: "Rita".into(),
+                expires_at: "2026-12-24 18:00 UTC".into(),
+                until: "2027-01-24 18:00 UTC".into(),
+                decide_url: "https://switchboard.example/connections/7/renew".into(),
+            },
+            "Renewal to decide: payments-prod ↔ search-prod",
+            &connection_text(
+                "Rita asks to keep this connection until 2027-01-24 18:00 UTC (it now expires at 2026-12-24 18:00 UTC).",
+                "As a lead of the requester's team you decide alone: https://switchboard.example/connections/7/renew",
+            ),
+        );
+        check(
+            &RenewalDecided {
+                name: name(),
+                about: about(),
+                approved: false,
+                decided_by: "Lena".into(),
+                comment: "ask again in January".into(),
+                expires_at: "2026-12-24 18:00 UTC".into(),
+                until: "2027-01-24 18:00 UTC".into(),
+            },
+            "Renewal rejected: payments-prod ↔ search-prod",
+            &connection_text(
+                "The renewal was rejected: the connection still expires at 2026-12-24 18:00 UTC.",
+                "Lena decided: ask again in January",
             ),
         );
         check(

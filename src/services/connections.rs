@@ -26,12 +26,14 @@ mod decide;
 mod expiry;
 mod notice;
 mod overview;
+mod renew;
 mod request;
 
 pub use decide::{approve, cancel, reject};
 pub use expiry::{expire_due, remind_expiring};
 pub(in crate::services) use notice::{Notice, notify};
 pub use overview::{EXPIRING_WITHIN_DAYS, MAP_LIMIT, Overview, live, overview};
+pub use renew::{decide_renewal, renew, renewal, renewal_max_days, renewals};
 pub(in crate::services) use request::replan;
 pub use request::{carry_plans_forward, preview, request};
 
@@ -91,6 +93,10 @@ pub struct ConnectionView {
     pub can_repair: bool,
     /// Choose between automatic repair and a notice (leads, admins).
     pub can_set_repair_mode: bool,
+    /// Ask to keep it longer (requester, leads, admins), and decide someone's
+    /// renewal (leads of the requester's team, admins).
+    pub can_renew: bool,
+    pub can_decide_renewal: bool,
     /// What provisioning did, step by step.
     pub steps: Vec<store::connections::StepRow>,
 }
@@ -187,6 +193,7 @@ pub(super) fn side_facts(sides: &[Side]) -> Vec<SideFacts> {
             team_id: s.team_id,
             team: s.team_slug.clone(),
             decided: s.decision.is_some(),
+            requester_member: s.requester_member,
         })
         .collect()
 }
@@ -223,6 +230,11 @@ async fn view(ctx: &Context, caller: &Caller, connection: Connection) -> Result<
         retry: offers(ConnectionAction::Retry),
         repair: offers(ConnectionAction::Repair),
         set_repair_mode: offers(ConnectionAction::SetRepairMode),
+        renew: connection.expires_at.is_some()
+            && !status.is_final()
+            && status != Status::Failed
+            && offers(ConnectionAction::Renew),
+        decide_renewal: offers(ConnectionAction::DecideRenewal),
     };
     let steps = store::connections::steps(&ctx.pool, connection.id).await?;
     Ok(ConnectionView {
@@ -237,6 +249,8 @@ async fn view(ctx: &Context, caller: &Caller, connection: Connection) -> Result<
         can_retry: offered.retry,
         can_repair: offered.repair,
         can_set_repair_mode: offered.set_repair_mode,
+        can_renew: offered.renew,
+        can_decide_renewal: offered.decide_renewal,
         steps,
     })
 }
@@ -249,6 +263,8 @@ struct Offered {
     retry: bool,
     repair: bool,
     set_repair_mode: bool,
+    renew: bool,
+    decide_renewal: bool,
 }
 
 pub async fn events(ctx: &Context, caller: &Caller, id: Uuid) -> Result<Vec<AuditEvent>> {

@@ -67,6 +67,8 @@ pub struct Side {
     pub decided_at: Option<DateTime<Utc>>,
     pub plan_hash: Option<String>,
     pub comment: String,
+    /// The requester is a member of this side's team: its leads renew alone.
+    pub requester_member: bool,
 }
 
 pub struct NewConnection<'a> {
@@ -172,7 +174,9 @@ pub async fn replace_plan(
 
 pub async fn sides(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<Side>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT s.*, t.slug AS team_slug, u.name AS decided_by_name
+        "SELECT s.*, t.slug AS team_slug, u.name AS decided_by_name,
+                EXISTS (SELECT 1 FROM connections c JOIN memberships m ON m.user_id = c.requested_by
+                         WHERE c.id = s.connection_id AND m.team_id = s.team_id) AS requester_member
          FROM connection_sides s JOIN teams t ON t.id = s.team_id
          LEFT JOIN users u ON u.id = s.decided_by
          WHERE s.connection_id = $1 ORDER BY t.slug",

@@ -10,6 +10,7 @@ pub mod outbox;
 pub mod pools;
 pub mod provider_accounts;
 pub mod queue;
+pub mod renewals;
 pub mod sessions;
 pub mod teams;
 pub mod tokens;

@@ -18,6 +18,7 @@ mod networks;
 mod outbox;
 mod provider_accounts;
 pub mod ratelimit;
+mod renewals;
 mod sandbox;
 pub mod session;
 mod teams;
@@ -201,6 +202,10 @@ route_table! {
     get "/connections/{id}/progress" => connections::progress,
     post "/connections/{id}/remove" => connections::remove,
     post "/connections/{id}/retry" => connections::retry,
+    get "/connections/{id}/renew" => renewals::show,
+    post "/connections/{id}/renew" => renewals::renew,
+    post "/renewals/{id}/approve" => renewals::approve,
+    post "/renewals/{id}/reject" => renewals::reject,
     get "/approvals" => connections::approvals,
     get "/status" => monitoring::status,
     get "/map" => map::show,

@@ -174,6 +174,28 @@ impl Objects {
         id
     }
 
+    /// A renewal the member asked for, of a connection that expires in two
+    /// days: it waits for the payments lead.
+    async fn renewal(&self, app: &TestApp) -> String {
+        let c = self
+            .call(app, &self.member_token, Method::POST, "/api/v1/connections",
+                json!({"kind": "network-to-network", "reason": "access matrix",
+                       "source_network_id": self.networks[0], "destination_network_id": self.networks[1],
+                       "protocol": "tcp", "ports": "443", "expires_in_hours": 48}))
+            .await;
+        let r = self
+            .call(
+                app,
+                &self.member_token,
+                Method::POST,
+                &format!("/api/v1/connections/{}/renewals", c["id"].as_str().unwrap()),
+                json!({"expires_in_hours": 240}),
+            )
+            .await;
+        assert_eq!(r["status"], "pending", "{r}");
+        r["id"].as_str().unwrap().to_owned()
+    }
+
     async fn failed(&self, app: &TestApp) -> String {
         let id = self.connection(app).await;
         sqlx::query("UPDATE connections SET status = 'failed' WHERE id = $1::uuid")
@@ -292,6 +314,8 @@ async fn every_route_for_every_role() {
     let (cancel_web, cancel_api) = (o.connection(&app).await, o.connection(&app).await);
     let (retry_web, retry_api) = (o.failed(&app).await, o.failed(&app).await);
     let watched = o.active(&app).await;
+    let (approve_renewal_web, approve_renewal_api) = (o.renewal(&app).await, o.renewal(&app).await);
+    let (reject_renewal_web, reject_renewal_api) = (o.renewal(&app).await, o.renewal(&app).await);
     let (remove_web, remove_api) = (o.active(&app).await, o.active(&app).await);
     let mut allocations = Vec::new();
     for _ in 0..10 {
@@ -727,6 +751,34 @@ async fn every_route_for_every_role() {
             payments_leads,
         ),
         object(
+            "get",
+            "/connections/{id}/renew",
+            format!("/connections/{watched}/renew"),
+            Body::None,
+            payments_members,
+        ),
+        object(
+            "post",
+            "/connections/{id}/renew",
+            format!("/connections/{watched}/renew"),
+            form(&[("days", "30")]),
+            payments_members,
+        ),
+        object(
+            "post",
+            "/renewals/{id}/approve",
+            format!("/renewals/{approve_renewal_web}/approve"),
+            form(&[("comment", "fine")]),
+            payments_leads,
+        ),
+        object(
+            "post",
+            "/renewals/{id}/reject",
+            format!("/renewals/{reject_renewal_web}/reject"),
+            form(&[("comment", "no")]),
+            payments_leads,
+        ),
+        object(
             "post",
             "/connections/{id}/remove",
             format!("/connections/{remove_web}/remove"),
@@ -1116,6 +1168,34 @@ async fn every_route_for_every_role() {
             "/api/v1/connections/{id}/retry",
             format!("/api/v1/connections/{retry_api}/retry"),
             Body::None,
+            payments_leads,
+        ),
+        object(
+            "get",
+            "/api/v1/connections/{id}/renewals",
+            format!("/api/v1/connections/{watched}/renewals"),
+            Body::None,
+            payments_members,
+        ),
+        object(
+            "post",
+            "/api/v1/connections/{id}/renewals",
+            format!("/api/v1/connections/{watched}/renewals"),
+            Body::Json(json!({"expires_in_hours": 240})),
+            payments_members,
+        ),
+        object(
+            "post",
+            "/api/v1/renewals/{id}/approve",
+            format!("/api/v1/renewals/{approve_renewal_api}/approve"),
+            Body::Json(json!({})),
+            payments_leads,
+        ),
+        object(
+            "post",
+            "/api/v1/renewals/{id}/reject",
+            format!("/api/v1/renewals/{reject_renewal_api}/reject"),
+            Body::Json(json!({"comment": "no"})),
             payments_leads,
         ),
         object(

@@ -834,7 +834,7 @@ async fn a_requester_asks_for_a_connection_and_both_leads_approve_it() {
         c,
         "#plan-preview",
         "the preview asking for a destination",
-        |t| t.contains("destination_network_id: is required"),
+        |t| t.contains("To network: is required"),
     )
     .await;
     let destination = c.find(Locator::Id("c-destination")).await.unwrap();

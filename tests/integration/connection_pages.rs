@@ -71,7 +71,12 @@ pub async fn networks(app: &TestApp) -> Networks {
 }
 
 /// A browser of its own (cookies, no redirects followed), signed in; and its CSRF token.
-async fn person(app: &TestApp, email: &str, team: &str, role: &str) -> (reqwest::Client, String) {
+pub async fn person(
+    app: &TestApp,
+    email: &str,
+    team: &str,
+    role: &str,
+) -> (reqwest::Client, String) {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)

@@ -28,5 +28,6 @@ mod processes;
 mod providers;
 mod provisioning;
 mod proxy;
+mod renewals;
 mod signin;
 mod text;

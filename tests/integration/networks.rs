@@ -358,7 +358,9 @@ async fn admins_add_provider_accounts_from_the_page_without_secrets() {
     assert_eq!(refused.status(), 422);
     let html = refused.text().await.unwrap();
     assert!(
-        html.contains("settings: &#34;secret_key&#34; looks like a credential"),
+        html.contains(
+            "<a href=\"#pa-settings\">Settings</a>: &#34;secret_key&#34; looks like a credential"
+        ),
         "{html}"
     );
     assert!(html.contains("aws-prod"), "the form keeps what was typed");

@@ -15,6 +15,7 @@ mod page;
 #[cfg(test)]
 mod parity;
 pub mod pools;
+pub mod renewals;
 pub mod sandbox;
 pub mod teams;
 mod text;
@@ -34,6 +35,7 @@ use utoipa::{Modify, OpenApi};
         networks::pending, networks::confirm_ownership, networks::refuse_ownership, networks::check_ownership,
         connections::list, connections::create, connections::preview, connections::get, connections::plan, connections::events, connections::approve, connections::reject, connections::cancel, connections::remove, connections::retry,
         connections::drift, connections::repair, connections::repair_mode, connections::status,
+        renewals::renew, renewals::list, renewals::approve, renewals::reject,
         notifications::preferences, notifications::set_preferences, notifications::webhook, notifications::set_webhook, notifications::delete_webhook,
         sandbox::list, sandbox::change, sandbox::delete, audit::list),
     components(schemas(
@@ -46,7 +48,8 @@ use utoipa::{Modify, OpenApi};
         model::Kind, model::Status,
         sandbox::SandboxResourceOut, sandbox::SandboxChangeIn,
         connections::ObservedOut, connections::DriftOut, connections::RepairModeIn, connections::RepairMode, connections::StatusOut,
-        notifications::PreferencesIo, notifications::WebhookIo, audit::AuditEventOut
+        notifications::PreferencesIo, notifications::WebhookIo, audit::AuditEventOut,
+        renewals::RenewalOut, renewals::RenewalIn, renewals::RenewalDecisionIn
     )),
     modifiers(&BearerAuth, &CommonAnswers),
     security(("bearer" = []))
@@ -316,6 +319,10 @@ crate::web::route_table! {
     post "/api/v1/connections/{id}/repair" => connections::repair,
     put "/api/v1/connections/{id}/repair-mode" => connections::repair_mode,
     get "/api/v1/status" => connections::status,
+    post "/api/v1/connections/{id}/renewals" => renewals::renew,
+    get "/api/v1/connections/{id}/renewals" => renewals::list,
+    post "/api/v1/renewals/{id}/approve" => renewals::approve,
+    post "/api/v1/renewals/{id}/reject" => renewals::reject,
     get "/api/v1/me/notifications" => notifications::preferences,
     put "/api/v1/me/notifications" => notifications::set_preferences,
     get "/api/v1/teams/{slug}/webhook" => notifications::webhook,

@@ -8,6 +8,18 @@ pub(in crate::services) enum Notice {
     Approved,
     Rejected(String),
     Expiring,
+    /// Someone asks to keep it until then (in words): a lead decides.
+    RenewalAsked {
+        asked_by: String,
+        until: String,
+    },
+    /// A lead decided a renewal: approved (until then) or not, and why.
+    RenewalDecided {
+        approved: bool,
+        decided_by: String,
+        comment: String,
+        until: String,
+    },
     Expired,
     Active,
     Failed(String),
@@ -28,10 +40,12 @@ pub(in crate::services) async fn notify(
         return Ok(());
     };
     let topic = match notice {
-        Notice::ApprovalNeeded => Topic::Approvals,
-        Notice::Approved | Notice::Rejected(_) | Notice::Expiring | Notice::Expired => {
-            Topic::Decisions
-        }
+        Notice::ApprovalNeeded | Notice::RenewalAsked { .. } => Topic::Approvals,
+        Notice::Approved
+        | Notice::Rejected(_)
+        | Notice::Expiring
+        | Notice::Expired
+        | Notice::RenewalDecided { .. } => Topic::Decisions,
         Notice::Active | Notice::Failed(_) | Notice::Removed => Topic::Provisioning,
     };
     if !store::notifications::wants_email(&mut *tx, to.as_str(), topic.as_str()).await? {
@@ -47,6 +61,13 @@ pub(in crate::services) async fn notify(
         url: ctx.settings.absolute_url(&format!("/connections/{}", c.id)),
     };
     let name = name.to_owned();
+    let expires_at = c
+        .expires_at
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default();
+    let renew_url = ctx
+        .settings
+        .absolute_url(&format!("/connections/{}/renew", c.id));
     let message = match notice {
         Notice::ApprovalNeeded => messages::ApprovalNeeded { name, about }.compose(),
         Notice::Approved => messages::Approved { name, about }.compose(),
@@ -59,10 +80,32 @@ pub(in crate::services) async fn notify(
         Notice::Expiring => messages::Expiring {
             name,
             about,
-            expires_at: c
-                .expires_at
-                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-                .unwrap_or_default(),
+            expires_at,
+            renew_url,
+        }
+        .compose(),
+        Notice::RenewalAsked { asked_by, until } => messages::RenewalAsked {
+            name,
+            about,
+            asked_by,
+            expires_at,
+            until,
+            decide_url: renew_url,
+        }
+        .compose(),
+        Notice::RenewalDecided {
+            approved,
+            decided_by,
+            comment,
+            until,
+        } => messages::RenewalDecided {
+            name,
+            about,
+            approved,
+            decided_by,
+            comment,
+            expires_at,
+            until,
         }
         .compose(),
         Notice::Expired => messages::Expired { name, about }.compose(),

@@ -1,0 +1,101 @@
+//! Renewing a connection: keeping it past its expiry, within the maximum its
+//! provider accounts allow. A lead of the requester's team decides alone.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::domain::connection::Status;
+use crate::error::FieldError;
+
+/// How far ahead a renewal may reach when no account says otherwise.
+pub const DEFAULT_MAX_DAYS: i64 = 90;
+
+/// The provider-account setting that lowers (or raises) that maximum.
+pub const MAX_DAYS_SETTING: &str = "renewal_max_days";
+
+/// The maximum of a connection: the smallest its accounts allow (`None` for
+/// an account without the setting, or with one that is not a whole number of
+/// days from 1 to 366).
+pub fn max_days(settings: impl IntoIterator<Item = Option<i64>>) -> i64 {
+    settings
+        .into_iter()
+        .map(|s| {
+            s.filter(|d| (1..=366).contains(d))
+                .unwrap_or(DEFAULT_MAX_DAYS)
+        })
+        .min()
+        .unwrap_or(DEFAULT_MAX_DAYS)
+}
+
+/// The new expiry of a renewal asked `now` for `hours` from now, or why not
+/// (naming the field `expires_in_hours`).
+pub fn new_expiry(
+    now: DateTime<Utc>,
+    status: Status,
+    current: Option<DateTime<Utc>>,
+    hours: i64,
+    max_days: i64,
+) -> Result<DateTime<Utc>, FieldError> {
+    let refuse = |reason: String| FieldError::new("expires_in_hours", reason);
+    if status.is_final() || status == Status::Failed {
+        return Err(refuse(format!(
+            "a {} connection cannot be renewed: request it again",
+            status.label()
+        )));
+    }
+    let Some(current) = current else {
+        return Err(refuse(
+            "this connection has no expiry, so there is nothing to renew".into(),
+        ));
+    };
+    if !(1..=max_days * 24).contains(&hours) {
+        return Err(refuse(format!(
+            "must be from 1 to {} hours ({max_days} days, the most its provider accounts allow a renewal)",
+            max_days * 24
+        )));
+    }
+    let until = now + Duration::hours(hours);
+    if until <= current {
+        return Err(refuse(format!(
+            "must reach past the current expiry, {}",
+            current.format("%Y-%m-%d %H:%M UTC")
+        )));
+    }
+    Ok(until)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_smallest_account_maximum_wins_and_nonsense_falls_back() {
+        assert_eq!(max_days([]), DEFAULT_MAX_DAYS);
+        assert_eq!(max_days([None, Some(30)]), 30);
+        assert_eq!(max_days([Some(0), Some(1000)]), DEFAULT_MAX_DAYS);
+        assert_eq!(max_days([Some(7), Some(30)]), 7);
+    }
+
+    #[test]
+    fn a_renewal_reaches_past_the_expiry_within_the_maximum() {
+        let now = at("2026-12-04T10:00:00Z");
+        let soon = Some(at("2026-12-05T10:00:00Z"));
+        assert_eq!(
+            new_expiry(now, Status::Active, soon, 72, 30),
+            Ok(at("2026-12-07T10:00:00Z"))
+        );
+        let short = new_expiry(now, Status::Active, soon, 12, 30).unwrap_err();
+        assert_eq!(short.field, "expires_in_hours");
+        assert!(short.reason.contains("2026-12-05 10:00 UTC"), "{short:?}");
+        let long = new_expiry(now, Status::Drifted, soon, 31 * 24, 30).unwrap_err();
+        assert!(long.reason.contains("30 days"), "{long:?}");
+        let none = new_expiry(now, Status::Active, None, 72, 30).unwrap_err();
+        assert!(none.reason.contains("no expiry"), "{none:?}");
+        let gone = new_expiry(now, Status::Deleted, soon, 72, 30).unwrap_err();
+        assert!(gone.reason.contains("cannot be renewed"), "{gone:?}");
+        assert!(new_expiry(now, Status::PendingApproval, soon, 72, 30).is_ok());
+    }
+}
