@@ -1,5 +1,6 @@
 //! Renewing a connection: keeping it past its expiry, within the maximum its
-//! provider accounts allow. A lead of the requester's team decides alone.
+//! provider accounts allow. A lead of the requester's team decides alone; an
+//! earlier expiry narrows what was approved and needs nobody's consent.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -26,6 +27,22 @@ pub fn max_days(settings: impl IntoIterator<Item = Option<i64>>) -> i64 {
         .unwrap_or(DEFAULT_MAX_DAYS)
 }
 
+/// A new expiry: later than the current one (a lead decides) or earlier (it
+/// narrows what was approved, so it applies at once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NewExpiry {
+    Later(DateTime<Utc>),
+    Earlier(DateTime<Utc>),
+}
+
+impl NewExpiry {
+    pub fn at(self) -> DateTime<Utc> {
+        match self {
+            NewExpiry::Later(t) | NewExpiry::Earlier(t) => t,
+        }
+    }
+}
+
 /// The new expiry of a renewal asked `now` for `hours` from now, or why not
 /// (naming the field `expires_in_hours`).
 pub fn new_expiry(
@@ -34,7 +51,7 @@ pub fn new_expiry(
     current: Option<DateTime<Utc>>,
     hours: i64,
     max_days: i64,
-) -> Result<DateTime<Utc>, FieldError> {
+) -> Result<NewExpiry, FieldError> {
     let refuse = |reason: String| FieldError::new("expires_in_hours", reason);
     if status.is_final() || status == Status::Failed {
         return Err(refuse(format!(
@@ -54,13 +71,17 @@ pub fn new_expiry(
         )));
     }
     let until = now + Duration::hours(hours);
-    if until <= current {
+    if until == current {
         return Err(refuse(format!(
-            "must reach past the current expiry, {}",
+            "is the current expiry, {}: nothing would change",
             current.format("%Y-%m-%d %H:%M UTC")
         )));
     }
-    Ok(until)
+    Ok(if until > current {
+        NewExpiry::Later(until)
+    } else {
+        NewExpiry::Earlier(until)
+    })
 }
 
 #[cfg(test)]
@@ -85,11 +106,16 @@ mod tests {
         let soon = Some(at("2026-12-05T10:00:00Z"));
         assert_eq!(
             new_expiry(now, Status::Active, soon, 72, 30),
-            Ok(at("2026-12-07T10:00:00Z"))
+            Ok(NewExpiry::Later(at("2026-12-07T10:00:00Z")))
         );
-        let short = new_expiry(now, Status::Active, soon, 12, 30).unwrap_err();
-        assert_eq!(short.field, "expires_in_hours");
-        assert!(short.reason.contains("2026-12-05 10:00 UTC"), "{short:?}");
+        assert_eq!(
+            new_expiry(now, Status::Active, soon, 12, 30),
+            Ok(NewExpiry::Earlier(at("2026-12-04T22:00:00Z"))),
+            "an earlier expiry narrows"
+        );
+        let same = new_expiry(now, Status::Active, soon, 24, 30).unwrap_err();
+        assert_eq!(same.field, "expires_in_hours");
+        assert!(same.reason.contains("nothing would change"), "{same:?}");
         let long = new_expiry(now, Status::Drifted, soon, 31 * 24, 30).unwrap_err();
         assert!(long.reason.contains("30 days"), "{long:?}");
         let none = new_expiry(now, Status::Active, None, 72, 30).unwrap_err();

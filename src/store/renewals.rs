@@ -20,12 +20,36 @@ pub struct Renewal {
     pub decided_at: Option<DateTime<Utc>>,
     pub comment: String,
     pub created_at: DateTime<Utc>,
+    /// What the connection is, in words.
+    pub connection_summary: Option<String>,
 }
 
 const SELECT: &str = "SELECT r.*, u.name AS requester_name, u.email AS requester_email,
-            d.name AS decided_by_name
+            d.name AS decided_by_name, c.plan->>'summary' AS connection_summary
        FROM connection_renewals r JOIN users u ON u.id = r.requested_by
+       JOIN connections c ON c.id = r.connection_id
        LEFT JOIN users d ON d.id = r.decided_by";
+
+/// Pending renewals this user decides: they lead a side whose team the
+/// connection's requester is in (or any side, when the requester is in none).
+pub async fn awaiting_lead(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+) -> Result<Vec<Renewal>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE r.status = 'pending' AND EXISTS (
+             SELECT 1 FROM connection_sides s
+               JOIN memberships lead ON lead.team_id = s.team_id AND lead.user_id = $1 AND lead.role = 'lead'
+              WHERE s.connection_id = r.connection_id
+                AND (EXISTS (SELECT 1 FROM memberships m WHERE m.team_id = s.team_id AND m.user_id = c.requested_by)
+                     OR NOT EXISTS (SELECT 1 FROM connection_sides s2 JOIN memberships m2 ON m2.team_id = s2.team_id
+                                     WHERE s2.connection_id = r.connection_id AND m2.user_id = c.requested_by)))
+         ORDER BY r.created_at LIMIT 100"
+    )))
+    .bind(user_id)
+    .fetch_all(db)
+    .await
+}
 
 pub struct NewRenewal {
     pub id: Uuid,

@@ -21,6 +21,8 @@ pub(super) struct Home {
 
 pub(super) struct Day {
     waiting: Vec<Line>,
+    /// Renewals this person decides.
+    renewals: Vec<crate::store::renewals::Renewal>,
     attention: Vec<Line>,
     mine: Vec<Line>,
     expiring: Vec<Line>,
@@ -37,6 +39,7 @@ pub(super) async fn landing(
         Some(caller) => {
             let o = connections::overview(&ctx, &caller).await?;
             Some(Day {
+                renewals: o.renewals.clone(),
                 waiting: o
                     .waiting
                     .iter()

@@ -108,7 +108,12 @@ pub(super) async fn renew(
     };
     match result {
         Ok(r) if r.status == "approved" => Ok(Flash::success(format!(
-            "Renewed: it now expires at {}.",
+            "{}: it now expires at {}.",
+            if r.expires_at < r.previous_expiry {
+                "Expiry moved earlier"
+            } else {
+                "Renewed"
+            },
             r.expires_at.format("%Y-%m-%d %H:%M UTC")
         ))
         .redirect(&format!("/connections/{id}"))),

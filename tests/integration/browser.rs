@@ -1257,6 +1257,7 @@ async fn every_main_page_fits_a_phone_and_a_desktop_and_the_console_stays_clean(
         "/".to_owned(),
         "/connections".to_owned(),
         format!("/connections/{id}"),
+        format!("/connections/{id}/renew"),
         "/connections/new".to_owned(),
         "/approvals".to_owned(),
         "/status".to_owned(),

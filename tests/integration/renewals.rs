@@ -148,6 +148,34 @@ async fn a_member_renews_from_the_expiry_email_and_her_lead_approves_it_alone() 
         "the other side's lead is not asked"
     );
 
+    // Lena finds it on her home page and in her approvals; Sam does not.
+    for path in ["/", "/approvals"] {
+        let lena_sees = lena
+            .get(app.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            lena_sees.contains(&format!("href=\"{renew}\"")),
+            "{path}: {lena_sees}"
+        );
+        let sam_sees = sam
+            .get(app.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            !sam_sees.contains(&format!("href=\"{renew}\"")),
+            "{path}: {sam_sees}"
+        );
+    }
+
     // Sam leads the other side: he may not decide; Lena approves from the page.
     let lena_page = lena
         .get(app.url(&renew))

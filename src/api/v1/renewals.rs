@@ -46,9 +46,9 @@ impl From<Renewal> for RenewalOut {
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RenewalIn {
-    /// The new expiry, in hours from now: past the current one, and at most
-    /// the maximum of the connection's provider accounts (`renewal_max_days`,
-    /// 90 days unless set).
+    /// The new expiry, in hours from now, at most the maximum of the
+    /// connection's provider accounts (`renewal_max_days`, 90 days unless set).
+    /// Earlier than the current expiry, it applies at once (`approved`).
     #[serde(default)]
     #[schema(required = true, minimum = 1, example = 720)]
     pub expires_in_hours: Option<i64>,
@@ -71,6 +71,7 @@ fn id_of(text: &str, what: &str) -> Result<Uuid, Error> {
 /// Ask to keep a connection past its expiry (requester, leads, admins). A lead
 /// of the requester's team (or an admin) renews at once (`approved`); anyone
 /// else's renewal is `pending` until such a lead decides, and they are emailed.
+/// An earlier expiry narrows what was approved and applies at once.
 #[utoipa::path(post, path = "/api/v1/connections/{id}/renewals", operation_id = "renew_connection", tag = "connections", params(("id" = Uuid, Path)), request_body = RenewalIn,
     responses((status = 201, body = RenewalOut), (status = 409, description = "a renewal already waits", body = crate::api::v1::Problem, content_type = "application/problem+json")))]
 pub(super) async fn renew(

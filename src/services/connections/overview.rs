@@ -17,6 +17,8 @@ const SHOWN: i64 = 8;
 pub struct Overview {
     /// Requests waiting for a team this person leads, oldest first.
     pub waiting: Vec<Connection>,
+    /// Renewals this person decides, oldest first.
+    pub renewals: Vec<store::renewals::Renewal>,
     /// Drifted, failed, or not readable by the monitor.
     pub attention: Vec<Connection>,
     /// This person's own latest requests.
@@ -46,8 +48,11 @@ pub async fn overview(ctx: &Context, caller: &Caller) -> Result<Overview> {
     )
     .await?;
     let soon = Utc::now() + Duration::days(EXPIRING_WITHIN_DAYS);
+    let mut renewals = store::renewals::awaiting_lead(&ctx.pool, user).await?;
+    renewals.truncate(SHOWN as usize);
     Ok(Overview {
         waiting,
+        renewals,
         attention: store::monitoring::needing_attention(&ctx.pool, user, all, SHOWN).await?,
         mine,
         expiring: store::monitoring::expiring(&ctx.pool, user, all, soon, SHOWN).await?,

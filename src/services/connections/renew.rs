@@ -1,6 +1,8 @@
 //! Renewing: keeping a connection past its expiry, within the maximum of its
 //! provider accounts, decided by a lead of the requester's team alone. Whoever
-//! may decide gets it at once; anyone else's renewal waits for that lead.
+//! may decide gets it at once; anyone else's renewal waits for that lead. An
+//! earlier expiry narrows what was approved: it applies at once, for anyone
+//! who may renew.
 
 use super::*;
 use crate::domain::renewal;
@@ -81,9 +83,10 @@ pub async fn renew(
             "must be at most 2000 characters",
         ));
     }
-    let (Some(until), Some(previous), true) = (until, c.expires_at, errors.is_empty()) else {
+    let (Some(wanted), Some(previous), true) = (until, c.expires_at, errors.is_empty()) else {
         return Err(Error::Invalid(errors));
     };
+    let until = wanted.at();
     let asked = NewRenewal {
         id: Uuid::new_v4(),
         connection_id: id,
@@ -93,10 +96,11 @@ pub async fn renew(
         comment: comment.trim().to_owned(),
     };
     let before = json!({ "expires_at": previous });
-    if may(caller, ConnectionAction::DecideRenewal, &c, &sides).is_ok() {
+    let narrows = matches!(wanted, renewal::NewExpiry::Earlier(_));
+    if narrows || may(caller, ConnectionAction::DecideRenewal, &c, &sides).is_ok() {
         store::renewals::insert_decided(&mut *tx, &asked).await?;
         store::renewals::extend(&mut *tx, id, until).await?;
-        audit::by(&mut tx, caller, "connection.renewed", "connection", &id.to_string(), json!({ "before": before, "after": { "expires_at": until }, "renewal": asked.id, "decided_at_once": true })).await?;
+        audit::by(&mut tx, caller, "connection.renewed", "connection", &id.to_string(), json!({ "before": before, "after": { "expires_at": until }, "renewal": asked.id, "decided_at_once": true, "earlier": narrows })).await?;
     } else {
         if !store::renewals::insert(&mut *tx, &asked).await? {
             return Err(Error::Conflict(
@@ -252,4 +256,9 @@ pub async fn renewal(ctx: &Context, caller: &Caller, id: Uuid) -> Result<Renewal
             e => e,
         })?;
     Ok(r)
+}
+
+/// Renewals waiting for this person's decision, oldest first.
+pub async fn renewals_waiting(ctx: &Context, caller: &Caller) -> Result<Vec<Renewal>> {
+    Ok(store::renewals::awaiting_lead(&ctx.pool, caller.actor.user_id).await?)
 }

@@ -236,6 +236,8 @@ pub(super) async fn after_change(
 pub(super) struct ApprovalsPage {
     chrome: Chrome,
     rows: Vec<ApprovalRow>,
+    /// Renewals this person decides (leads of the requester's team).
+    renewals: Vec<crate::store::renewals::Renewal>,
 }
 
 pub(in crate::web) async fn approvals(
@@ -248,5 +250,14 @@ pub(in crate::web) async fn approvals(
         .iter()
         .map(|c| ApprovalRow::of(c, &chrome.csrf))
         .collect();
-    render_page(StatusCode::OK, None, &ApprovalsPage { chrome, rows })
+    let renewals = connections::renewals_waiting(&ctx, &caller).await?;
+    render_page(
+        StatusCode::OK,
+        None,
+        &ApprovalsPage {
+            chrome,
+            rows,
+            renewals,
+        },
+    )
 }
