@@ -67,8 +67,16 @@ fn main() -> ExitCode {
         // A client needs no server configuration: only the portal's URL and a token.
         Command::Client(command) => cli::run(args.client, command),
         Command::Openapi => {
-            println!("{}", switchboard::api::v1::document());
-            ExitCode::SUCCESS
+            use std::io::Write;
+            let document = format!("{}\n", switchboard::api::v1::document());
+            match std::io::stdout().lock().write_all(document.as_bytes()) {
+                // `switchboard openapi | head` is not an error.
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("switchboard: could not write the document: {e}");
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
+            }
         }
     }
 }
