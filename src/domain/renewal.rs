@@ -7,24 +7,36 @@ use chrono::{DateTime, Duration, Utc};
 use crate::domain::connection::Status;
 use crate::error::FieldError;
 
-/// How far ahead a renewal may reach when no account says otherwise.
+/// How far ahead a renewal may reach at most.
 pub const DEFAULT_MAX_DAYS: i64 = 90;
 
-/// The provider-account setting that lowers (or raises) that maximum.
+/// The provider-account setting that lowers that maximum.
 pub const MAX_DAYS_SETTING: &str = "renewal_max_days";
 
 /// The maximum of a connection: the smallest its accounts allow (`None` for
 /// an account without the setting, or with one that is not a whole number of
-/// days from 1 to 366).
+/// days from 1 to the default).
 pub fn max_days(settings: impl IntoIterator<Item = Option<i64>>) -> i64 {
     settings
         .into_iter()
         .map(|s| {
-            s.filter(|d| (1..=366).contains(d))
+            s.filter(|d| (1..=DEFAULT_MAX_DAYS).contains(d))
                 .unwrap_or(DEFAULT_MAX_DAYS)
         })
         .min()
         .unwrap_or(DEFAULT_MAX_DAYS)
+}
+
+/// The expiry a connection in `status` has to renew, or why it cannot be
+/// renewed at all (its state, not what was asked: a conflict).
+pub fn renewable(status: Status, current: Option<DateTime<Utc>>) -> Result<DateTime<Utc>, String> {
+    if status.is_final() || status == Status::Failed {
+        return Err(format!(
+            "a {} connection cannot be renewed: request it again",
+            status.label()
+        ));
+    }
+    current.ok_or_else(|| "this connection has no expiry, so there is nothing to renew".into())
 }
 
 /// A new expiry: later than the current one (a lead decides) or earlier (it
@@ -43,27 +55,15 @@ impl NewExpiry {
     }
 }
 
-/// The new expiry of a renewal asked `now` for `hours` from now, or why not
-/// (naming the field `expires_in_hours`).
+/// The new expiry of a renewal of `current` asked `now` for `hours` from
+/// now, or why not (naming the field `expires_in_hours`).
 pub fn new_expiry(
     now: DateTime<Utc>,
-    status: Status,
-    current: Option<DateTime<Utc>>,
+    current: DateTime<Utc>,
     hours: i64,
     max_days: i64,
 ) -> Result<NewExpiry, FieldError> {
     let refuse = |reason: String| FieldError::new("expires_in_hours", reason);
-    if status.is_final() || status == Status::Failed {
-        return Err(refuse(format!(
-            "a {} connection cannot be renewed: request it again",
-            status.label()
-        )));
-    }
-    let Some(current) = current else {
-        return Err(refuse(
-            "this connection has no expiry, so there is nothing to renew".into(),
-        ));
-    };
     if !(1..=max_days * 24).contains(&hours) {
         return Err(refuse(format!(
             "must be from 1 to {} hours ({max_days} days, the most its provider accounts allow a renewal)",
@@ -96,32 +96,50 @@ mod tests {
     fn the_smallest_account_maximum_wins_and_nonsense_falls_back() {
         assert_eq!(max_days([]), DEFAULT_MAX_DAYS);
         assert_eq!(max_days([None, Some(30)]), 30);
-        assert_eq!(max_days([Some(0), Some(1000)]), DEFAULT_MAX_DAYS);
+        assert_eq!(
+            max_days([Some(0), Some(1000)]),
+            DEFAULT_MAX_DAYS,
+            "only lowered"
+        );
         assert_eq!(max_days([Some(7), Some(30)]), 7);
     }
 
     #[test]
     fn a_renewal_reaches_past_the_expiry_within_the_maximum() {
         let now = at("2026-12-04T10:00:00Z");
-        let soon = Some(at("2026-12-05T10:00:00Z"));
+        let soon = at("2026-12-05T10:00:00Z");
         assert_eq!(
-            new_expiry(now, Status::Active, soon, 72, 30),
+            new_expiry(now, soon, 72, 30),
             Ok(NewExpiry::Later(at("2026-12-07T10:00:00Z")))
         );
         assert_eq!(
-            new_expiry(now, Status::Active, soon, 12, 30),
+            new_expiry(now, soon, 12, 30),
             Ok(NewExpiry::Earlier(at("2026-12-04T22:00:00Z"))),
             "an earlier expiry narrows"
         );
-        let same = new_expiry(now, Status::Active, soon, 24, 30).unwrap_err();
+        let same = new_expiry(now, soon, 24, 30).unwrap_err();
         assert_eq!(same.field, "expires_in_hours");
         assert!(same.reason.contains("nothing would change"), "{same:?}");
-        let long = new_expiry(now, Status::Drifted, soon, 31 * 24, 30).unwrap_err();
+        let long = new_expiry(now, soon, 31 * 24, 30).unwrap_err();
         assert!(long.reason.contains("30 days"), "{long:?}");
-        let none = new_expiry(now, Status::Active, None, 72, 30).unwrap_err();
-        assert!(none.reason.contains("no expiry"), "{none:?}");
-        let gone = new_expiry(now, Status::Deleted, soon, 72, 30).unwrap_err();
-        assert!(gone.reason.contains("cannot be renewed"), "{gone:?}");
-        assert!(new_expiry(now, Status::PendingApproval, soon, 72, 30).is_ok());
+    }
+
+    #[test]
+    fn only_a_connection_with_an_expiry_that_lives_can_be_renewed() {
+        let at_5th = at("2026-12-05T10:00:00Z");
+        let soon = Some(at_5th);
+        assert!(
+            renewable(Status::Active, None)
+                .unwrap_err()
+                .contains("no expiry")
+        );
+        assert!(
+            renewable(Status::Deleted, soon)
+                .unwrap_err()
+                .contains("cannot be renewed")
+        );
+        assert!(renewable(Status::Failed, soon).is_err());
+        assert_eq!(renewable(Status::PendingApproval, soon), Ok(at_5th));
+        assert_eq!(renewable(Status::Drifted, soon), Ok(at_5th));
     }
 }

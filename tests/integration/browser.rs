@@ -1183,6 +1183,84 @@ async fn the_dashboard_shows_a_connection_drifting_and_coming_back_after_a_repai
         .await
         .unwrap();
     assert_eq!(same, json!(true), "the dashboard updated itself");
+
+    // The map shows it between the two teams.
+    c.goto(&w.app.url("/map")).await.unwrap();
+    c.find(Locator::Css(&format!(
+        "a.map-edge[href='/connections/{id}']"
+    )))
+    .await
+    .expect("the connection on the map");
+
+    // A mistake in the member form is said at its field, what was typed kept.
+    c.goto(&w.app.url("/teams/payments")).await.unwrap();
+    c.find(Locator::Id("member-email"))
+        .await
+        .unwrap()
+        .send_keys("not-an-address")
+        .await
+        .unwrap();
+    c.find(Locator::Id("member-role"))
+        .await
+        .unwrap()
+        .select_by_value("lead")
+        .await
+        .unwrap();
+    c.find(Locator::Css(
+        "form[action='/teams/payments/members'] button",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    let summary = text_when(c, "#form-errors", "the member form's error", |t| {
+        t.contains("Email")
+    })
+    .await;
+    assert!(summary.contains("One thing to correct"), "{summary}");
+    let at_field = c.find(Locator::Id("member-email-error")).await.unwrap();
+    assert!(at_field.is_displayed().await.unwrap());
+    let email = c.find(Locator::Id("member-email")).await.unwrap();
+    assert_eq!(
+        email.prop("value").await.unwrap().as_deref(),
+        Some("not-an-address")
+    );
+    let role = c.find(Locator::Id("member-role")).await.unwrap();
+    assert_eq!(role.prop("value").await.unwrap().as_deref(), Some("lead"));
+
+    // Removing asks first: dismissed, nothing happens; accepted, it goes.
+    c.goto(&w.app.url(&format!("/connections/{id}")))
+        .await
+        .unwrap();
+    for accept in [false, true] {
+        c.find(Locator::Css("#remove-form button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let question = c.get_alert_text().await.unwrap();
+        assert!(question.starts_with("Remove "), "{question}");
+        if accept {
+            c.accept_alert().await.unwrap();
+        } else {
+            c.dismiss_alert().await.unwrap();
+            let status: String =
+                sqlx::query_scalar("SELECT status FROM connections WHERE id = $1::uuid")
+                    .bind(&id)
+                    .fetch_one(&w.app.pool)
+                    .await
+                    .unwrap();
+            assert_eq!(status, "active", "dismissed: nothing removed");
+        }
+    }
+    text_when(c, "#banner", "the connection going", |t| {
+        t.starts_with("Being removed") || t.starts_with("Removed on")
+    })
+    .await;
+    let errors = browser.console_errors().await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
 }
 
 /// Is the page wider than the window (something to scroll sideways to)? The
@@ -1391,6 +1469,47 @@ async fn every_main_page_fits_a_phone_and_a_desktop_and_the_console_stays_clean(
         c.find(Locator::Css(revoke)).await.is_err().then_some(())
     })
     .await;
+
+    // A new pool with two mistakes: both at their fields, what was typed kept.
+    c.goto(&w.app.url("/address-plan")).await.unwrap();
+    for (field, text) in [
+        ("pool-name", "lab"),
+        ("pool-cidr", "10.300.0.0/16"),
+        ("pool-len", "twenty"),
+    ] {
+        c.find(Locator::Id(field))
+            .await
+            .unwrap()
+            .send_keys(text)
+            .await
+            .unwrap();
+    }
+    c.find(Locator::Css("form[action='/address-plan/pools'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let summary = text_when(c, "#form-errors", "the pool form's errors", |t| {
+        t.contains("2 things to correct")
+    })
+    .await;
+    assert!(
+        summary.contains("CIDR") && summary.contains("Default prefix length"),
+        "{summary}"
+    );
+    for field in ["pool-cidr", "pool-len"] {
+        let error = c
+            .find(Locator::Id(&format!("{field}-error")))
+            .await
+            .unwrap();
+        assert!(error.is_displayed().await.unwrap(), "{field}");
+    }
+    let typed = c.find(Locator::Id("pool-len")).await.unwrap();
+    assert_eq!(
+        typed.prop("value").await.unwrap().as_deref(),
+        Some("twenty")
+    );
     let errors = browser.console_errors().await;
     assert!(errors.is_empty(), "console errors: {errors:#?}");
 }

@@ -49,7 +49,7 @@ use utoipa::{Modify, OpenApi};
         sandbox::SandboxResourceOut, sandbox::SandboxChangeIn,
         connections::ObservedOut, connections::DriftOut, connections::RepairModeIn, connections::RepairMode, connections::StatusOut,
         notifications::PreferencesIo, notifications::WebhookIo, audit::AuditEventOut,
-        renewals::RenewalOut, renewals::RenewalIn, renewals::RenewalDecisionIn
+        renewals::RenewalOut, renewals::RenewalIn, renewals::RenewalDecisionIn, renewals::RenewalRejectionIn
     )),
     modifiers(&BearerAuth, &CommonAnswers),
     security(("bearer" = []))

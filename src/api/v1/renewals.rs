@@ -45,12 +45,13 @@ impl From<Renewal> for RenewalOut {
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RenewalIn {
-    /// The new expiry, in hours from now, at most the maximum of the
-    /// connection's provider accounts (`renewal_max_days`, 90 days unless set).
+    /// The new expiry, in hours from now: at most 2160 (90 days), or less
+    /// when a provider account of the connection sets `renewal_max_days`.
     /// Earlier than the current expiry, it applies at once (`approved`).
     #[serde(default)]
-    #[schema(required = true, minimum = 1, example = 720)]
+    #[schema(value_type = i64, required = true, minimum = 1, maximum = 2160, example = 720)]
     pub expires_in_hours: Option<i64>,
     /// Why it is still needed (optional).
     #[serde(default)]
@@ -58,9 +59,23 @@ pub struct RenewalIn {
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RenewalDecisionIn {
-    /// Optional to approve; required to reject (the asker reads it).
+    /// A note kept with the approval (optional).
     #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenewalRejectionIn {
+    /// Why: required, and not only spaces (the person who asked reads it).
+    #[serde(default)]
+    #[schema(
+        required = true,
+        min_length = 1,
+        example = "ask again after the migration"
+    )]
     pub comment: String,
 }
 
@@ -73,7 +88,7 @@ fn id_of(text: &str, what: &str) -> Result<Uuid, Error> {
 /// else's renewal is `pending` until such a lead decides, and they are emailed.
 /// An earlier expiry narrows what was approved and applies at once.
 #[utoipa::path(post, path = "/api/v1/connections/{id}/renewals", operation_id = "renew_connection", tag = "connections", params(("id" = Uuid, Path)), request_body = RenewalIn,
-    responses((status = 201, body = RenewalOut), (status = 409, description = "a renewal already waits", body = crate::api::v1::Problem, content_type = "application/problem+json")))]
+    responses((status = 201, body = RenewalOut), (status = 409, description = "a renewal already waits, or the connection has no expiry or has ended", body = crate::api::v1::Problem, content_type = "application/problem+json")))]
 pub(super) async fn renew(
     ctx: web::Data<Context>,
     caller: Caller,
@@ -122,13 +137,13 @@ pub(super) async fn approve(
 }
 
 /// Reject a waiting renewal, saying why (leads of the requester's team, admins).
-#[utoipa::path(post, path = "/api/v1/renewals/{id}/reject", operation_id = "reject_renewal", tag = "connections", params(("id" = Uuid, Path)), request_body = RenewalDecisionIn,
+#[utoipa::path(post, path = "/api/v1/renewals/{id}/reject", operation_id = "reject_renewal", tag = "connections", params(("id" = Uuid, Path)), request_body = RenewalRejectionIn,
     responses((status = 200, body = RenewalOut), (status = 409, description = "already decided", body = crate::api::v1::Problem, content_type = "application/problem+json")))]
 pub(super) async fn reject(
     ctx: web::Data<Context>,
     caller: Caller,
     id: web::Path<String>,
-    body: Option<web::Json<RenewalDecisionIn>>,
+    body: Option<web::Json<RenewalRejectionIn>>,
 ) -> Result<web::Json<RenewalOut>, Error> {
     let comment = body.map(|b| b.into_inner().comment).unwrap_or_default();
     let r =

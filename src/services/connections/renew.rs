@@ -63,9 +63,10 @@ pub async fn renew(
     let mut tx = ctx.pool.begin().await?;
     let (c, sides, status, _) = locked(&mut tx, caller, id, ConnectionAction::Renew).await?;
     let plan: Plan = serde_json::from_value(c.plan.clone()).map_err(Error::internal)?;
+    let previous = renewal::renewable(status, c.expires_at).map_err(Error::Conflict)?;
     let max = max_days(&mut tx, &plan).await?;
     let mut errors = Vec::new();
-    let until = match expires_in_hours {
+    let wanted = match expires_in_hours {
         None => {
             errors.push(FieldError::new(
                 "expires_in_hours",
@@ -73,7 +74,7 @@ pub async fn renew(
             ));
             None
         }
-        Some(hours) => renewal::new_expiry(Utc::now(), status, c.expires_at, hours, max)
+        Some(hours) => renewal::new_expiry(Utc::now(), previous, hours, max)
             .map_err(|e| errors.push(e))
             .ok(),
     };
@@ -83,7 +84,7 @@ pub async fn renew(
             "must be at most 2000 characters",
         ));
     }
-    let (Some(wanted), Some(previous), true) = (until, c.expires_at, errors.is_empty()) else {
+    let (Some(wanted), true) = (wanted, errors.is_empty()) else {
         return Err(Error::Invalid(errors));
     };
     let until = wanted.at();
