@@ -1125,3 +1125,104 @@ async fn people_teams_tokens_and_the_audit_are_managed_from_the_command_line() {
     let status = ada.json(&["status"]).await;
     assert!(status["counts"].is_object(), "{status}");
 }
+
+#[tokio::test]
+async fn a_connection_is_renewed_from_the_command_line_by_the_requesters_lead() {
+    let app = spawn_app().await;
+    app.stop_workers();
+    let (requester, payments_lead, search_lead) = connection_people(&app).await;
+    let requested = requester
+        .json(&[
+            "connection",
+            "request",
+            "--kind",
+            "network-to-network",
+            "--from",
+            "payments/prod",
+            "--to",
+            "index",
+            "--ports",
+            "443",
+            "--reason",
+            "load test",
+            "--expires-in-hours",
+            "12",
+        ])
+        .await;
+    let id = requested["id"].as_str().unwrap().to_owned();
+
+    // More than the maximum names the flag's field and the maximum; nothing changes.
+    let out = requester
+        .run(&["connection", "renew", &id, "--days", "200"])
+        .await;
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("90 days"), "{}", stderr(&out));
+
+    // Rita's renewal waits; the other side's lead may not decide it.
+    let asked = requester
+        .ok(&[
+            "connection",
+            "renew",
+            &id,
+            "--days",
+            "30",
+            "--comment",
+            "moved",
+        ])
+        .await;
+    assert!(
+        asked.contains("pending: a lead of the requester's team decides"),
+        "{asked}"
+    );
+    let renewal = requester.json(&["connection", "renewals", &id]).await;
+    assert_eq!(renewal[0]["status"], "pending", "{renewal}");
+    let renewal_id = renewal[0]["id"].as_str().unwrap().to_owned();
+    let refused = search_lead
+        .run(&["connection", "approve-renewal", &renewal_id])
+        .await;
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("requester's team"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // Her lead approves it; the table shows it decided.
+    let approved = payments_lead
+        .ok(&[
+            "connection",
+            "approve-renewal",
+            &renewal_id,
+            "--comment",
+            "ok",
+        ])
+        .await;
+    assert!(approved.contains("approved"), "{approved}");
+    let table = requester.ok(&["connection", "renewals", &id]).await;
+    assert!(table.starts_with("RENEWAL "), "{table}");
+    assert_aligned(&table, "STATUS");
+    assert!(
+        table.lines().nth(1).unwrap().contains("approved"),
+        "{table}"
+    );
+    let expires: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT expires_at FROM connections WHERE id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let in_30_days = chrono::Utc::now() + chrono::Duration::days(30);
+    assert!((expires - in_30_days).num_minutes().abs() < 5, "{expires}");
+
+    // A rejection needs its reason.
+    let out = payments_lead
+        .run(&[
+            "connection",
+            "reject-renewal",
+            &renewal_id,
+            "--comment",
+            " ",
+        ])
+        .await;
+    assert!(!out.status.success());
+}
