@@ -277,17 +277,7 @@ impl Actor {
                 Ok(permit(Vec::new()))
             }
             A::DecideRenewal => {
-                // The requester's own teams decide; if the requester has left
-                // them all, any side's lead does.
-                let theirs: Vec<&SideFacts> = match c
-                    .sides
-                    .iter()
-                    .filter(|s| s.requester_member)
-                    .collect::<Vec<_>>()
-                {
-                    mine if mine.is_empty() => c.sides.iter().collect(),
-                    mine => mine,
-                };
+                let theirs = renewal_sides(c.sides);
                 let led: Vec<Uuid> = theirs
                     .iter()
                     .filter(|s| self.leads(s.team_id))
@@ -307,6 +297,17 @@ impl Actor {
     /// Whether the page should offer `action` on this connection to this person.
     pub fn offers(&self, action: ConnectionAction, c: &ConnectionFacts<'_>) -> bool {
         self.may(action, c).is_ok()
+    }
+}
+
+/// The sides whose leads decide a renewal: the requester's own teams, or
+/// every side when the requester has left them all.
+pub fn renewal_sides(sides: &[SideFacts]) -> Vec<&SideFacts> {
+    let theirs: Vec<&SideFacts> = sides.iter().filter(|s| s.requester_member).collect();
+    if theirs.is_empty() {
+        sides.iter().collect()
+    } else {
+        theirs
     }
 }
 

@@ -33,7 +33,7 @@ pub use decide::{approve, cancel, reject};
 pub use expiry::{expire_due, remind_expiring};
 pub(in crate::services) use notice::{Notice, notify};
 pub use overview::{EXPIRING_WITHIN_DAYS, MAP_LIMIT, Overview, live, overview};
-pub use renew::{decide_renewal, renew, renewal, renewal_max_days, renewals, renewals_waiting};
+pub use renew::{decide_renewal, renew, renewal, renewal_page, renewals, renewals_waiting};
 pub(in crate::services) use request::replan;
 pub use request::{carry_plans_forward, preview, request};
 

@@ -60,11 +60,18 @@ pub struct NewRenewal {
     pub comment: String,
 }
 
-/// Records a pending renewal; `false` when one already waits for this connection.
-pub async fn insert(db: impl PgExecutor<'_>, r: &NewRenewal) -> Result<bool, sqlx::Error> {
+/// Records a renewal: pending, or approved at once by its asker (`decided`).
+/// `false` when a pending one already waits for this connection.
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    r: &NewRenewal,
+    decided: bool,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "INSERT INTO connection_renewals (id, connection_id, requested_by, previous_expiry, expires_at, comment)
-         VALUES ($1, $2, $3, $4, $5, $6)
+        "INSERT INTO connection_renewals (id, connection_id, requested_by, previous_expiry, expires_at, comment,
+                                          status, decided_by, decided_at)
+         VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN 'approved' ELSE 'pending' END,
+                 CASE WHEN $7 THEN $3 END, CASE WHEN $7 THEN now() END)
          ON CONFLICT (connection_id) WHERE status = 'pending' DO NOTHING",
     )
     .bind(r.id)
@@ -73,6 +80,7 @@ pub async fn insert(db: impl PgExecutor<'_>, r: &NewRenewal) -> Result<bool, sql
     .bind(r.previous_expiry)
     .bind(r.expires_at)
     .bind(&r.comment)
+    .bind(decided)
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -120,24 +128,6 @@ pub async fn decide(
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
-}
-
-/// A decided renewal recorded at once (its asker could decide it).
-pub async fn insert_decided(db: impl PgExecutor<'_>, r: &NewRenewal) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO connection_renewals (id, connection_id, requested_by, previous_expiry, expires_at, comment,
-                                          status, decided_by, decided_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'approved', $3, now())",
-    )
-    .bind(r.id)
-    .bind(r.connection_id)
-    .bind(r.requested_by)
-    .bind(r.previous_expiry)
-    .bind(r.expires_at)
-    .bind(&r.comment)
-    .execute(db)
-    .await?;
-    Ok(())
 }
 
 /// The connection keeps its new expiry, and will be reminded again before it.

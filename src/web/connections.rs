@@ -30,7 +30,8 @@ use request::*;
 pub(super) use decide::{approvals, approve, cancel, progress, reject, remove, retry};
 pub(super) use request::{create, new, plan_preview};
 
-fn connection_id(id: &str) -> Result<Uuid, Error> {
+/// A connection's id from a path; one that is not an id names nothing.
+pub(super) fn connection_id(id: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(id).map_err(|_| Error::NotFound("that connection".into()))
 }
 
@@ -241,6 +242,11 @@ impl Banner {
         let c = &view.connection;
         let at = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
         let first_difference = c.first_difference();
+        // " since …" when the monitor recorded when its finding began.
+        let since = c
+            .observed_since
+            .map(|t| format!(" since {}", at(t)))
+            .unwrap_or_default();
         let (tone, text) = match view.status {
             Status::PendingApproval => {
                 let waiting: Vec<&str> = view
@@ -264,10 +270,7 @@ impl Banner {
             Status::Active if c.observed_state.as_deref() == Some("unknown") => (
                 "warn",
                 format!(
-                    "Built, but the monitor could not read it{}{}.",
-                    c.observed_since
-                        .map(|t| format!(" since {}", at(t)))
-                        .unwrap_or_default(),
+                    "Built, but the monitor could not read it{since}{}.",
                     first_difference
                         .map(|d| format!(": {d}"))
                         .unwrap_or_default()
@@ -286,10 +289,7 @@ impl Banner {
             Status::Drifted => (
                 "bad",
                 format!(
-                    "Drifted{}: what exists no longer matches what was approved{}.",
-                    c.observed_since
-                        .map(|t| format!(" since {}", at(t)))
-                        .unwrap_or_default(),
+                    "Drifted{since}: what exists no longer matches what was approved{}.",
                     first_difference
                         .map(|d| format!(" ({d})"))
                         .unwrap_or_default()

@@ -164,6 +164,7 @@ pub(super) async fn show(
     let all = networks::list_networks(&ctx, &caller, &NetworkFilter::default()).await?;
     let connections = connections::live(&ctx, &caller).await?;
     let ends = |c: &crate::store::connections::Connection| {
+        // A kind without two networks (DNS, exposure from a CIDR) is not drawn.
         let id = |k: &str| c.spec.get(k)?.as_str()?.parse::<Uuid>().ok();
         Some((id("source_network_id")?, id("destination_network_id")?))
     };

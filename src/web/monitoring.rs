@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::connections::connection_id;
 use super::{Chrome, Flash};
 use crate::error::Error;
 use crate::services::{Caller, Context, connections, monitor};
@@ -164,10 +165,6 @@ pub(super) async fn section(
         can_repair: view.can_repair,
         can_set_repair_mode: view.can_set_repair_mode,
     })
-}
-
-fn connection_id(text: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(text).map_err(|_| Error::NotFound("that connection".into()))
 }
 
 /// The section's live refresh (htmx polls it on the connection's page).

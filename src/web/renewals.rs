@@ -7,6 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::connections::connection_id;
 use super::form::{self, Field, FormErrors};
 use super::{Chrome, Flash, render_page};
 use crate::error::{Error, FieldError};
@@ -44,10 +45,6 @@ impl RenewPage {
     }
 }
 
-fn connection_id(text: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(text).map_err(|_| Error::NotFound("that connection".into()))
-}
-
 async fn page(
     ctx: &Context,
     chrome: Chrome,
@@ -57,10 +54,10 @@ async fn page(
     errors: Vec<FieldError>,
     status: StatusCode,
 ) -> Result<HttpResponse, Error> {
-    let view = connections::get(ctx, caller, id).await?;
+    let (view, max_days, renewals) = connections::renewal_page(ctx, caller, id).await?;
     let page = RenewPage {
-        max_days: connections::renewal_max_days(ctx, caller, id).await?,
-        renewals: connections::renewals(ctx, caller, id).await?,
+        max_days,
+        renewals,
         chrome,
         view,
         form,

@@ -539,11 +539,15 @@ async fn aws_out_of_reach_is_unknown_and_the_metrics_say_so() {
             .contains("cloud could not be asked"),
         "{c}"
     );
-    let metrics = w.app.get("/metrics").await.text().await.unwrap();
-    assert!(
-        metrics.contains(r#"switchboard_monitor_account_unreachable{account="cloud"} 1"#),
-        "{metrics}"
-    );
+    // The sweep records the connections first and its figures per account at
+    // its end (what /metrics reads): wait for the gauge.
+    let metrics = eventually(Duration::from_secs(10), "the unreachable gauge", || async {
+        let metrics = w.app.get("/metrics").await.text().await.unwrap();
+        metrics
+            .contains(r#"switchboard_monitor_account_unreachable{account="cloud"} 1"#)
+            .then_some(metrics)
+    })
+    .await;
     assert!(
         metrics.contains("switchboard_monitor_sweep_seconds"),
         "{metrics}"

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::connection_pages::{networks, person};
 use crate::helpers::{
-    Options, api_call, eventually, maildev_messages, spawn_app_with, unique_recipient,
+    Options, TestApp, api_call, eventually, maildev_messages, spawn_app_with, unique_recipient,
 };
 
 /// The first message to `to` whose subject starts with `subject`.
@@ -22,6 +22,18 @@ async fn mail_to(to: &str, subject: &str) -> serde_json::Value {
         })
     })
     .await
+}
+
+/// The page at `path` as `person` sees it.
+async fn page_of(person: &reqwest::Client, app: &TestApp, path: &str) -> String {
+    person
+        .get(app.url(path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// The path of the first link in `text` that ends with `suffix`.
@@ -156,26 +168,12 @@ async fn a_member_renews_from_the_expiry_email_and_her_lead_approves_it_alone() 
 
     // Lena finds it on her home page and in her approvals; Sam does not.
     for path in ["/", "/approvals"] {
-        let lena_sees = lena
-            .get(app.url(path))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let lena_sees = page_of(&lena, &app, path).await;
         assert!(
             lena_sees.contains(&format!("href=\"{renew}\"")),
             "{path}: {lena_sees}"
         );
-        let sam_sees = sam
-            .get(app.url(path))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let sam_sees = page_of(&sam, &app, path).await;
         assert!(
             !sam_sees.contains(&format!("href=\"{renew}\"")),
             "{path}: {sam_sees}"
@@ -183,14 +181,7 @@ async fn a_member_renews_from_the_expiry_email_and_her_lead_approves_it_alone() 
     }
 
     // Sam leads the other side: he may not decide; Lena approves from the page.
-    let lena_page = lena
-        .get(app.url(&renew))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let lena_page = page_of(&lena, &app, &renew).await;
     assert!(lena_page.contains("id=\"pending-renewal\""), "{lena_page}");
     assert!(lena_page.contains("the load test moved"), "{lena_page}");
     let approve = lena_page
@@ -202,14 +193,7 @@ async fn a_member_renews_from_the_expiry_email_and_her_lead_approves_it_alone() 
         })
         .unwrap()
         .to_owned();
-    let sam_page = sam
-        .get(app.url(&renew))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let sam_page = page_of(&sam, &app, &renew).await;
     assert!(
         !sam_page.contains(&approve),
         "the page offers Sam nothing to decide"

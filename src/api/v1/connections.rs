@@ -161,7 +161,7 @@ pub struct StepOut {
     pub provider_id: Option<String>,
 }
 
-fn connection_id(text: &str) -> Result<Uuid, Error> {
+pub(super) fn connection_id(text: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(text).map_err(|_| Error::NotFound("that connection".into()))
 }
 

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::connections::connection_id;
 use crate::error::Error;
 use crate::services::connections;
 use crate::services::{Caller, Context};
@@ -79,8 +80,8 @@ pub struct RenewalRejectionIn {
     pub comment: String,
 }
 
-fn id_of(text: &str, what: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(text).map_err(|_| Error::NotFound(format!("that {what}")))
+fn renewal_id(text: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(text).map_err(|_| Error::NotFound("that renewal".into()))
 }
 
 /// Ask to keep a connection past its expiry (requester, leads, admins). A lead
@@ -99,7 +100,7 @@ pub(super) async fn renew(
     let renewal = connections::renew(
         &ctx,
         &caller,
-        id_of(&id, "connection")?,
+        connection_id(&id)?,
         body.expires_in_hours,
         &body.comment,
     )
@@ -115,7 +116,7 @@ pub(super) async fn list(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<web::Json<Vec<RenewalOut>>, Error> {
-    let renewals = connections::renewals(&ctx, &caller, id_of(&id, "connection")?).await?;
+    let renewals = connections::renewals(&ctx, &caller, connection_id(&id)?).await?;
     Ok(web::Json(
         renewals.into_iter().map(RenewalOut::from).collect(),
     ))
@@ -131,8 +132,7 @@ pub(super) async fn approve(
     body: Option<web::Json<RenewalDecisionIn>>,
 ) -> Result<web::Json<RenewalOut>, Error> {
     let comment = body.map(|b| b.into_inner().comment).unwrap_or_default();
-    let r =
-        connections::decide_renewal(&ctx, &caller, id_of(&id, "renewal")?, true, &comment).await?;
+    let r = connections::decide_renewal(&ctx, &caller, renewal_id(&id)?, true, &comment).await?;
     Ok(web::Json(r.into()))
 }
 
@@ -146,7 +146,6 @@ pub(super) async fn reject(
     body: Option<web::Json<RenewalRejectionIn>>,
 ) -> Result<web::Json<RenewalOut>, Error> {
     let comment = body.map(|b| b.into_inner().comment).unwrap_or_default();
-    let r =
-        connections::decide_renewal(&ctx, &caller, id_of(&id, "renewal")?, false, &comment).await?;
+    let r = connections::decide_renewal(&ctx, &caller, renewal_id(&id)?, false, &comment).await?;
     Ok(web::Json(r.into()))
 }

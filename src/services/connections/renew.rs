@@ -29,28 +29,6 @@ async fn max_days(tx: &mut PgConnection, plan: &Plan) -> Result<i64> {
     ))
 }
 
-/// The longest renewal this connection allows, in days (pages say it).
-pub async fn renewal_max_days(ctx: &Context, caller: &Caller, id: Uuid) -> Result<i64> {
-    let view = get(ctx, caller, id).await?;
-    let mut conn = ctx.pool.acquire().await?;
-    max_days(&mut conn, &view.plan).await
-}
-
-/// The teams whose leads decide: the requester's among the sides, or every
-/// side when the requester has left them all.
-fn deciding_teams(sides: &[Side]) -> Vec<Uuid> {
-    let theirs: Vec<Uuid> = sides
-        .iter()
-        .filter(|s| s.requester_member)
-        .map(|s| s.team_id)
-        .collect();
-    if theirs.is_empty() {
-        sides.iter().map(|s| s.team_id).collect()
-    } else {
-        theirs
-    }
-}
-
 /// Asks to keep connection `id` until `expires_in_hours` from now.
 #[tracing::instrument(skip_all, fields(connection = %id))]
 pub async fn renew(
@@ -98,12 +76,13 @@ pub async fn renew(
     };
     let before = json!({ "expires_at": previous });
     let narrows = matches!(wanted, renewal::NewExpiry::Earlier(_));
-    if narrows || may(caller, ConnectionAction::DecideRenewal, &c, &sides).is_ok() {
-        store::renewals::insert_decided(&mut *tx, &asked).await?;
+    let at_once = narrows || may(caller, ConnectionAction::DecideRenewal, &c, &sides).is_ok();
+    let recorded = store::renewals::insert(&mut *tx, &asked, at_once).await?;
+    if at_once {
         store::renewals::extend(&mut *tx, id, until).await?;
         audit::by(&mut tx, caller, "connection.renewed", "connection", &id.to_string(), json!({ "before": before, "after": { "expires_at": until }, "renewal": asked.id, "decided_at_once": true, "earlier": narrows })).await?;
     } else {
-        if !store::renewals::insert(&mut *tx, &asked).await? {
+        if !recorded {
             return Err(Error::Conflict(
                 "a renewal of this connection already waits for a lead's decision".into(),
             ));
@@ -117,9 +96,12 @@ pub async fn renew(
             json!({ "renewal": asked.id, "before": before, "after": { "expires_at": until } }),
         )
         .await?;
-        for (_, email, name) in
-            store::connections::leads_of(&mut *tx, &deciding_teams(&sides)).await?
-        {
+        let facts = side_facts(&sides);
+        let deciding: Vec<Uuid> = policy::renewal_sides(&facts)
+            .iter()
+            .map(|s| s.team_id)
+            .collect();
+        for (_, email, name) in store::connections::leads_of(&mut *tx, &deciding).await? {
             notify(
                 ctx,
                 &mut tx,
@@ -195,11 +177,11 @@ pub async fn decide_renewal(
         ));
     }
     let before = json!({ "expires_at": c.expires_at });
+    // An expiry already later (renewed since) is kept.
+    let until = c
+        .expires_at
+        .map_or(r.expires_at, |now| now.max(r.expires_at));
     if approve {
-        // An expiry already later (renewed since) is kept.
-        let until = c
-            .expires_at
-            .map_or(r.expires_at, |now| now.max(r.expires_at));
         store::renewals::extend(&mut *tx, c.id, until).await?;
         audit::by(&mut tx, caller, "connection.renewed", "connection", &c.id.to_string(), json!({ "before": before, "after": { "expires_at": until }, "renewal": r.id, "comment": comment })).await?;
     } else {
@@ -213,10 +195,8 @@ pub async fn decide_renewal(
         )
         .await?;
     }
+    // The email says the new expiry when approved, the unchanged one (`c`'s) when not.
     let plan: Plan = serde_json::from_value(c.plan.clone()).map_err(Error::internal)?;
-    let c = store::connections::find(&mut *tx, c.id)
-        .await?
-        .ok_or_else(|| Error::internal("a connection vanished while locked"))?;
     notify(
         ctx,
         &mut tx,
@@ -226,7 +206,7 @@ pub async fn decide_renewal(
             approved: approve,
             decided_by: caller.actor.name.clone(),
             comment: comment.to_owned(),
-            until: when(r.expires_at),
+            until: when(until),
         },
         &c,
         &plan,
@@ -242,6 +222,20 @@ pub async fn decide_renewal(
 pub async fn renewals(ctx: &Context, caller: &Caller, id: Uuid) -> Result<Vec<Renewal>> {
     get(ctx, caller, id).await?;
     Ok(store::renewals::of_connection(&ctx.pool, id).await?)
+}
+
+/// What the renew page shows: the connection, the longest renewal it allows
+/// (days), and its renewals, newest first.
+pub async fn renewal_page(
+    ctx: &Context,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<(ConnectionView, i64, Vec<Renewal>)> {
+    let view = get(ctx, caller, id).await?;
+    let mut conn = ctx.pool.acquire().await?;
+    let max = max_days(&mut conn, &view.plan).await?;
+    let renewals = store::renewals::of_connection(&mut *conn, id).await?;
+    Ok((view, max, renewals))
 }
 
 /// One renewal, for whoever may see its connection.
