@@ -16,6 +16,7 @@ pub mod build;
 mod dns;
 mod exposure;
 mod link;
+pub mod network;
 mod opening;
 
 use build::Build;
@@ -178,7 +179,7 @@ pub struct Resource {
 
 impl Resource {
     /// A resource the planner decided, labelled and stored from what it builds.
-    fn new(account: &str, name: String, detail: String, build: Build) -> Resource {
+    pub(crate) fn new(account: &str, name: String, detail: String, build: Build) -> Resource {
         Resource {
             account: account.to_owned(),
             kind: build.label(),

@@ -61,6 +61,8 @@ pub enum Action {
     ViewNetworks,
     /// Create, change or delete a network of this team.
     ManageNetworks { team_id: Uuid },
+    /// Approve or reject building a network for this team (when its account asks for approval).
+    ApproveNetwork { team_id: Uuid },
     /// Confirm or refuse that a team owns the resource a network registers.
     ConfirmOwnership,
     /// See a team's webhook.
@@ -90,7 +92,9 @@ impl Actor {
             Action::ManageNetworks { team_id } | Action::ViewWebhook { team_id } => {
                 self.role_in(team_id).is_some()
             }
-            Action::ManageWebhook { team_id } => self.leads(team_id),
+            Action::ManageWebhook { team_id } | Action::ApproveNetwork { team_id } => {
+                self.leads(team_id)
+            }
             Action::Release { allocated_by } => allocated_by == Some(self.user_id),
             Action::ManageMembers { team_id } => self.role_in(team_id) == Some(Role::Lead),
             // People may end their own sessions; only admins end other people's.
@@ -338,6 +342,9 @@ impl Action {
             }
             Action::ViewWebhook { .. } => {
                 "only members of this team or an admin may see its webhook"
+            }
+            Action::ApproveNetwork { .. } => {
+                "only a lead of the network's team or an admin may approve building it"
             }
             Action::ManageWebhook { .. } => {
                 "only a lead of this team or an admin may change its webhook"

@@ -66,6 +66,27 @@ impl Job for Repair {
     const QUEUE: &'static str = "switchboard.repair";
 }
 
+/// Build a network Switchboard builds, exactly the plan whose hash it carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildNetwork {
+    pub network_id: uuid::Uuid,
+    pub plan_hash: String,
+}
+
+impl Job for BuildNetwork {
+    const QUEUE: &'static str = "switchboard.build_network";
+}
+
+/// Remove what was built for a network, then the network.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoveNetwork {
+    pub network_id: uuid::Uuid,
+}
+
+impl Job for RemoveNetwork {
+    const QUEUE: &'static str = "switchboard.remove_network";
+}
+
 /// Post an event to a team's webhook, signed with the secret `secret_ref` names.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendWebhook {
@@ -80,11 +101,13 @@ impl Job for SendWebhook {
 }
 
 /// Every queue, for gauges that say 0 rather than vanish when a queue is empty.
-pub const QUEUES: [&str; 6] = [
+pub const QUEUES: [&str; 8] = [
     SendEmail::QUEUE,
     Noop::QUEUE,
     Provision::QUEUE,
     Deprovision::QUEUE,
     Repair::QUEUE,
     SendWebhook::QUEUE,
+    BuildNetwork::QUEUE,
+    RemoveNetwork::QUEUE,
 ];

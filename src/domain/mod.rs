@@ -3,6 +3,7 @@
 pub mod connection;
 pub mod email;
 pub mod jobs;
+pub mod network;
 pub mod notification;
 pub mod page;
 pub mod renewal;

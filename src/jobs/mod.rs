@@ -15,7 +15,9 @@ use apalis_postgres::{Config, PostgresStorage, Pubsub};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use crate::domain::jobs::{Deprovision, Job, Noop, Provision, Repair, SendEmail, SendWebhook};
+use crate::domain::jobs::{
+    BuildNetwork, Deprovision, Job, Noop, Provision, RemoveNetwork, Repair, SendEmail, SendWebhook,
+};
 use crate::notify::Mailer;
 use crate::services::Context;
 
@@ -95,7 +97,23 @@ fn monitor(ctx: &Context, mailer: &Mailer, settings: &WorkerSettings) -> Monitor
     let (ctx4, settings4) = (ctx.clone(), settings.clone());
     let (ctx5, settings5) = (ctx.clone(), settings.clone());
     let (ctx6, settings6) = (ctx.clone(), settings.clone());
+    let (ctx7, settings7, r7) = (ctx.clone(), settings.clone(), r3.clone());
+    let (ctx8, settings8, r8) = (ctx.clone(), settings.clone(), r3.clone());
     Monitor::new()
+        .register(move |_| {
+            WorkerBuilder::new(worker_name(BuildNetwork::QUEUE, &r7))
+                .backend(storage::<BuildNetwork>(&ctx7.pool, &settings7))
+                .data(ctx7.clone())
+                .concurrency(settings7.concurrency)
+                .build(provision::build_network)
+        })
+        .register(move |_| {
+            WorkerBuilder::new(worker_name(RemoveNetwork::QUEUE, &r8))
+                .backend(storage::<RemoveNetwork>(&ctx8.pool, &settings8))
+                .data(ctx8.clone())
+                .concurrency(settings8.concurrency)
+                .build(provision::remove_network)
+        })
         .register(move |_| {
             WorkerBuilder::new(worker_name(Provision::QUEUE, &r3))
                 .backend(storage::<Provision>(&ctx3.pool, &settings3))

@@ -1,11 +1,12 @@
-//! Provision, Deprovision and Repair: thin handlers over `services::provisioning`.
+//! Provision, Deprovision and Repair: thin handlers over `services::provisioning`;
+//! BuildNetwork and RemoveNetwork over `services::networks`.
 
 use apalis::prelude::{Attempt, BoxDynError, Data, RetryAfterError};
 
 use super::retry_delay;
-use crate::domain::jobs::{Deprovision, Job, Provision, Repair};
-use crate::services::Context;
+use crate::domain::jobs::{BuildNetwork, Deprovision, Job, Provision, RemoveNetwork, Repair};
 use crate::services::provisioning::{self, Outcome};
+use crate::services::{Context, networks};
 
 fn last(attempt: &Attempt, max: usize) -> bool {
     attempt.current() + 1 >= max
@@ -57,4 +58,27 @@ pub async fn repair(job: Repair, ctx: Data<Context>, attempt: Attempt) -> Result
         provisioning::repair(&ctx, job.connection_id, last).await,
         &attempt,
     )
+}
+
+#[tracing::instrument(skip_all, fields(network = %job.network_id))]
+pub async fn build_network(
+    job: BuildNetwork,
+    ctx: Data<Context>,
+    attempt: Attempt,
+) -> Result<(), BoxDynError> {
+    let last = last(&attempt, BuildNetwork::MAX_ATTEMPTS);
+    outcome(
+        networks::build(&ctx, job.network_id, &job.plan_hash, last).await,
+        &attempt,
+    )
+}
+
+#[tracing::instrument(skip_all, fields(network = %job.network_id))]
+pub async fn remove_network(
+    job: RemoveNetwork,
+    ctx: Data<Context>,
+    attempt: Attempt,
+) -> Result<(), BoxDynError> {
+    let last = last(&attempt, RemoveNetwork::MAX_ATTEMPTS);
+    outcome(networks::remove(&ctx, job.network_id, last).await, &attempt)
 }

@@ -261,6 +261,26 @@ message!(
     "email/account_unreachable/body.html"
 );
 
+/// To a network's team: what happened to a network Switchboard builds (its
+/// approval asked, its build failed, it drifted, it matches again).
+pub struct NetworkNotice {
+    pub name: String,
+    pub network: String,
+    /// The subject's end: "drifted from what was built".
+    pub subject: String,
+    pub headline: String,
+    pub lines: Vec<String>,
+    /// What to do next, in a sentence.
+    pub footer: String,
+    pub url: String,
+}
+message!(
+    NetworkNotice,
+    "email/network/subject.txt",
+    "email/network/body.txt",
+    "email/network/body.html"
+);
+
 /// To anyone an admin names: proof that queue and mail work.
 pub struct TestEmail {
     pub portal_url: String,

@@ -38,9 +38,24 @@ impl fmt::Debug for Tunnel {
     }
 }
 
+/// One subnet of a network Switchboard builds, in one availability zone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subnet {
+    pub zone: String,
+    pub cidr: IpNet,
+}
+
 /// What one item of a plan builds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Build {
+    /// A network itself (a VPC and its subnets), built for `team` with the
+    /// range the address plan gave it; `network.id` is unknown until built.
+    Network {
+        network: Network,
+        team: String,
+        cidr: IpNet,
+        subnets: Vec<Subnet>,
+    },
     /// A VPC peering requested from `network` and accepted in `peer`.
     Peering { network: Network, peer: Network },
     /// `network` attached to a transit gateway, its route table associated.
@@ -107,6 +122,7 @@ impl Build {
     /// service exposure keeps its own ("DNS record").
     pub fn label(&self) -> String {
         match self {
+            Build::Network { .. } => "network".into(),
             Build::Peering { .. } => "VPC peering".into(),
             Build::TransitGatewayAttachment { .. } => "transit gateway attachment".into(),
             Build::SiteToSiteVpn { .. } => "site-to-site VPN".into(),
@@ -122,7 +138,8 @@ impl Build {
     /// The network the item is built in, for the kinds that have one.
     pub fn network(&self) -> Option<&Network> {
         match self {
-            Build::Peering { network, .. }
+            Build::Network { network, .. }
+            | Build::Peering { network, .. }
             | Build::TransitGatewayAttachment { network, .. }
             | Build::SiteToSiteVpn { network, .. }
             | Build::IpsecTunnel { network, .. }
@@ -196,6 +213,21 @@ impl Build {
     pub fn params(&self) -> BTreeMap<String, String> {
         let mut p = Params::default();
         match self {
+            Build::Network {
+                network,
+                team,
+                cidr,
+                subnets,
+            } => {
+                p.network("", network);
+                p.set("team", team);
+                p.set("cidr", &cidr.to_string());
+                let subnets: Vec<String> = subnets
+                    .iter()
+                    .map(|s| format!("{}={}", s.zone, s.cidr))
+                    .collect();
+                p.set("subnets", &subnets.join(", "));
+            }
             Build::Peering { network, peer } => {
                 p.network("", network);
                 p.network("peer_", peer);
@@ -264,6 +296,15 @@ impl Build {
     pub fn from_stored(kind: &str, params: &BTreeMap<String, String>) -> Result<Build, String> {
         let p = Stored(params);
         let build = match kind {
+            "network" => Build::Network {
+                network: p.network("")?,
+                team: p.need("team")?.to_owned(),
+                cidr: p
+                    .need("cidr")?
+                    .parse()
+                    .map_err(|_| "cidr is not an address range".to_owned())?,
+                subnets: p.subnets("subnets")?,
+            },
             "VPC peering" => Build::Peering {
                 network: p.network("")?,
                 peer: p.network("peer_")?,
@@ -366,6 +407,28 @@ impl Stored<'_> {
         })
     }
 
+    /// "eu-west-1a=10.0.0.0/18, eu-west-1b=10.0.64.0/18".
+    fn subnets(&self, key: &str) -> Result<Vec<Subnet>, String> {
+        self.get(key)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                let (zone, cidr) = s
+                    .split_once('=')
+                    .ok_or_else(|| format!("{s:?} in {key} is not zone=range"))?;
+                Ok(Subnet {
+                    zone: zone.trim().to_owned(),
+                    cidr: cidr
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("{cidr:?} in {key} is not an address range"))?,
+                })
+            })
+            .collect()
+    }
+
     fn prefixes(&self, key: &str) -> Result<Vec<IpNet>, String> {
         self.get(key)
             .unwrap_or_default()
@@ -396,6 +459,21 @@ mod tests {
     #[test]
     fn every_stored_kind_reads_back_as_it_was_written() {
         let builds = [
+            Build::Network {
+                network: net("a", None),
+                team: "payments".into(),
+                cidr: "10.20.0.0/16".parse().unwrap(),
+                subnets: vec![
+                    Subnet {
+                        zone: "eu-west-1a".into(),
+                        cidr: "10.20.0.0/18".parse().unwrap(),
+                    },
+                    Subnet {
+                        zone: "eu-west-1b".into(),
+                        cidr: "10.20.64.0/18".parse().unwrap(),
+                    },
+                ],
+            },
             Build::Peering {
                 network: net("a", Some("vpc-1")),
                 peer: net("b", None),

@@ -59,10 +59,12 @@ mod lookups;
 mod observe;
 mod permissions;
 mod remove;
+mod vpc;
 
 use lookups::*;
 use observe::*;
 use permissions::*;
+use vpc::*;
 
 const CONNECTION_TAG: &str = "switchboard:connection";
 const ITEM_TAG: &str = "switchboard:item";
@@ -159,6 +161,7 @@ impl Provider for Aws {
 
     async fn apply(&self, connection_id: Uuid, item: &Item) -> Result<Step, ProviderError> {
         match &item.build {
+            Build::Network { .. } => self.network(connection_id, item).await,
             Build::Peering { .. } => self.peering(connection_id, item).await,
             Build::TransitGatewayAttachment { .. } => self.attachment(connection_id, item).await,
             Build::SiteToSiteVpn { .. } => self.vpn(connection_id, item).await,
@@ -185,6 +188,16 @@ impl Provider for Aws {
             let vpcs: Vec<&str> = vpcs.into_iter().collect();
             let mut state = read_region(&ec2, &vpcs).await?;
             self.read_vpns(&ec2, region, wanted, &mut state).await?;
+            let built: BTreeSet<&str> = wanted
+                .iter()
+                .flat_map(|w| &w.items)
+                .filter(|i| matches!(i.build, Build::Network { .. }) && i.build.region() == region)
+                .filter_map(|i| vpc(i).ok())
+                .collect();
+            if !built.is_empty() {
+                let built: Vec<&str> = built.into_iter().collect();
+                read_networks(&ec2, &built, &mut state).await?;
+            }
             regions.insert(region, state);
         }
         Ok(super::seen_each(wanted, |_, item| {

@@ -87,6 +87,11 @@ pub async fn sweep_in_pages_of(ctx: &Context, page: i64) -> Result<SweepReport> 
             break;
         }
     }
+    // Built networks are compared in the same sweep; a failure there is
+    // logged and never stops the connections' sweep.
+    if let Err(e) = super::networks::watch_networks(ctx).await {
+        tracing::warn!(error = %e, "could not observe the built networks");
+    }
     report.duration = started.elapsed();
     store::monitoring::finish_sweep(
         &ctx.pool,
@@ -482,8 +487,8 @@ async fn tell_owners(
     Ok(())
 }
 
-/// Queues a digest email, unless its topic is one the person turned off.
-async fn send(
+/// Queues an email, unless its topic is one the person turned off.
+pub(super) async fn send(
     tx: &mut PgConnection,
     topic: Option<Topic>,
     to: &str,

@@ -21,14 +21,18 @@ use crate::store::{
 };
 
 mod accounts;
+mod build;
 mod ownership;
+mod watch;
 
 use accounts::text_map;
 pub use accounts::{
     AccountRequest, account_problems, create_account, ensure_default_sandbox, list_accounts,
 };
+pub use build::{approve_network, build, reject_network, remove};
 use ownership::*;
 pub use ownership::{check_ownership, confirm_ownership, pending_registrations, refuse_ownership};
+pub use watch::watch_networks;
 
 /// Kinds of provider the portal knows (modules arrive with later issues).
 pub const PROVIDER_KINDS: &[&str] = &["sandbox", "aws", "linux", "proxy", "dns"];
@@ -216,8 +220,26 @@ pub async fn create_network(
             }
             Err(AllocateError::Other(e)) => return Err(e),
         };
+        // A network allocated from the plan is built by Switchboard where the
+        // account can build one; a registered one (its range or resource
+        // given) already exists.
+        let builds = cidr.is_none()
+            && external_id.is_none()
+            && crate::planner::network::builds_networks(&account.kind);
+        if builds {
+            build::start(
+                ctx,
+                &mut tx,
+                caller,
+                (id, &name, team.id, &team.slug),
+                &account,
+                &region,
+                prefix.cidr,
+            )
+            .await?;
+        }
         once.remember(&mut tx, id).await?;
-        audit::by(&mut tx, caller, "network.created", "network", &id.to_string(), json!({ "after": { "name": name, "team": team.slug, "account": account.name, "region": region, "cidr": prefix.cidr.to_string(), "registered": cidr.is_some(), "external_id": external_id, "ownership": ownership.state, "evidence": ownership.evidence } })).await?;
+        audit::by(&mut tx, caller, "network.created", "network", &id.to_string(), json!({ "after": { "name": name, "team": team.slug, "account": account.name, "region": region, "cidr": prefix.cidr.to_string(), "registered": cidr.is_some(), "built": builds, "external_id": external_id, "ownership": ownership.state, "evidence": ownership.evidence } })).await?;
         tx.commit().await?;
         return get_network(ctx, caller, id).await;
     }
@@ -452,20 +474,52 @@ pub async fn update_network(
     get_network(ctx, caller, id).await
 }
 
-/// Deletes the network and gives its prefixes back to the plan.
-pub async fn delete_network(ctx: &Context, caller: &Caller, id: Uuid) -> Result<()> {
+/// What deleting a network did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Deletion {
+    /// It is gone, and its prefixes are back in the plan.
+    Deleted,
+    /// Switchboard built it: the workers remove what was built, then the network.
+    Removing,
+}
+
+/// Deletes the network and gives its prefixes back to the plan; one
+/// Switchboard built is removed from its provider first. Refused while
+/// connections use it, naming them.
+pub async fn delete_network(ctx: &Context, caller: &Caller, id: Uuid) -> Result<Deletion> {
     let detail = get_network(ctx, caller, id).await?;
     caller.actor.require(Action::ManageNetworks {
         team_id: detail.network.team_id,
     })?;
     let mut tx = ctx.pool.begin().await?;
+    let Some(network) = store::networks::lock(&mut *tx, id).await? else {
+        return Err(Error::NotFound("that network".into()));
+    };
+    let users = store::networks::used_by(&mut *tx, id).await?;
+    if !users.is_empty() {
+        let named: Vec<String> = users
+            .iter()
+            .map(|(c, reason, status)| format!("{c} ({status}: {reason:?})"))
+            .collect();
+        return Err(Error::Conflict(format!(
+            "connections still use the network {}: {}; remove them first",
+            network.name,
+            named.join(", ")
+        )));
+    }
+    let nothing_built = network.status() == crate::domain::network::Status::AwaitingApproval;
+    if network.built_by_switchboard() && !nothing_built {
+        build::start_removal(&mut tx, caller, &network).await?;
+        tx.commit().await?;
+        return Ok(Deletion::Removing);
+    }
     store::networks::delete(&mut *tx, id).await?;
     audit::by(&mut tx, caller, "network.deleted", "network", &id.to_string(), json!({
         "before": { "name": detail.network.name, "team": detail.network.team_slug,
                     "prefixes": detail.prefixes.iter().map(|p| p.cidr.to_string()).collect::<Vec<_>>() },
     })).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(Deletion::Deleted)
 }
 
 /// What is known of a network's ownership, unchanged.
@@ -498,4 +552,14 @@ fn resource_taken(e: sqlx::Error, external_id: Option<&str>) -> Error {
     } else {
         e.into()
     }
+}
+
+/// What the workers did to build or remove a network, oldest first.
+pub async fn network_steps(
+    ctx: &Context,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<Vec<store::networks::NetworkStep>> {
+    get_network(ctx, caller, id).await?;
+    Ok(store::networks::steps(&ctx.pool, id).await?)
 }

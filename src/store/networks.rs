@@ -25,6 +25,28 @@ pub struct Network {
     pub ownership_evidence: String,
     pub ownership_decided_by: Option<Uuid>,
     pub ownership_decided_at: Option<DateTime<Utc>>,
+    /// See [`crate::domain::network::Status`].
+    pub status: String,
+    /// What Switchboard builds (a `NetworkPlan`), for networks it builds.
+    pub plan: Option<serde_json::Value>,
+    pub plan_hash: Option<String>,
+    pub failure: Option<String>,
+    /// How the built network differs from its plan, as last observed.
+    pub differences: serde_json::Value,
+    pub drifted_since: Option<DateTime<Utc>>,
+    pub approved_by: Option<Uuid>,
+    pub approved_at: Option<DateTime<Utc>>,
+}
+
+impl Network {
+    pub fn status(&self) -> crate::domain::network::Status {
+        crate::domain::network::Status::parse(&self.status)
+    }
+
+    /// Whether Switchboard builds it (it has a plan), rather than records it.
+    pub fn built_by_switchboard(&self) -> bool {
+        self.plan.is_some()
+    }
 }
 
 impl Ownership {
@@ -244,4 +266,217 @@ pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Err
         .execute(db)
         .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// A network to build: its plan, hash and first status, set in the
+/// transaction that created it.
+pub async fn set_plan(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    plan: &serde_json::Value,
+    plan_hash: &str,
+    status: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE networks SET plan = $2, plan_hash = $3, status = $4 WHERE id = $1")
+        .bind(id)
+        .bind(plan)
+        .bind(plan_hash)
+        .bind(status)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Moves the network from `from` to `to`; `false` when it was no longer in `from`.
+pub async fn set_status(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    from: &str,
+    to: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE networks SET status = $3, updated_at = now() WHERE id = $1 AND status = $2",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records a lead's approval of the network's plan, if it is still the one
+/// waiting (same hash).
+pub async fn approve(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    plan_hash: &str,
+    by: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE networks SET status = 'building', approved_by = $3, approved_at = now(), updated_at = now()
+         WHERE id = $1 AND status = 'awaiting_approval' AND plan_hash = $2",
+    )
+    .bind(id)
+    .bind(plan_hash)
+    .bind(by)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The build is done: the network stands for the resource built, owned by
+/// construction.
+pub async fn built(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    external_id: &str,
+    resource_key: &str,
+    evidence: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE networks SET status = 'ready', external_id = $2, resource_key = $3,
+                ownership = 'proved', ownership_evidence = $4, ownership_decided_at = now(),
+                failure = NULL, differences = '[]'::jsonb, drifted_since = NULL, updated_at = now()
+         WHERE id = $1 AND status = 'building'",
+    )
+    .bind(id)
+    .bind(external_id)
+    .bind(resource_key)
+    .bind(evidence)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The build or removal failed, with why; from `from` only.
+pub async fn failed(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    from: &str,
+    why: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE networks SET status = 'failed', failure = $3, updated_at = now()
+         WHERE id = $1 AND status = $2",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(why)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// What the monitor saw: `ready` when it matches, `drifted` with the
+/// differences when not; from `from` only (a network being removed is left alone).
+pub async fn observed(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    from: &str,
+    differences: &serde_json::Value,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE networks SET
+            status = CASE WHEN jsonb_array_length($3) = 0 THEN 'ready' ELSE 'drifted' END,
+            drifted_since = CASE WHEN jsonb_array_length($3) = 0 THEN NULL
+                                 ELSE coalesce(drifted_since, now()) END,
+            differences = $3, updated_at = now()
+         WHERE id = $1 AND status = $2",
+    )
+    .bind(id)
+    .bind(from)
+    .bind(differences)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Built networks the monitor compares with their plan.
+pub async fn watched(db: impl PgExecutor<'_>) -> Result<Vec<Network>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE n.status IN ('ready', 'drifted') AND n.plan IS NOT NULL ORDER BY n.id"
+    )))
+    .fetch_all(db)
+    .await
+}
+
+/// Networks waiting for a lead of one of these teams (all teams when `None`).
+pub async fn awaiting_approval(
+    db: impl PgExecutor<'_>,
+    teams: Option<&[Uuid]>,
+) -> Result<Vec<Network>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE n.status = 'awaiting_approval' AND ($1::uuid[] IS NULL OR n.team_id = ANY($1))
+         ORDER BY n.created_at, n.id"
+    )))
+    .bind(teams)
+    .fetch_all(db)
+    .await
+}
+
+/// Locks the network's row for a change of status.
+pub async fn lock(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Network>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE n.id = $1 FOR UPDATE OF n"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Connections that still use the network (not ended), newest first: (id, reason, status).
+pub async fn used_by(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Vec<(Uuid, String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, reason, status FROM connections
+          WHERE (spec->>'source_network_id' = $1::text OR spec->>'destination_network_id' = $1::text)
+            AND status NOT IN ('deleted', 'rejected', 'cancelled', 'expired')
+          ORDER BY created_at DESC LIMIT 20",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await
+}
+
+/// One step of a build or removal, shown on the network's page.
+pub async fn add_step(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    action: &str,
+    resource: &str,
+    provider_id: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO network_steps (network_id, action, resource, provider_id) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id)
+    .bind(action)
+    .bind(resource)
+    .bind(provider_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct NetworkStep {
+    pub at: DateTime<Utc>,
+    pub action: String,
+    pub resource: String,
+    pub provider_id: Option<String>,
+}
+
+/// The network's steps, oldest first (the last 200).
+pub async fn steps(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<NetworkStep>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT at, action, resource, provider_id FROM (
+            SELECT * FROM network_steps WHERE network_id = $1 ORDER BY id DESC LIMIT 200) s
+         ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await
 }

@@ -6,6 +6,7 @@
 mod access;
 mod address_plan;
 mod browser;
+mod built_networks;
 mod cli;
 mod client;
 mod config;

@@ -658,7 +658,7 @@ async fn an_aws_account_without_its_credentials_is_reported_not_crashed_on() {
 
 /// A TCP relay to moto that holds every chunk a client sends for `delay`: AWS
 /// at the speed of a slow link, so a worker can be killed half-way.
-async fn slow_link(delay: std::time::Duration) -> String {
+pub(crate) async fn slow_link(delay: std::time::Duration) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();

@@ -135,17 +135,7 @@ impl From<planner::Plan> for Plan {
                     why_not: a.why_not,
                 })
                 .collect(),
-            resources: p
-                .resources
-                .into_iter()
-                .map(|r| Resource {
-                    account: r.account,
-                    kind: r.kind,
-                    name: r.name,
-                    detail: r.detail,
-                    params: r.params,
-                })
-                .collect(),
+            resources: p.resources.into_iter().map(Resource::from).collect(),
             routes: p
                 .routes
                 .into_iter()
@@ -190,6 +180,18 @@ pub struct Resource {
     /// What the provider needs to build it (network ids, regions, the peer…).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, String>,
+}
+
+impl From<planner::Resource> for Resource {
+    fn from(r: planner::Resource) -> Self {
+        Resource {
+            account: r.account,
+            kind: r.kind,
+            name: r.name,
+            detail: r.detail,
+            params: r.params,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]

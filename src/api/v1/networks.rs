@@ -12,6 +12,7 @@ use super::page::{self, PageQuery};
 use super::pools::AllocationOut;
 use crate::domain::page::page_of;
 use crate::error::Error;
+use crate::planner::network::NetworkPlan;
 use crate::services::networks::{self, NetworkDetail};
 use crate::services::{Caller, Context};
 use crate::store::provider_accounts::ProviderAccount;
@@ -86,6 +87,34 @@ pub struct NetworkOut {
     pub updated_at: DateTime<Utc>,
     /// Whether the team is known to own the resource `external_id` names.
     pub ownership: OwnershipOut,
+    /// `registered` (recorded; built by someone else), or for networks
+    /// Switchboard builds: `awaiting_approval`, `building`, `ready`,
+    /// `drifted`, `failed`, `removing`. Only `registered`, `ready` and
+    /// `drifted` networks can be connected.
+    #[schema(example = "ready")]
+    pub status: String,
+    /// What Switchboard builds for it; absent for registered networks.
+    pub build: Option<NetworkBuildOut>,
+}
+
+/// A network Switchboard builds: its plan (approved by its hash), and how
+/// the build and the monitor see it.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct NetworkBuildOut {
+    #[schema(
+        example = "A network payments-prod for payments in aws-prod (eu-west-1): 10.20.0.0/16 with one /18 subnet in each of eu-west-1a, eu-west-1b, eu-west-1c."
+    )]
+    pub summary: String,
+    /// What a lead approves (`POST /api/v1/networks/{id}/approve`).
+    pub plan_hash: String,
+    /// What the provider builds: the network's range and its subnets by zone.
+    pub resource: crate::api::v1::model::Resource,
+    /// Why the build or the removal failed.
+    pub failure: Option<String>,
+    /// How the built network differs from its plan, as the monitor last saw it.
+    pub differences: Vec<String>,
+    pub drifted_since: Option<DateTime<Utc>>,
+    pub approved_at: Option<DateTime<Utc>>,
 }
 
 /// Whether a network's team is known to own its provider resource. Until it is
@@ -111,9 +140,24 @@ pub struct OwnershipRefusalIn {
     pub reason: String,
 }
 
-fn network_out(d: NetworkDetail) -> NetworkOut {
+pub(super) fn network_out(d: NetworkDetail) -> NetworkOut {
     let n = d.network;
+    let plan = n
+        .plan
+        .clone()
+        .and_then(|p| serde_json::from_value::<NetworkPlan>(p).ok());
+    let build = plan.map(|plan| NetworkBuildOut {
+        summary: plan.summary,
+        plan_hash: n.plan_hash.clone().unwrap_or_default(),
+        resource: plan.resource.into(),
+        failure: n.failure.clone(),
+        differences: serde_json::from_value(n.differences.clone()).unwrap_or_default(),
+        drifted_since: n.drifted_since,
+        approved_at: n.approved_at,
+    });
     NetworkOut {
+        status: n.status.clone(),
+        build,
         ownership: OwnershipOut {
             state: n.ownership,
             evidence: n.ownership_evidence,
@@ -327,16 +371,114 @@ pub(super) async fn update(
     Ok(web::Json(network_out(detail)))
 }
 
-/// Delete a network; its prefixes go back to the plan.
+/// Delete a network; its prefixes go back to the plan. One Switchboard built
+/// is first removed from its provider by the workers: 202 with the network
+/// `removing`; it disappears once that is done. Refused (409) while
+/// connections use it, naming them.
 #[utoipa::path(operation_id = "delete_network", delete, path = "/api/v1/networks/{id}", tag = "networks", params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 403, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
+    responses((status = 204), (status = 202, body = NetworkOut), (status = 403, body = crate::api::v1::Problem, content_type = "application/problem+json"),
+              (status = 409, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
 pub(super) async fn delete(
     ctx: web::Data<Context>,
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
-    networks::delete_network(&ctx, &caller, network_id(&id)?).await?;
+    let id = network_id(&id)?;
+    match networks::delete_network(&ctx, &caller, id).await? {
+        networks::Deletion::Deleted => Ok(HttpResponse::NoContent().finish()),
+        networks::Deletion::Removing => {
+            let detail = networks::get_network(&ctx, &caller, id).await?;
+            Ok(HttpResponse::Accepted().json(network_out(detail)))
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkApprovalIn {
+    /// The plan hash the lead saw (`build.plan_hash`): a changed plan is not approved.
+    #[schema(example = "n1:5e1f…")]
+    pub plan_hash: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkRejectionIn {
+    /// Why: the person who asked for the network reads it.
+    #[schema(
+        example = "use the shared network instead",
+        min_length = 1,
+        max_length = 2000
+    )]
+    pub reason: String,
+}
+
+/// Approve building a network (a lead of its team, or an admin), when its
+/// account asks for approval; the workers then build it.
+#[utoipa::path(operation_id = "approve_network", post, path = "/api/v1/networks/{id}/approve", tag = "networks", params(("id" = Uuid, Path)),
+    request_body = NetworkApprovalIn,
+    responses((status = 200, body = NetworkOut), (status = 403, body = crate::api::v1::Problem, content_type = "application/problem+json"),
+              (status = 404, body = crate::api::v1::Problem, content_type = "application/problem+json"),
+              (status = 409, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
+pub(super) async fn approve(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<NetworkApprovalIn>,
+) -> Result<web::Json<NetworkOut>, Error> {
+    Ok(web::Json(network_out(
+        networks::approve_network(&ctx, &caller, network_id(&id)?, &body.plan_hash).await?,
+    )))
+}
+
+/// Reject building a network (a lead of its team, or an admin): it is deleted
+/// and its range goes back to the address plan.
+#[utoipa::path(operation_id = "reject_network", post, path = "/api/v1/networks/{id}/reject", tag = "networks", params(("id" = Uuid, Path)),
+    request_body = NetworkRejectionIn,
+    responses((status = 204), (status = 403, body = crate::api::v1::Problem, content_type = "application/problem+json"),
+              (status = 404, body = crate::api::v1::Problem, content_type = "application/problem+json"),
+              (status = 409, body = crate::api::v1::Problem, content_type = "application/problem+json"),
+              (status = 422, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
+pub(super) async fn reject(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<NetworkRejectionIn>,
+) -> Result<HttpResponse, Error> {
+    networks::reject_network(&ctx, &caller, network_id(&id)?, &body.reason).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// What the workers did to build or remove a network, oldest first.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct NetworkStepOut {
+    pub at: DateTime<Utc>,
+    /// `created`, `found`, `repaired`, `deleted`, `retrying` or `failed`.
+    pub action: String,
+    pub resource: String,
+    pub provider_id: Option<String>,
+}
+
+/// The steps of a network's build and removal.
+#[utoipa::path(operation_id = "network_steps", get, path = "/api/v1/networks/{id}/steps", tag = "networks", params(("id" = Uuid, Path)),
+    responses((status = 200, body = [NetworkStepOut]), (status = 404, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
+pub(super) async fn steps(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<web::Json<Vec<NetworkStepOut>>, Error> {
+    let steps = networks::network_steps(&ctx, &caller, network_id(&id)?).await?;
+    Ok(web::Json(
+        steps
+            .into_iter()
+            .map(|s| NetworkStepOut {
+                at: s.at,
+                action: s.action,
+                resource: s.resource,
+                provider_id: s.provider_id,
+            })
+            .collect(),
+    ))
 }
 
 /// Networks whose registration waits for an admin: no proof that their team

@@ -67,6 +67,10 @@ pub(super) struct RegionState {
     pub(super) vpns: Vec<VpnConnection>,
     /// transit gateway → its route table and that table's static routes
     pub(super) gateway_routes: HashMap<String, (String, Vec<GatewayRoute>)>,
+    /// Built networks' VPCs → the ranges associated with them
+    pub(super) vpcs: HashMap<String, Vec<String>>,
+    /// Built networks' VPCs → their subnets (range, zone)
+    pub(super) subnets: HashMap<String, Vec<(String, String)>>,
 }
 
 /// AWS caps the values of one filter at 200.
@@ -246,8 +250,10 @@ impl RegionState {
 
     /// How an item differs from what exists, in plain words.
     pub(super) fn differences(&self, item: &Item) -> Vec<String> {
-        if let Build::SiteToSiteVpn { .. } = item.build {
-            return self.vpn_differences(item);
+        match item.build {
+            Build::SiteToSiteVpn { .. } => return self.vpn_differences(item),
+            Build::Network { .. } => return self.network_differences(item),
+            _ => {}
         }
         let Ok(vpc) = vpc(item) else {
             return Vec::new();

@@ -15,6 +15,7 @@ impl Aws {
         let region = region(item)?;
         let ec2 = &self.ec2(&self.account, region)?;
         let deleted = match &item.build {
+            Build::Network { .. } => self.remove_network(conn, removal).await?,
             Build::Peering { .. } => remove_peering(ec2, removal).await?,
             Build::TransitGatewayAttachment { .. } => remove_attachment(ec2, removal).await?,
             Build::Route { .. } => self.remove_route(ec2, removal).await?,

@@ -68,6 +68,12 @@ async fn end_of(
             ),
         ));
     }
+    if let Err(why) = network.status().usable() {
+        return Err(Error::invalid(
+            field,
+            format!("the network {} {why}", network.name),
+        ));
+    }
     if !providers::holds_networks(&account.kind) {
         return Err(Error::invalid(
             field,

@@ -1,0 +1,452 @@
+//! Networks Switchboard builds, against moto: a network created from the
+//! address plan becomes a VPC with that range, one subnet per zone and the
+//! team's tags; it can be connected once ready; deleting it is refused while a
+//! connection uses it and otherwise removes the VPC; a VPC deleted by hand is
+//! drift, emailed once; a worker killed mid-build leaves one VPC; an account
+//! may ask for the lead's approval first.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::connections::{World, world_on};
+use crate::helpers::{Options, eventually, maildev_messages, spawn_app_with};
+use crate::moto;
+
+fn monitored() -> Options {
+    Options {
+        smtp: true,
+        scheduler: true,
+        env: vec![("SWITCHBOARD_MONITOR_INTERVAL", "1".into())],
+        ..Options::default()
+    }
+}
+
+/// The world of two teams with a registered VPC each in a moto account.
+async fn cloud(options: Options, settings: Value) -> World {
+    let ec2 = moto::ec2("us-east-1");
+    let payments_vpc = moto::vpc(&ec2, "10.1.0.0/16").await;
+    let search_vpc = moto::vpc(&ec2, "10.2.0.0/16").await;
+    world_on(
+        spawn_app_with(options).await,
+        moto::account("cloud", settings),
+        |account| {
+            [
+                ("payments", "10.1.0.0/16", &payments_vpc),
+                ("search", "10.2.0.0/16", &search_vpc),
+            ]
+            .map(|(team, cidr, vpc)| {
+                json!({"name": format!("{team}-prod"), "team": team, "provider_account_id": account["id"],
+                       "region": "us-east-1", "cidr": cidr, "external_id": vpc})
+            })
+        },
+    )
+    .await
+}
+
+/// Asks for a new /20 network of payments from the plan, as the team's member.
+async fn new_network(w: &World, name: &str) -> Value {
+    let (_, network) = w
+        .call(
+            &w.requester,
+            Method::GET,
+            &format!("/api/v1/networks/{}", w.payments_net),
+            None,
+        )
+        .await;
+    let (_, pools) = w
+        .call(&w.requester, Method::GET, "/api/v1/pools", None)
+        .await;
+    let corp = pools
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "corp")
+        .unwrap()["id"]
+        .clone();
+    let (status, created) = w
+        .call(
+            &w.requester,
+            Method::POST,
+            "/api/v1/networks",
+            Some(json!({"name": name, "team": "payments", "region": "us-east-1", "pool_id": corp,
+                        "prefix_length": 20, "provider_account_id": network["provider_account_id"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    created
+}
+
+async fn network(w: &World, id: &str) -> (u16, Value) {
+    w.call(
+        &w.requester,
+        Method::GET,
+        &format!("/api/v1/networks/{id}"),
+        None,
+    )
+    .await
+}
+
+async fn until_network(w: &World, id: &str, want: &str) -> Value {
+    eventually(Duration::from_secs(60), want, || async {
+        let (_, n) = network(w, id).await;
+        (n["status"] == want).then_some(n)
+    })
+    .await
+}
+
+/// The VPCs moto holds with the network's tag.
+async fn tagged_vpcs(ec2: &aws_sdk_ec2::Client, network_id: &str) -> Vec<aws_sdk_ec2::types::Vpc> {
+    let filter = aws_sdk_ec2::types::Filter::builder()
+        .name("tag:switchboard:network")
+        .values(network_id)
+        .build();
+    ec2.describe_vpcs()
+        .filters(filter)
+        .send()
+        .await
+        .unwrap()
+        .vpcs()
+        .to_vec()
+}
+
+/// (zone, range) of a VPC's subnets, sorted.
+async fn subnets(ec2: &aws_sdk_ec2::Client, vpc: &str) -> Vec<(String, String)> {
+    let filter = aws_sdk_ec2::types::Filter::builder()
+        .name("vpc-id")
+        .values(vpc)
+        .build();
+    let found = ec2.describe_subnets().filters(filter).send().await.unwrap();
+    let mut all: Vec<(String, String)> = found
+        .subnets()
+        .iter()
+        .map(|s| {
+            (
+                s.availability_zone().unwrap_or_default().to_owned(),
+                s.cidr_block().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+/// Deletes a VPC and its subnets, as someone in the AWS console would.
+async fn delete_by_hand(ec2: &aws_sdk_ec2::Client, vpc: &str) {
+    let filter = aws_sdk_ec2::types::Filter::builder()
+        .name("vpc-id")
+        .values(vpc)
+        .build();
+    let found = ec2.describe_subnets().filters(filter).send().await.unwrap();
+    for s in found.subnets() {
+        ec2.delete_subnet()
+            .subnet_id(s.subnet_id().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    ec2.delete_vpc().vpc_id(vpc).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_network_from_the_plan_is_built_as_a_tagged_vpc_connected_watched_and_removed() {
+    let w = cloud(monitored(), json!({})).await;
+    let ec2 = moto::ec2("us-east-1");
+    let created = new_network(&w, "payments-new").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let prefix = created["prefixes"][0]["cidr"].as_str().unwrap().to_owned();
+    assert_eq!(created["status"], "building", "{created}");
+    let summary = created["build"]["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("one /22 subnet in each of us-east-1a, us-east-1b, us-east-1c"),
+        "{summary}"
+    );
+    // Not connectable until it exists.
+    let ask = |source: &str| {
+        json!({"kind": "network-to-network", "reason": "payments-new calls search",
+               "source_network_id": source, "destination_network_id": w.search_net,
+               "protocol": "tcp", "ports": "443"})
+    };
+
+    let ready = until_network(&w, &id, "ready").await;
+    let vpc = ready["external_id"].as_str().unwrap().to_owned();
+    assert!(vpc.starts_with("vpc-"), "{ready}");
+    assert_eq!(
+        ready["ownership"]["state"], "proved",
+        "owned by construction"
+    );
+
+    // In moto: that range, the team's tags, one subnet per zone.
+    let found = tagged_vpcs(&ec2, &id).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].vpc_id(), Some(vpc.as_str()));
+    assert_eq!(found[0].cidr_block(), Some(prefix.as_str()));
+    let team_tag = found[0]
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some("switchboard:team"))
+        .and_then(|t| t.value());
+    assert_eq!(team_tag, Some("payments"));
+    let net: ipnet::Ipv4Net = prefix.parse().unwrap();
+    let expected: Vec<(String, String)> = net
+        .subnets(22)
+        .unwrap()
+        .take(3)
+        .zip(["us-east-1a", "us-east-1b", "us-east-1c"])
+        .map(|(cidr, zone)| (zone.to_owned(), cidr.to_string()))
+        .collect();
+    assert_eq!(subnets(&ec2, &vpc).await, expected);
+    let (_, steps) = w
+        .call(
+            &w.requester,
+            Method::GET,
+            &format!("/api/v1/networks/{id}/steps"),
+            None,
+        )
+        .await;
+    assert_eq!(steps[0]["action"], "created", "{steps}");
+    assert_eq!(steps[0]["provider_id"], vpc.as_str());
+
+    // Once ready, it is an end like any other: the plan names its VPC.
+    let (status, c) = w
+        .call(
+            &w.requester,
+            Method::POST,
+            "/api/v1/connections",
+            Some(ask(&id)),
+        )
+        .await;
+    assert_eq!(status, 201, "{c}");
+    assert!(c["plan"].to_string().contains(&vpc), "{c}");
+    let connection = c["id"].as_str().unwrap().to_owned();
+
+    // Deleting it is refused while the request uses it, naming the request.
+    let (status, refused) = w
+        .call(
+            &w.requester,
+            Method::DELETE,
+            &format!("/api/v1/networks/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(
+        refused["detail"].as_str().unwrap().contains(&connection),
+        "{refused}"
+    );
+    let (status, _) = w
+        .call(
+            &w.requester,
+            Method::POST,
+            &format!("/api/v1/connections/{connection}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // Then deleting removes the VPC and its subnets, and gives the range back.
+    let (status, removing) = w
+        .call(
+            &w.requester,
+            Method::DELETE,
+            &format!("/api/v1/networks/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{removing}");
+    assert_eq!(removing["status"], "removing");
+    eventually(
+        Duration::from_secs(60),
+        "the network to be gone",
+        || async { (network(&w, &id).await.0 == 404).then_some(()) },
+    )
+    .await;
+    assert!(
+        tagged_vpcs(&ec2, &id).await.is_empty(),
+        "the VPC is removed"
+    );
+    assert!(subnets(&ec2, &vpc).await.is_empty(), "its subnets too");
+    let again = new_network(&w, "payments-again").await;
+    assert_eq!(
+        again["prefixes"][0]["cidr"], prefix,
+        "the range went back to the plan"
+    );
+
+    // A built VPC deleted by hand is drift, emailed to the team's lead once.
+    let id = again["id"].as_str().unwrap().to_owned();
+    let vpc = until_network(&w, &id, "ready").await["external_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    delete_by_hand(&ec2, &vpc).await;
+    let drifted = until_network(&w, &id, "drifted").await;
+    assert_eq!(
+        drifted["build"]["differences"],
+        json!([format!("the VPC {vpc} no longer exists")])
+    );
+    let subject = "Network payments-again: drifted from what was built";
+    let mail = eventually(Duration::from_secs(30), "the drift email", || async {
+        maildev_messages(&w.payments_lead_email)
+            .await
+            .into_iter()
+            .find(|m| m["subject"] == subject)
+    })
+    .await;
+    let text = mail["text"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("the VPC {vpc} no longer exists")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("/networks/{id}")), "{text}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let told = maildev_messages(&w.payments_lead_email)
+        .await
+        .into_iter()
+        .filter(|m| m["subject"] == subject)
+        .count();
+    assert_eq!(told, 1, "one email per episode");
+}
+
+/// Worker processes SIGKILLed while the VPC is being made, and right after:
+/// the next one carries on and exactly one VPC (with its three subnets) exists.
+#[tokio::test]
+async fn a_worker_killed_mid_build_leaves_exactly_one_vpc() {
+    let link = crate::providers::slow_link(Duration::from_millis(300)).await;
+    let w = cloud(Options::default(), json!({})).await;
+    sqlx::query("UPDATE provider_accounts SET settings = jsonb_set(settings, '{endpoint_url}', to_jsonb($1::text))")
+        .bind(&link)
+        .execute(&w.app.pool)
+        .await
+        .unwrap();
+    w.app.stop_workers();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let created = new_network(&w, "payments-killed").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let ec2 = moto::ec2("us-east-1");
+    let env = [
+        ("DATABASE_URL", w.app.db.url.clone()),
+        ("SWITCHBOARD_WORKER_HEARTBEAT_SECONDS", "1".to_owned()),
+        ("SWITCHBOARD_OUTBOX", "1".to_owned()),
+    ];
+    let dir = std::env::temp_dir();
+    // Killed as soon as AWS made the VPC (before its subnets), then after its
+    // first subnet: each time with the network still building.
+    for subnets_made in [0usize, 1] {
+        let mut worker = crate::processes::start(&["work"], &env, &dir);
+        eventually(Duration::from_secs(60), "the kill point", || async {
+            let vpcs = tagged_vpcs(&ec2, &id).await;
+            let vpc = vpcs.first()?.vpc_id()?.to_owned();
+            (subnets(&ec2, &vpc).await.len() >= subnets_made).then_some(())
+        })
+        .await;
+        worker.kill().unwrap(); // SIGKILL
+        worker.wait().unwrap();
+        let (_, n) = network(&w, &id).await;
+        assert_eq!(
+            n["status"], "building",
+            "killed before it could finish: {n}"
+        );
+    }
+    let mut last = crate::processes::start(&["work"], &env, &dir);
+    let ready = eventually(Duration::from_secs(90), "ready", || async {
+        let (_, n) = network(&w, &id).await;
+        (n["status"] == "ready").then_some(n)
+    })
+    .await;
+    let _ = last.kill();
+    let _ = last.wait();
+    let vpcs = tagged_vpcs(&ec2, &id).await;
+    assert_eq!(vpcs.len(), 1, "{ready}");
+    assert_eq!(vpcs[0].vpc_id(), ready["external_id"].as_str());
+    assert_eq!(
+        subnets(&ec2, ready["external_id"].as_str().unwrap())
+            .await
+            .len(),
+        3
+    );
+}
+
+/// An account that asks for the lead's approval: the plan waits, the lead is
+/// emailed, a member cannot approve, a stale hash is refused, the lead's
+/// approval builds it; a rejection gives the range back.
+#[tokio::test]
+async fn a_lead_approves_the_plan_of_a_network_before_it_is_built() {
+    let w = cloud(
+        Options {
+            smtp: true,
+            ..Options::default()
+        },
+        json!({"network_approval": "lead"}),
+    )
+    .await;
+    let created = new_network(&w, "payments-approved").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["status"], "awaiting_approval", "{created}");
+    let hash = created["build"]["plan_hash"].as_str().unwrap().to_owned();
+    let mail = eventually(Duration::from_secs(30), "the lead's email", || async {
+        maildev_messages(&w.payments_lead_email)
+            .await
+            .into_iter()
+            .find(|m| m["subject"] == "Network payments-approved: waiting for your approval")
+    })
+    .await;
+    assert!(
+        mail["text"].as_str().unwrap().contains("one /22 subnet"),
+        "{mail}"
+    );
+
+    let approve = |token: &str, hash: &str| {
+        let (token, hash, path) = (
+            token.to_owned(),
+            hash.to_owned(),
+            format!("/api/v1/networks/{id}/approve"),
+        );
+        let w = &w;
+        async move {
+            w.call(
+                &token,
+                Method::POST,
+                &path,
+                Some(json!({"plan_hash": hash})),
+            )
+            .await
+        }
+    };
+    let (status, refused) = approve(&w.requester, &hash).await;
+    assert_eq!(status, 403, "{refused}");
+    let (status, refused) = approve(&w.search_lead, &hash).await;
+    assert_eq!(status, 403, "another team's lead: {refused}");
+    let (status, refused) = approve(&w.payments_lead, "n1:0000").await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(network(&w, &id).await.1["status"], "awaiting_approval");
+    let (status, approved) = approve(&w.payments_lead, &hash).await;
+    assert_eq!(status, 200, "{approved}");
+    let ready = until_network(&w, &id, "ready").await;
+    assert!(ready["build"]["approved_at"].is_string(), "{ready}");
+
+    // A rejected one is deleted, its creator told why.
+    let other = new_network(&w, "payments-rejected").await;
+    let other_id = other["id"].as_str().unwrap();
+    let (status, refused) = w
+        .call(
+            &w.payments_lead,
+            Method::POST,
+            &format!("/api/v1/networks/{other_id}/reject"),
+            Some(json!({"reason": " "})),
+        )
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    let (status, _) = w
+        .call(
+            &w.payments_lead,
+            Method::POST,
+            &format!("/api/v1/networks/{other_id}/reject"),
+            Some(json!({"reason": "use payments-approved"})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(network(&w, other_id).await.0, 404);
+    let never_built = tagged_vpcs(&moto::ec2("us-east-1"), other_id).await;
+    assert!(never_built.is_empty());
+}
