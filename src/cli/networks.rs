@@ -67,6 +67,22 @@ pub enum NetworkCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Approve building a network (a lead of its team): the plan `show` printed
+    Approve {
+        id: Uuid,
+        /// The plan hash `network show` printed: a plan changed since is not approved
+        #[arg(long, value_name = "HASH")]
+        plan_hash: String,
+    },
+    /// Reject building a network (a lead of its team): it is deleted, its range freed
+    Reject {
+        id: Uuid,
+        /// Why: the person who asked for it reads it
+        #[arg(long)]
+        reason: String,
+    },
+    /// What the workers did to build or remove a network
+    Steps { id: Uuid },
 }
 
 /// What `create` and `register` both take.
@@ -104,6 +120,25 @@ struct Network {
     prefixes: Vec<Allocation>,
     created_at: DateTime<Utc>,
     ownership: Ownership,
+    status: String,
+    build: Option<Build>,
+}
+
+/// What Switchboard builds for a network.
+#[derive(Deserialize)]
+struct Build {
+    summary: String,
+    plan_hash: String,
+    failure: Option<String>,
+    differences: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Step {
+    at: DateTime<Utc>,
+    action: String,
+    resource: String,
+    provider_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -188,9 +223,59 @@ pub(super) async fn run(client: &Client, command: NetworkCommand) -> Result<Stri
             if client.json_output() {
                 return Ok(reply.pretty());
             }
+            // A network Switchboard built is removed by the workers first (202).
+            Ok(match reply.parse::<Network>() {
+                Ok(n) if n.status == "removing" => format!(
+                    "Removing network {id}: Switchboard removes what it built, then the network; \
+                     `switchboard network steps {id}` follows it\n"
+                ),
+                _ => format!("Deleted network {id}; its prefixes went back to the plan\n"),
+            })
+        }
+        NetworkCommand::Approve { id, plan_hash } => {
+            let reply = client
+                .post(
+                    &format!("/networks/{id}/approve"),
+                    &json!({ "plan_hash": plan_hash }),
+                )
+                .await?;
+            if client.json_output() {
+                return Ok(reply.pretty());
+            }
+            Ok(show(&reply.parse()?))
+        }
+        NetworkCommand::Reject { id, reason } => {
+            let reply = client
+                .post(
+                    &format!("/networks/{id}/reject"),
+                    &json!({ "reason": reason }),
+                )
+                .await?;
+            if client.json_output() {
+                return Ok(reply.pretty());
+            }
             Ok(format!(
-                "Deleted network {id}; its prefixes went back to the plan\n"
+                "Rejected network {id}: it is deleted and its range went back to the plan\n"
             ))
+        }
+        NetworkCommand::Steps { id } => {
+            let reply = client.get(&format!("/networks/{id}/steps"), &[]).await?;
+            if client.json_output() {
+                return Ok(reply.pretty());
+            }
+            let steps: Vec<Step> = reply.parse()?;
+            let rows: Vec<Vec<String>> = steps
+                .iter()
+                .map(|s| {
+                    vec![
+                        output::time(&s.at),
+                        s.action.clone(),
+                        s.resource.clone(),
+                        s.provider_id.clone().unwrap_or_else(|| "-".into()),
+                    ]
+                })
+                .collect();
+            Ok(table(&["WHEN", "WHAT", "RESOURCE", "ID"], &rows))
         }
         NetworkCommand::Registrations => {
             let reply = client.get_all("/registrations", &[]).await?;
@@ -329,9 +414,10 @@ fn prefixes(n: &Network) -> String {
 }
 
 fn show(n: &Network) -> String {
-    fields(&[
+    let mut lines = vec![
         ("Network", n.name.clone()),
         ("ID", n.id.to_string()),
+        ("Status", n.status.replace('_', " ")),
         ("Team", n.team.clone()),
         ("Provider", n.provider_account.clone()),
         ("Region", n.region.clone()),
@@ -343,7 +429,18 @@ fn show(n: &Network) -> String {
         ("Ownership", ownership_line(&n.ownership)),
         ("Tags", key_values(&n.tags)),
         ("Created", output::time(&n.created_at)),
-    ])
+    ];
+    if let Some(b) = &n.build {
+        lines.push(("Builds", b.summary.clone()));
+        lines.push(("Plan hash", b.plan_hash.clone()));
+        if let Some(why) = &b.failure {
+            lines.push(("Failure", why.clone()));
+        }
+        if !b.differences.is_empty() {
+            lines.push(("Differs", b.differences.join("; ")));
+        }
+    }
+    fields(&lines)
 }
 
 fn ownership_line(o: &Ownership) -> String {

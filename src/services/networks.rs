@@ -163,6 +163,22 @@ pub async fn create_network(
             })?,
     };
 
+    // A network allocated from the plan is built by Switchboard where the
+    // account can build one; a registered one (its range or resource given)
+    // already exists. An account that cannot be served is refused now, not
+    // after the range was taken.
+    let builds = cidr.is_none()
+        && external_id.is_none()
+        && crate::planner::network::builds_networks(&account.kind);
+    if builds {
+        let (registry, _) = ctx.providers().await?;
+        if let Err(why) = registry.get(&account.name) {
+            return Err(Error::invalid(
+                "provider_account_id",
+                format!("{} cannot build networks now: {why}", account.name),
+            ));
+        }
+    }
     for attempt in 0..8u64 {
         let mut tx = ctx.pool.begin().await?;
         let id = Uuid::new_v4();
@@ -220,12 +236,6 @@ pub async fn create_network(
             }
             Err(AllocateError::Other(e)) => return Err(e),
         };
-        // A network allocated from the plan is built by Switchboard where the
-        // account can build one; a registered one (its range or resource
-        // given) already exists.
-        let builds = cidr.is_none()
-            && external_id.is_none()
-            && crate::planner::network::builds_networks(&account.kind);
         if builds {
             build::start(
                 ctx,

@@ -189,6 +189,8 @@ route_table! {
     post "/networks/{id}/ownership/confirm" => networks::confirm_ownership,
     post "/networks/{id}/ownership/refuse" => networks::refuse_ownership,
     post "/networks/{id}/ownership/check" => networks::check_ownership,
+    post "/networks/{id}/approve" => networks::approve,
+    post "/networks/{id}/reject" => networks::reject,
     get "/admin/registrations" => networks::registrations,
     get "/connections" => connections::list,
     post "/connections" => connections::create,

@@ -228,6 +228,29 @@ pub(super) struct NetworkPage {
     can_manage: bool,
     /// Admins decide registrations that wait for them.
     can_confirm: bool,
+    /// What Switchboard builds for it (absent for a registered network).
+    plan: Option<crate::planner::network::NetworkPlan>,
+    /// The plan's subnets: (zone, range).
+    subnets: Vec<(String, String)>,
+    differences: Vec<String>,
+    steps: Vec<crate::store::networks::NetworkStep>,
+    /// A lead of its team (or an admin) may approve building it now.
+    can_approve: bool,
+}
+
+impl NetworkPage {
+    /// The status badge's class, in the connections' colours.
+    fn badge(&self) -> &'static str {
+        use crate::domain::network::Status;
+        match self.detail.network.status() {
+            Status::Registered | Status::Ready => "status-active",
+            Status::AwaitingApproval => "status-pending_approval",
+            Status::Building => "status-provisioning",
+            Status::Drifted => "status-drifted",
+            Status::Failed => "status-failed",
+            Status::Removing => "status-deprovisioning",
+        }
+    }
 }
 
 pub(super) async fn show(
@@ -255,6 +278,27 @@ pub(super) async fn show(
         },
     )
     .await?;
+    let plan = detail
+        .network
+        .plan
+        .clone()
+        .and_then(|p| serde_json::from_value::<crate::planner::network::NetworkPlan>(p).ok());
+    let subnets = match plan.as_ref().map(|p| p.build()) {
+        Some(Ok(crate::planner::build::Build::Network { subnets, .. })) => subnets
+            .into_iter()
+            .map(|s| (s.zone, s.cidr.to_string()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let differences =
+        serde_json::from_value(detail.network.differences.clone()).unwrap_or_default();
+    let steps = networks::network_steps(&ctx, &caller, id).await?;
+    let can_approve = detail.network.status() == crate::domain::network::Status::AwaitingApproval
+        && caller
+            .actor
+            .can(crate::auth::policy::Action::ApproveNetwork {
+                team_id: detail.network.team_id,
+            });
     let page = NetworkPage {
         chrome,
         detail,
@@ -263,6 +307,11 @@ pub(super) async fn show(
         all: format!("/connections?network={id}"),
         can_manage,
         can_confirm,
+        plan,
+        subnets,
+        differences,
+        steps,
+        can_approve,
     };
     super::render_page(actix_web::http::StatusCode::OK, None, &page)
 }
@@ -273,11 +322,63 @@ pub(super) async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
     let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound("that network".into()))?;
-    networks::delete_network(&ctx, &caller, id).await?;
-    Ok(
-        Flash::success("Network deleted; its prefixes went back to the address plan.")
-            .redirect("/networks"),
+    match networks::delete_network(&ctx, &caller, id).await {
+        Ok(networks::Deletion::Deleted) => Ok(Flash::success(
+            "Network deleted; its prefixes went back to the address plan.",
+        )
+        .redirect("/networks")),
+        Ok(networks::Deletion::Removing) => Ok(Flash::success(
+            "Removal started: Switchboard removes what it built, then the network; its prefixes then go back to the address plan.",
+        )
+        .redirect(&format!("/networks/{id}"))),
+        // Connections still use it: said on its page, with which.
+        Err(e @ Error::Conflict(_)) => {
+            Ok(Flash::error(e.to_string()).redirect(&format!("/networks/{id}")))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct ApprovalForm {
+    #[serde(default)]
+    plan_hash: String,
+}
+
+/// A lead approves the plan shown on the page (its hash, from the form).
+pub(super) async fn approve(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    id: web::Path<String>,
+    form: web::Form<ApprovalForm>,
+) -> Result<HttpResponse, Error> {
+    let id = network_id(&id)?;
+    let result = networks::approve_network(&ctx, &caller, id, &form.plan_hash).await;
+    back_to(
+        id,
+        result,
+        "Approved: building has started, the status below follows it.",
     )
+}
+
+/// A lead rejects building the network: it is deleted, its range freed.
+pub(super) async fn reject(
+    ctx: web::Data<Context>,
+    caller: Caller,
+    id: web::Path<String>,
+    form: web::Form<RefusalForm>,
+) -> Result<HttpResponse, Error> {
+    let id = network_id(&id)?;
+    match networks::reject_network(&ctx, &caller, id, &form.reason).await {
+        Ok(()) => Ok(Flash::success(
+            "Rejected: the network is deleted and its range went back to the address plan; its creator is told why.",
+        )
+        .redirect("/networks")),
+        Err(e @ (Error::Conflict(_) | Error::Invalid(_))) => {
+            Ok(Flash::error(e.to_string()).redirect(&format!("/networks/{id}")))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn network_id(id: &str) -> Result<Uuid, Error> {

@@ -138,6 +138,21 @@ impl Objects {
         n["id"].as_str().unwrap().to_owned()
     }
 
+    /// A network the member asked for in an account that wants the lead's
+    /// approval: (id, plan hash).
+    async fn awaiting(&self, app: &TestApp, account: &str, name: &str) -> (String, String) {
+        let n = self
+            .call(app, &self.member_token, Method::POST, "/api/v1/networks",
+                json!({"name": name, "team": "payments", "provider_account_id": account, "region": "local",
+                       "pool_id": self.corp, "prefix_length": 24}))
+            .await;
+        assert_eq!(n["status"], "awaiting_approval", "{n}");
+        (
+            n["id"].as_str().unwrap().to_owned(),
+            n["build"]["plan_hash"].as_str().unwrap().to_owned(),
+        )
+    }
+
     /// A request by the member between payments' two networks: its only side is payments.
     async fn connection(&self, app: &TestApp) -> String {
         let c = self
@@ -308,6 +323,24 @@ async fn every_route_for_every_role() {
             )
             .await,
         );
+    }
+    let approving = o
+        .call(
+            &app,
+            &o.admin_token,
+            Method::POST,
+            "/api/v1/provider-accounts",
+            json!({"kind": "sandbox", "name": "access-approving", "regions": ["local"],
+                   "settings": {"network_approval": "lead"}}),
+        )
+        .await;
+    let approving = approving["id"].as_str().unwrap().to_owned();
+    let mut awaiting = Vec::new();
+    // A rejection deletes the network: the admin rejects another one.
+    for name in [
+        "ask-web", "ask-api", "no-web", "no-api", "no-web-2", "no-api-2",
+    ] {
+        awaiting.push(o.awaiting(&app, &approving, name).await);
     }
     let (approve_web, approve_api) = (o.connection(&app).await, o.connection(&app).await);
     let (reject_web, reject_api) = (o.connection(&app).await, o.connection(&app).await);
@@ -672,6 +705,22 @@ async fn every_route_for_every_role() {
             format!("/networks/{}/ownership/check", unproved[2]),
             Body::None,
             payments_members,
+        ),
+        object(
+            "post",
+            "/networks/{id}/approve",
+            format!("/networks/{}/approve", awaiting[0].0),
+            form(&[("plan_hash", &awaiting[0].1)]),
+            payments_leads,
+        ),
+        per_person(
+            "post",
+            "/networks/{id}/reject",
+            [2, 2, 2, 2, 4]
+                .map(|i| format!("/networks/{}/reject", awaiting[i].0))
+                .to_vec(),
+            form(&[("reason", "not now")]),
+            payments_leads,
         ),
         row(
             "get",
@@ -1092,6 +1141,29 @@ async fn every_route_for_every_role() {
             format!("/api/v1/networks/{}/ownership/check", unproved[2]),
             Body::None,
             payments_members,
+        ),
+        object(
+            "post",
+            "/api/v1/networks/{id}/approve",
+            format!("/api/v1/networks/{}/approve", awaiting[1].0),
+            Body::Json(json!({"plan_hash": awaiting[1].1})),
+            payments_leads,
+        ),
+        per_person(
+            "post",
+            "/api/v1/networks/{id}/reject",
+            [3, 3, 3, 3, 5]
+                .map(|i| format!("/api/v1/networks/{}/reject", awaiting[i].0))
+                .to_vec(),
+            Body::Json(json!({"reason": "not now"})),
+            payments_leads,
+        ),
+        row(
+            "get",
+            "/api/v1/networks/{id}/steps",
+            format!("/api/v1/networks/{pay_a}/steps"),
+            Body::None,
+            signed_in,
         ),
         row(
             "get",

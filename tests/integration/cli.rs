@@ -215,8 +215,10 @@ async fn team_members_create_networks_from_a_pool_path() {
     )
     .await;
     assert_eq!(status, 201);
+    // The account the team uses is moto's: the network is built there.
     let (status, _) = api_call(&app, &admin, M::POST, "/api/v1/provider-accounts",
-        Some(json!({"kind": "aws", "name": "aws-prod", "regions": ["eu-west-1", "us-east-1"], "credentials_ref": "env:AWS_PROD"}))).await;
+        Some(json!({"kind": "aws", "name": "aws-prod", "regions": ["eu-west-1", "us-east-1"],
+                    "settings": {"endpoint_url": crate::moto::url()}, "credentials_ref": crate::moto::credentials_ref()}))).await;
     assert_eq!(status, 201);
     let member = User {
         app: &app,
@@ -290,7 +292,20 @@ async fn team_members_create_networks_from_a_pool_path() {
     );
     assert_eq!(count(&app, "networks").await, before);
 
-    // An existing prefix is registered in the pool that contains it.
+    // An existing VPC of the team (tagged so) is registered in the pool that contains it.
+    let ec2 = crate::moto::ec2("eu-west-1");
+    let legacy_vpc = crate::moto::vpc(&ec2, "10.16.200.0/24").await;
+    ec2.create_tags()
+        .resources(&legacy_vpc)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("switchboard:team")
+                .value("payments")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
     let registered = member
         .json(&[
             "network",
@@ -304,11 +319,11 @@ async fn team_members_create_networks_from_a_pool_path() {
             "--region",
             "eu-west-1",
             "--external-id",
-            "vpc-0abc123",
+            &legacy_vpc,
         ])
         .await;
     assert_eq!(registered["prefixes"][0]["cidr"], "10.16.200.0/24");
-    assert_eq!(registered["external_id"], "vpc-0abc123");
+    assert_eq!(registered["external_id"], legacy_vpc.as_str());
     assert_eq!(registered["region"], "eu-west-1");
 
     let out = member
@@ -332,10 +347,48 @@ async fn team_members_create_networks_from_a_pool_path() {
 
     let shown = member.ok(&["network", "show", id]).await;
     assert!(shown.contains("owner=pay"), "{shown}");
-    member.ok(&["network", "delete", id]).await;
-    let left = member.json(&["network", "list"]).await;
-    assert_eq!(left.as_array().unwrap().len(), 1);
+    let removing = member.ok(&["network", "delete", id]).await;
+    assert!(
+        removing.contains("Switchboard removes what it built"),
+        "{removing}"
+    );
+    let left = crate::helpers::eventually(
+        std::time::Duration::from_secs(30),
+        "the built network removed",
+        || async {
+            let left = member.json(&["network", "list"]).await;
+            (left.as_array().unwrap().len() == 1).then_some(left)
+        },
+    )
+    .await;
     assert_eq!(left[0]["name"], "legacy");
+
+    // An account without usable credentials cannot build the network.
+    let (status, _) = api_call(&app, &admin, M::POST, "/api/v1/provider-accounts",
+        Some(json!({"kind": "aws", "name": "aws-broken", "regions": ["eu-west-1"], "credentials_ref": "env:AWS_NOWHERE"}))).await;
+    assert_eq!(status, 201);
+    let out = member
+        .run(&[
+            "network",
+            "create",
+            "--team",
+            "payments",
+            "--pool",
+            "eu-west/prod",
+            "--size",
+            "24",
+            "--name",
+            "broken",
+            "--account",
+            "aws-broken",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("AWS_NOWHERE_ACCESS_KEY_ID is not set"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use switchboard::domain::team::{Role, TeamSlug};
 
-use crate::helpers::{TestApp, api_call, spawn_app};
+use crate::helpers::{TestApp, api_call, eventually, spawn_app};
 
 /// A token for a new member of `team`.
 async fn member_of(app: &TestApp, email: &str, team: &str) -> String {
@@ -284,33 +284,11 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
         "provider_account_id": account["id"], "region": "eu-west-1", "environment": "prod", "prefix_length": 24}))).await;
     assert_eq!(status, 201, "within the quota");
     let small_id = small["id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        api_call(
-            &app,
-            &payments,
-            M::DELETE,
-            &format!("/api/v1/networks/{small_id}"),
-            None
-        )
-        .await
-        .0,
-        204
-    );
+    removed(&app, &payments, &small_id).await;
 
     // Deleting gives the prefix back.
     let allocations = count(&app, "allocations").await;
-    assert_eq!(
-        api_call(
-            &app,
-            &payments,
-            M::DELETE,
-            &format!("/api/v1/networks/{id}"),
-            None
-        )
-        .await
-        .0,
-        204
-    );
+    removed(&app, &payments, id).await;
     assert_eq!(count(&app, "allocations").await, allocations - 1);
     let (status, again) = api_call(
         &app,
@@ -915,4 +893,20 @@ async fn a_prefix_a_network_uses_is_released_only_with_it_or_by_an_admin_on_purp
         entry["details"]["before"]["network"], "payments-prod",
         "{audit}"
     );
+}
+
+/// Deletes a network the sandbox built: 202 while the workers remove what was
+/// built, then it is gone.
+async fn removed(app: &TestApp, token: &str, id: &str) {
+    use reqwest::Method as M;
+    let path = format!("/api/v1/networks/{id}");
+    let (status, body) = api_call(app, token, M::DELETE, &path, None).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "removing");
+    eventually(
+        std::time::Duration::from_secs(30),
+        "the network gone",
+        || async { (api_call(app, token, M::GET, &path, None).await.0 == 404).then_some(()) },
+    )
+    .await;
 }

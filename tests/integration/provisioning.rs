@@ -568,7 +568,16 @@ async fn a_network_deleted_before_the_build_fails_the_connection_with_the_reason
         None,
     )
     .await;
-    assert_eq!(status, 204, "{body}");
+    // The API refuses while the approved connection uses it, naming it…
+    assert_eq!(status, 409, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains(&id), "{body}");
+    // …but a network can still vanish under it (an operator's SQL): the build
+    // then fails with the reason.
+    sqlx::query("DELETE FROM networks WHERE id = $1::uuid")
+        .bind(&w.search_net)
+        .execute(&w.app.pool)
+        .await
+        .unwrap();
     let _workers = second_process(&w).await;
     let failed = until_status(&w, &id, "failed").await;
     let why = failed["failure"].as_str().unwrap();

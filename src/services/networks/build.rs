@@ -128,7 +128,7 @@ pub async fn approve_network(
         });
     }
     store::queue::enqueue(
-        &mut *tx,
+        &mut tx,
         &BuildNetwork {
             network_id: id,
             plan_hash: plan_hash.to_owned(),
