@@ -122,7 +122,7 @@ pub const MIN_SESSION_KEY_LEN: usize = 64;
 pub const DEFAULT_POOL_SIZE: u32 = 20;
 /// Connections a process running the workers keeps listening for new jobs
 /// (one per queue), besides those its jobs use.
-pub const WORKER_LISTENERS: u32 = 6;
+pub const WORKER_LISTENERS: u32 = crate::domain::jobs::QUEUES.len() as u32;
 
 impl Settings {
     /// Reads the process environment.

@@ -295,6 +295,36 @@ impl Actor {
                 }
                 Ok(permit(led))
             }
+            A::Change => {
+                if !(requester || lead || self.is_admin) {
+                    return Err(Error::Forbidden(format!(
+                        "only the person who asked for it, a lead of {} or an admin may change it",
+                        teams()
+                    )));
+                }
+                if c.status != Status::Active {
+                    return Err(Error::Conflict(format!(
+                        "only an active connection can be changed; this one is {}",
+                        c.status.label()
+                    )));
+                }
+                Ok(permit(Vec::new()))
+            }
+            A::DecideChange => {
+                let mine: Vec<Uuid> = c
+                    .sides
+                    .iter()
+                    .filter(|s| self.leads(s.team_id))
+                    .map(|s| s.team_id)
+                    .collect();
+                if mine.is_empty() {
+                    return Err(Error::Forbidden(format!(
+                        "only a lead of {} may approve or reject a change of it",
+                        teams()
+                    )));
+                }
+                Ok(permit(mine))
+            }
         }
     }
 
@@ -385,6 +415,10 @@ pub enum ConnectionAction {
     Renew,
     /// Approve or reject someone's renewal.
     DecideRenewal,
+    /// Ask for other ports, protocol or reason while it is active.
+    Change,
+    /// Approve or reject a change that lets more through, for one's side.
+    DecideChange,
 }
 
 impl ConnectionAction {
@@ -400,6 +434,8 @@ impl ConnectionAction {
             ConnectionAction::SetRepairMode => "choose how to repair",
             ConnectionAction::Renew => "renew",
             ConnectionAction::DecideRenewal => "decide the renewal of",
+            ConnectionAction::Change => "change",
+            ConnectionAction::DecideChange => "decide a change of",
         }
     }
 }

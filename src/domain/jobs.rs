@@ -66,6 +66,16 @@ impl Job for Repair {
     const QUEUE: &'static str = "switchboard.repair";
 }
 
+/// Apply an approved change of an active connection: build the difference in place.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyChange {
+    pub change_id: uuid::Uuid,
+}
+
+impl Job for ApplyChange {
+    const QUEUE: &'static str = "switchboard.apply_change";
+}
+
 /// Build a network Switchboard builds, exactly the plan whose hash it carries.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildNetwork {
@@ -101,7 +111,7 @@ impl Job for SendWebhook {
 }
 
 /// Every queue, for gauges that say 0 rather than vanish when a queue is empty.
-pub const QUEUES: [&str; 8] = [
+pub const QUEUES: [&str; 9] = [
     SendEmail::QUEUE,
     Noop::QUEUE,
     Provision::QUEUE,
@@ -110,4 +120,5 @@ pub const QUEUES: [&str; 8] = [
     SendWebhook::QUEUE,
     BuildNetwork::QUEUE,
     RemoveNetwork::QUEUE,
+    ApplyChange::QUEUE,
 ];

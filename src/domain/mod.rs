@@ -1,5 +1,6 @@
 //! Pure types and rules: no I/O here, so everything is unit-testable.
 
+pub mod change;
 pub mod connection;
 pub mod email;
 pub mod jobs;

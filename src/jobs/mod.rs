@@ -16,7 +16,8 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::domain::jobs::{
-    BuildNetwork, Deprovision, Job, Noop, Provision, RemoveNetwork, Repair, SendEmail, SendWebhook,
+    ApplyChange, BuildNetwork, Deprovision, Job, Noop, Provision, RemoveNetwork, Repair, SendEmail,
+    SendWebhook,
 };
 use crate::notify::Mailer;
 use crate::services::Context;
@@ -99,7 +100,15 @@ fn monitor(ctx: &Context, mailer: &Mailer, settings: &WorkerSettings) -> Monitor
     let (ctx6, settings6) = (ctx.clone(), settings.clone());
     let (ctx7, settings7, r7) = (ctx.clone(), settings.clone(), r3.clone());
     let (ctx8, settings8, r8) = (ctx.clone(), settings.clone(), r3.clone());
+    let (ctx9, settings9, r9) = (ctx.clone(), settings.clone(), r3.clone());
     Monitor::new()
+        .register(move |_| {
+            WorkerBuilder::new(worker_name(ApplyChange::QUEUE, &r9))
+                .backend(storage::<ApplyChange>(&ctx9.pool, &settings9))
+                .data(ctx9.clone())
+                .concurrency(settings9.concurrency)
+                .build(provision::apply_change)
+        })
         .register(move |_| {
             WorkerBuilder::new(worker_name(BuildNetwork::QUEUE, &r7))
                 .backend(storage::<BuildNetwork>(&ctx7.pool, &settings7))

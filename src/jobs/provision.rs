@@ -4,7 +4,9 @@
 use apalis::prelude::{Attempt, BoxDynError, Data, RetryAfterError};
 
 use super::retry_delay;
-use crate::domain::jobs::{BuildNetwork, Deprovision, Job, Provision, RemoveNetwork, Repair};
+use crate::domain::jobs::{
+    ApplyChange, BuildNetwork, Deprovision, Job, Provision, RemoveNetwork, Repair,
+};
 use crate::services::provisioning::{self, Outcome};
 use crate::services::{Context, networks};
 
@@ -81,4 +83,17 @@ pub async fn remove_network(
 ) -> Result<(), BoxDynError> {
     let last = last(&attempt, RemoveNetwork::MAX_ATTEMPTS);
     outcome(networks::remove(&ctx, job.network_id, last).await, &attempt)
+}
+
+#[tracing::instrument(skip_all, fields(change = %job.change_id))]
+pub async fn apply_change(
+    job: ApplyChange,
+    ctx: Data<Context>,
+    attempt: Attempt,
+) -> Result<(), BoxDynError> {
+    let last = last(&attempt, ApplyChange::MAX_ATTEMPTS);
+    outcome(
+        provisioning::apply_change(&ctx, job.change_id, last).await,
+        &attempt,
+    )
 }

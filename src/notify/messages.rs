@@ -261,11 +261,13 @@ message!(
     "email/account_unreachable/body.html"
 );
 
-/// To a network's team: what happened to a network Switchboard builds (its
-/// approval asked, its build failed, it drifted, it matches again).
-pub struct NetworkNotice {
+/// One event in a few lines: what happened to a network Switchboard builds
+/// (its approval asked, its build failed, it drifted, it matches again), or
+/// to a change of a connection (asked, decided, applied).
+pub struct PlainNotice {
     pub name: String,
-    pub network: String,
+    /// What it is about, starting the subject: "Network payments-new".
+    pub about: String,
     /// The subject's end: "drifted from what was built".
     pub subject: String,
     pub headline: String,
@@ -275,10 +277,10 @@ pub struct NetworkNotice {
     pub url: String,
 }
 message!(
-    NetworkNotice,
-    "email/network/subject.txt",
-    "email/network/body.txt",
-    "email/network/body.html"
+    PlainNotice,
+    "email/plain/subject.txt",
+    "email/plain/body.txt",
+    "email/plain/body.html"
 );
 
 /// To anyone an admin names: proof that queue and mail work.

@@ -22,6 +22,7 @@ use crate::planner::{self, Ask, End, Plan, Service, Source};
 use crate::store::{self, audit::AuditEvent, connections::Connection, connections::Side};
 use crate::{ipam, providers};
 
+mod change;
 mod decide;
 mod expiry;
 mod notice;
@@ -29,6 +30,10 @@ mod overview;
 mod renew;
 mod request;
 
+pub(in crate::services) use change::change_told;
+pub use change::{
+    ChangeRequest, ChangeView, Difference, change, changes, decide_change, propose_change,
+};
 pub use decide::{approve, cancel, reject};
 pub use expiry::{expire_due, remind_expiring};
 pub(in crate::services) use notice::{Notice, notify};

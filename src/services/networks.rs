@@ -437,6 +437,12 @@ pub async fn update_network(
         Some(value) => value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()),
         None => before.external_id.clone(),
     };
+    if before.built_by_switchboard() && external_id != before.external_id {
+        return Err(Error::invalid(
+            "external_id",
+            "Switchboard builds this network: it stands for what was built, which cannot change",
+        ));
+    }
     // A new resource needs its own proof; the same one keeps what was proved.
     let (resource_key, ownership) = if external_id == before.external_id {
         (before.resource_key.clone(), kept_ownership(&before))

@@ -17,9 +17,12 @@ use crate::planner::Plan;
 use crate::providers::{self, ProviderError, Step};
 use crate::store::{self, connections::Connection};
 
+mod change;
 mod removal;
 mod unattended;
 
+pub use change::apply_change;
+pub(in crate::services) use change::queue_change;
 pub use removal::deprovision;
 pub use unattended::{Resumed, resume_unattended};
 

@@ -1,6 +1,7 @@
 //! sqlx queries, one file per aggregate. No pages, no job handlers here.
 
 pub mod audit;
+pub mod changes;
 pub mod connections;
 pub mod idempotency;
 pub mod monitoring;

@@ -1462,6 +1462,19 @@ async fn pages_offer_only_what_the_policy_allows() {
     let unproved = o
         .network(&app, &account, "claim", "10.3.0.0/24", Some("sbx-vpc-9"))
         .await;
+    let approving = o
+        .call(
+            &app,
+            &o.admin_token,
+            Method::POST,
+            "/api/v1/provider-accounts",
+            json!({"kind": "sandbox", "name": "walk-approving", "regions": ["local"],
+                   "settings": {"network_approval": "lead"}}),
+        )
+        .await;
+    let (awaiting, _) = o
+        .awaiting(&app, approving["id"].as_str().unwrap(), "asked")
+        .await;
     let pending = o.connection(&app).await;
     let active = o.active(&app).await;
     let failed = o.failed(&app).await;
@@ -1578,6 +1591,35 @@ async fn pages_offer_only_what_the_policy_allows() {
                 format!("{n}/ownership/check"),
                 format!("{n}/ownership/confirm"),
                 format!("{n}/ownership/refuse"),
+            ],
+        ),
+        // A network waiting for approval: its team's lead (or an admin) decides.
+        (
+            format!("/networks/{awaiting}"),
+            (&member, "member"),
+            vec![format!("{n}/delete")],
+        ),
+        (
+            format!("/networks/{awaiting}"),
+            (&lead, "lead"),
+            vec![
+                format!("{n}/approve"),
+                format!("{n}/delete"),
+                format!("{n}/reject"),
+            ],
+        ),
+        (
+            format!("/networks/{awaiting}"),
+            (&other_lead, "other team's lead"),
+            vec![],
+        ),
+        (
+            format!("/networks/{awaiting}"),
+            (&admin, "admin"),
+            vec![
+                format!("{n}/approve"),
+                format!("{n}/delete"),
+                format!("{n}/reject"),
             ],
         ),
         // The pool: anyone allocates; only who took a block (or an admin) gives it back.

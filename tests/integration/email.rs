@@ -238,7 +238,10 @@ async fn workers_recover_after_their_pool_runs_dry() {
     app.stop_workers();
     // Workers of their own, on a small pool, as a `work` process with a small
     // SWITCHBOARD_DATABASE_POOL_SIZE would have.
-    let pool = switchboard::store::pool(app.db.url.parse().unwrap(), 8);
+    let pool = switchboard::store::pool(
+        app.db.url.parse().unwrap(),
+        switchboard::config::WORKER_LISTENERS + 2,
+    );
     let ctx = switchboard::services::Context::new(pool.clone(), app.ctx.settings.clone()).unwrap();
     let mailer = switchboard::notify::Mailer::from_settings(&ctx.settings, &pool).unwrap();
     let (stop, rx) = tokio::sync::watch::channel(false);

@@ -273,7 +273,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     }
     let settings = Arc::new(Settings::from_lookup(|k| env.get(k).cloned()).expect("test settings"));
 
-    let pool = switchboard::store::pool(db.url.parse().unwrap(), 10);
+    let pool = switchboard::store::pool(db.url.parse().unwrap(), 20);
     let ctx = Context::new(pool.clone(), settings.clone()).unwrap();
     let app = Application::build(listener, ctx.clone(), Arc::new(Metrics::new())).unwrap();
     tokio::spawn(app.into_server());

@@ -60,8 +60,14 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
         assert_eq!(status, 422, "{body}");
         assert_eq!(problem["errors"][0]["field"], field, "{problem}");
     }
-    let (status, account) = api_call(&app, &admin, M::POST, "/api/v1/provider-accounts",
-        Some(json!({"kind": "aws", "name": "aws-prod", "regions": ["eu-west-1"], "settings": {"account": "123456789012"}, "credentials_ref": "env:AWS_PROD"}))).await;
+    let (status, account) = api_call(
+        &app,
+        &admin,
+        M::POST,
+        "/api/v1/provider-accounts",
+        Some(json!({"kind": "sandbox", "name": "cloud", "regions": ["eu-west-1"]})),
+    )
+    .await;
     assert_eq!(status, 201, "{account}");
     assert_eq!(
         api_call(
@@ -200,8 +206,20 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
     .await;
     assert_eq!(none, json!([]));
 
-    // Members edit; the audit log keeps before and after.
-    let id = api["id"].as_str().unwrap();
+    // Members edit; the audit log keeps before and after. (A network
+    // Switchboard built stands for what it built: its resource cannot change.)
+    let built = api["id"].as_str().unwrap();
+    let (status, problem) = api_call(
+        &app,
+        &payments,
+        M::PATCH,
+        &format!("/api/v1/networks/{built}"),
+        Some(json!({"external_id": "vpc-123"})),
+    )
+    .await;
+    assert_eq!(status, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "external_id");
+    let id = vpc["id"].as_str().unwrap();
     let (status, _) = api_call(
         &app,
         &ledger,
@@ -221,13 +239,13 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(changed["external_id"], "vpc-123");
-    assert_eq!(changed["name"], "api");
+    assert_eq!(changed["name"], "old-vpc");
     let details: Value =
         sqlx::query_scalar("SELECT details FROM audit_events WHERE action = 'network.changed'")
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    assert_eq!(details["before"]["external_id"], Value::Null);
+    assert_eq!(details["before"]["external_id"], "vpc-0abc");
     assert_eq!(details["after"]["external_id"], "vpc-123");
 
     // Quotas: a team may hold only so many addresses in a pool.
@@ -288,7 +306,7 @@ async fn teams_get_networks_with_prefixes_from_the_plan() {
 
     // Deleting gives the prefix back.
     let allocations = count(&app, "allocations").await;
-    removed(&app, &payments, id).await;
+    removed(&app, &payments, built).await;
     assert_eq!(count(&app, "allocations").await, allocations - 1);
     let (status, again) = api_call(
         &app,
@@ -807,8 +825,14 @@ async fn a_prefix_a_network_uses_is_released_only_with_it_or_by_an_admin_on_purp
     let app = spawn_app().await;
     let admin = app.token("rel-admin@example.test", true).await;
     let payments = member_of(&app, "rel-pay@example.test", "payments").await;
-    let (_, account) = api_call(&app, &admin, M::POST, "/api/v1/provider-accounts",
-        Some(json!({"kind": "aws", "name": "aws-rel", "regions": ["eu-west-1"], "settings": {"account": "123456789012"}, "credentials_ref": "env:AWS_REL"}))).await;
+    let (_, account) = api_call(
+        &app,
+        &admin,
+        M::POST,
+        "/api/v1/provider-accounts",
+        Some(json!({"kind": "sandbox", "name": "cloud-rel", "regions": ["eu-west-1"]})),
+    )
+    .await;
     let (status, _) = api_call(
         &app,
         &admin,

@@ -3,6 +3,7 @@
 //! `/api/v1/openapi.json` is generated from these handlers.
 
 pub mod audit;
+pub mod changes;
 #[cfg(test)]
 mod compat;
 pub mod connections;
@@ -37,6 +38,7 @@ use utoipa::{Modify, OpenApi};
         connections::list, connections::create, connections::preview, connections::get, connections::plan, connections::events, connections::approve, connections::reject, connections::cancel, connections::remove, connections::retry,
         connections::drift, connections::repair, connections::repair_mode, connections::status,
         renewals::renew, renewals::list, renewals::approve, renewals::reject,
+        changes::create, changes::list, changes::get, changes::approve, changes::reject,
         notifications::preferences, notifications::set_preferences, notifications::webhook, notifications::set_webhook, notifications::delete_webhook,
         sandbox::list, sandbox::change, sandbox::delete, audit::list),
     components(schemas(
@@ -51,7 +53,8 @@ use utoipa::{Modify, OpenApi};
         sandbox::SandboxResourceOut, sandbox::SandboxChangeIn,
         connections::ObservedOut, connections::DriftOut, connections::RepairModeIn, connections::RepairMode, connections::StatusOut,
         notifications::PreferencesIo, notifications::WebhookIo, audit::AuditEventOut,
-        renewals::RenewalOut, renewals::RenewalIn, renewals::RenewalDecisionIn, renewals::RenewalRejectionIn
+        renewals::RenewalOut, renewals::RenewalIn, renewals::RenewalDecisionIn, renewals::RenewalRejectionIn,
+        changes::ChangeOut, changes::DifferenceOut, changes::ChangeSideOut, changes::ChangeIn, changes::ChangeApprovalIn, changes::ChangeRejectionIn
     )),
     modifiers(&BearerAuth, &CommonAnswers),
     security(("bearer" = []))
@@ -328,6 +331,11 @@ crate::web::route_table! {
     get "/api/v1/connections/{id}/renewals" => renewals::list,
     post "/api/v1/renewals/{id}/approve" => renewals::approve,
     post "/api/v1/renewals/{id}/reject" => renewals::reject,
+    post "/api/v1/connections/{id}/changes" => changes::create,
+    get "/api/v1/connections/{id}/changes" => changes::list,
+    get "/api/v1/changes/{id}" => changes::get,
+    post "/api/v1/changes/{id}/approve" => changes::approve,
+    post "/api/v1/changes/{id}/reject" => changes::reject,
     get "/api/v1/me/notifications" => notifications::preferences,
     put "/api/v1/me/notifications" => notifications::set_preferences,
     get "/api/v1/teams/{slug}/webhook" => notifications::webhook,

@@ -428,6 +428,12 @@ fn plan_of(ask: &Ask) -> Result<Plan> {
     planner::plan(ask).map_err(|r| Error::invalid(r.field, r.reason))
 }
 
+/// The plan a stored request gives (what a change of it would build).
+pub(super) async fn plan_for(conn: &mut PgConnection, spec: &ConnectionRequest) -> Result<Plan> {
+    let (_, ask, _) = ask_for(conn, spec).await?;
+    plan_of(&ask)
+}
+
 /// The plan the connection's request gives now (networks may have changed).
 pub(in crate::services) async fn replan(conn: &mut PgConnection, c: &Connection) -> Result<Plan> {
     let spec: ConnectionRequest =

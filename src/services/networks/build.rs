@@ -16,7 +16,7 @@ use crate::domain::jobs::{BuildNetwork, RemoveNetwork};
 use crate::domain::network::Status;
 use crate::domain::notification::Topic;
 use crate::error::{Error, Result};
-use crate::notify::messages::{Compose, NetworkNotice};
+use crate::notify::messages::{Compose, PlainNotice};
 use crate::planner::build::Build;
 use crate::planner::network::{NetworkAsk, NetworkPlan, default_zones, plan_network};
 use crate::providers::{self, Item, ProviderError, Removal, Step};
@@ -76,9 +76,9 @@ pub(super) async fn start(
     store::networks::set_plan(&mut *tx, id, &stored, &hash, status.as_str()).await?;
     if waits {
         for (_, email, lead) in store::connections::leads_of(&mut *tx, &[team_id]).await? {
-            let message = NetworkNotice {
+            let message = PlainNotice {
                 name: lead,
-                network: name.to_owned(),
+                about: format!("Network {name}"),
                 subject: "waiting for your approval".into(),
                 headline: format!(
                     "{} asks to build a network for {team}. What would be built:",
@@ -152,13 +152,6 @@ pub async fn approve_network(
 /// network is deleted and its range goes back to the address plan; its
 /// creator hears why.
 pub async fn reject_network(ctx: &Context, caller: &Caller, id: Uuid, reason: &str) -> Result<()> {
-    let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > 2000 {
-        return Err(Error::invalid(
-            "reason",
-            "must be 1 to 2000 characters: say why",
-        ));
-    }
     let n = get_network(ctx, caller, id).await?.network;
     caller
         .actor
@@ -173,6 +166,13 @@ pub async fn reject_network(ctx: &Context, caller: &Caller, id: Uuid, reason: &s
             n.status().words()
         )));
     }
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 2000 {
+        return Err(Error::invalid(
+            "reason",
+            "must be 1 to 2000 characters: say why",
+        ));
+    }
     store::networks::delete(&mut *tx, id).await?;
     audit::by(
         &mut tx,
@@ -184,9 +184,9 @@ pub async fn reject_network(ctx: &Context, caller: &Caller, id: Uuid, reason: &s
     )
     .await?;
     if let Some(creator) = n.created_by {
-        let message = NetworkNotice {
+        let message = PlainNotice {
             name: String::new(),
-            network: n.name.clone(),
+            about: format!("Network {}", n.name),
             subject: "not built".into(),
             headline: format!("{} rejected building it: {reason}", caller.label()),
             lines: Vec::new(),
@@ -365,9 +365,9 @@ async fn fail(ctx: &Context, n: &Network, from: Status, why: &str) -> Result<()>
             json!({ "reason": why, "before": { "status": from.as_str() }, "after": { "status": "failed" } }),
         )
         .await?;
-        let notice = |name: String| NetworkNotice {
+        let notice = |name: String| PlainNotice {
             name,
-            network: n.name.clone(),
+            about: format!("Network {}", n.name),
             subject: "failed".into(),
             headline: format!("Switchboard could not finish the network {}:", n.name),
             lines: vec![why.to_owned()],
@@ -487,7 +487,7 @@ pub(super) async fn tell_team(
     tx: &mut PgConnection,
     n: &Network,
     topic: Topic,
-    notice: impl Fn(String) -> NetworkNotice,
+    notice: impl Fn(String) -> PlainNotice,
 ) -> Result<()> {
     let mut told = Vec::new();
     for (user, _, _) in store::connections::leads_of(&mut *tx, &[n.team_id]).await? {
@@ -510,13 +510,13 @@ async fn tell_user(
     tx: &mut PgConnection,
     topic: Topic,
     user: Uuid,
-    notice: NetworkNotice,
+    notice: PlainNotice,
     network: Option<Uuid>,
 ) -> Result<()> {
     let Some(u) = store::users::find(&mut *tx, user).await? else {
         return Ok(());
     };
-    let notice = NetworkNotice {
+    let notice = PlainNotice {
         name: u.name.clone(),
         ..notice
     };
@@ -532,21 +532,16 @@ async fn tell(
     tx: &mut PgConnection,
     topic: Topic,
     email: &str,
-    notice: NetworkNotice,
+    notice: PlainNotice,
     id: Uuid,
 ) -> Result<()> {
-    let notice = NetworkNotice {
+    let notice = PlainNotice {
         url: ctx.settings.absolute_url(&format!("/networks/{id}")),
         ..notice
     };
     send(tx, topic, email, notice).await
 }
 
-async fn send(
-    tx: &mut PgConnection,
-    topic: Topic,
-    email: &str,
-    notice: NetworkNotice,
-) -> Result<()> {
+async fn send(tx: &mut PgConnection, topic: Topic, email: &str, notice: PlainNotice) -> Result<()> {
     crate::services::monitor::send(tx, Some(topic), email, notice.compose()).await
 }

@@ -16,7 +16,7 @@ use super::build::{item_of, tell_team};
 use crate::domain::network::Status;
 use crate::domain::notification::Topic;
 use crate::error::Result;
-use crate::notify::messages::NetworkNotice;
+use crate::notify::messages::PlainNotice;
 use crate::providers::Wanted;
 use crate::services::{audit, monitor::lasted};
 use crate::store::{self, networks::Network};
@@ -111,9 +111,9 @@ async fn settle(ctx: &Context, n: &Network, differences: &[String]) -> Result<()
         .await?;
         let notice = |name: String| {
             match now {
-            Status::Drifted => NetworkNotice {
+            Status::Drifted => PlainNotice {
                 name,
-                network: n.name.clone(),
+                about: format!("Network {}", n.name),
                 subject: "drifted from what was built".into(),
                 headline: format!(
                     "The network {} of {} no longer matches what Switchboard built:",
@@ -123,9 +123,9 @@ async fn settle(ctx: &Context, n: &Network, differences: &[String]) -> Result<()
                 footer: "Connections through it may stop working. Put it back, or delete the network so Switchboard removes the rest.".into(),
                 url: String::new(),
             },
-            _ => NetworkNotice {
+            _ => PlainNotice {
                 name,
-                network: n.name.clone(),
+                about: format!("Network {}", n.name),
                 subject: "matches again".into(),
                 headline: format!(
                     "The network {} of {} matches what Switchboard built again.",

@@ -66,9 +66,21 @@ pub(super) async fn removals(
     account: &str,
     shared: bool,
 ) -> Result<Vec<providers::Removal>> {
-    let mut removals = Vec::new();
     let planned =
         providers::planned_in(plan, account).map_err(|e| Error::because("reading the plan", e))?;
+    removals_of(ctx, id, planned, account, shared).await
+}
+
+/// The removals of these planned items of the connection in `account` (see
+/// [`removals`]).
+pub(super) async fn removals_of(
+    ctx: &Context,
+    id: Uuid,
+    planned: Vec<providers::Planned>,
+    account: &str,
+    shared: bool,
+) -> Result<Vec<providers::Removal>> {
+    let mut removals = Vec::new();
     for planned in planned {
         let resource = planned.item.resource(account);
         if shared
