@@ -24,7 +24,7 @@ fn monitored() -> Options {
 }
 
 /// The world of two teams with a registered VPC each in a moto account.
-async fn cloud(options: Options, settings: Value) -> World {
+pub(crate) async fn cloud(options: Options, settings: Value) -> World {
     let ec2 = moto::ec2("us-east-1");
     let payments_vpc = moto::vpc(&ec2, "10.1.0.0/16").await;
     let search_vpc = moto::vpc(&ec2, "10.2.0.0/16").await;

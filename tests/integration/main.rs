@@ -7,6 +7,7 @@ mod access;
 mod address_plan;
 mod browser;
 mod built_networks;
+mod changes;
 mod cli;
 mod client;
 mod config;
