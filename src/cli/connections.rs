@@ -10,6 +10,7 @@ use super::output::{self, fields, table};
 use super::{Client, Error, Reply, typed_answer, wire_name};
 
 mod ask;
+mod change;
 mod show;
 
 use ask::*;
@@ -78,6 +79,33 @@ pub enum ConnectionCommand {
         id: Uuid,
         #[arg(long)]
         comment: String,
+    },
+    /// Ask for other ports, protocol or reason of an active connection: more
+    /// waits for a lead of each side, less is built at once
+    Change {
+        id: Uuid,
+        /// any, tcp, udp or icmp
+        #[arg(long)]
+        protocol: Option<String>,
+        /// Ports or ranges, e.g. 443,8443 (empty for all)
+        #[arg(long)]
+        ports: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// A connection's changes, newest first: its versions and what waits
+    Changes { id: Uuid },
+    /// Approve a change for your side (a lead), with the plan hash `change` printed
+    ApproveChange {
+        id: Uuid,
+        #[arg(long, value_name = "HASH")]
+        plan_hash: String,
+    },
+    /// Reject a change, telling the person who asked why
+    RejectChange {
+        id: Uuid,
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -374,6 +402,19 @@ pub(super) async fn run(client: &Client, command: ConnectionCommand) -> Result<S
                 )
                 .await?;
             renewal_reply(client, reply)
+        }
+        ConnectionCommand::Change {
+            id,
+            protocol,
+            ports,
+            reason,
+        } => change::ask(client, id, protocol, ports, reason).await,
+        ConnectionCommand::Changes { id } => change::list(client, id).await,
+        ConnectionCommand::ApproveChange { id, plan_hash } => {
+            change::decide(client, id, Some(plan_hash), None).await
+        }
+        ConnectionCommand::RejectChange { id, reason } => {
+            change::decide(client, id, None, Some(reason)).await
         }
         ConnectionCommand::Cancel { id } => {
             let reply = client

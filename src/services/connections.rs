@@ -102,6 +102,10 @@ pub struct ConnectionView {
     /// renewal (leads of the requester's team, admins).
     pub can_renew: bool,
     pub can_decide_renewal: bool,
+    /// Ask for other ports, protocol or reason (requester, leads, admins;
+    /// active), and decide a change for one's side (leads).
+    pub can_change: bool,
+    pub can_decide_change: bool,
     /// What provisioning did, step by step.
     pub steps: Vec<store::connections::StepRow>,
 }
@@ -240,6 +244,8 @@ async fn view(ctx: &Context, caller: &Caller, connection: Connection) -> Result<
             && status != Status::Failed
             && offers(ConnectionAction::Renew),
         decide_renewal: offers(ConnectionAction::DecideRenewal),
+        change: offers(ConnectionAction::Change),
+        decide_change: offers(ConnectionAction::DecideChange),
     };
     let steps = store::connections::steps(&ctx.pool, connection.id).await?;
     Ok(ConnectionView {
@@ -256,6 +262,8 @@ async fn view(ctx: &Context, caller: &Caller, connection: Connection) -> Result<
         can_set_repair_mode: offered.set_repair_mode,
         can_renew: offered.renew,
         can_decide_renewal: offered.decide_renewal,
+        can_change: offered.change,
+        can_decide_change: offered.decide_change,
         steps,
     })
 }
@@ -270,6 +278,8 @@ struct Offered {
     set_repair_mode: bool,
     renew: bool,
     decide_renewal: bool,
+    change: bool,
+    decide_change: bool,
 }
 
 pub async fn events(ctx: &Context, caller: &Caller, id: Uuid) -> Result<Vec<AuditEvent>> {

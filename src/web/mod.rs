@@ -4,6 +4,7 @@ mod address_plan;
 mod admin;
 mod assets;
 mod auth;
+mod changes;
 mod connection_lines;
 mod connections;
 pub mod errors;
@@ -208,6 +209,10 @@ route_table! {
     post "/connections/{id}/renew" => renewals::renew,
     post "/renewals/{id}/approve" => renewals::approve,
     post "/renewals/{id}/reject" => renewals::reject,
+    get "/connections/{id}/change" => changes::show,
+    post "/connections/{id}/changes" => changes::create,
+    post "/changes/{id}/approve" => changes::approve,
+    post "/changes/{id}/reject" => changes::reject,
     get "/approvals" => connections::approvals,
     get "/status" => monitoring::status,
     get "/map" => map::show,

@@ -189,6 +189,22 @@ impl Objects {
         id
     }
 
+    /// A change the member asked for that lets more through: it waits for the lead.
+    async fn change(&self, app: &TestApp) -> String {
+        let id = self.active(app).await;
+        let c = self
+            .call(
+                app,
+                &self.member_token,
+                Method::POST,
+                &format!("/api/v1/connections/{id}/changes"),
+                json!({"ports": "443, 8443"}),
+            )
+            .await;
+        assert_eq!(c["status"], "pending", "{c}");
+        c["id"].as_str().unwrap().to_owned()
+    }
+
     /// A renewal the member asked for, of a connection that expires in two
     /// days: it waits for the payments lead.
     async fn renewal(&self, app: &TestApp) -> String {
@@ -350,6 +366,9 @@ async fn every_route_for_every_role() {
     let (approve_renewal_web, approve_renewal_api) = (o.renewal(&app).await, o.renewal(&app).await);
     let (reject_renewal_web, reject_renewal_api) = (o.renewal(&app).await, o.renewal(&app).await);
     let (remove_web, remove_api) = (o.active(&app).await, o.active(&app).await);
+    let (approve_change_web, approve_change_api) = (o.change(&app).await, o.change(&app).await);
+    let (reject_change_web, reject_change_api) = (o.change(&app).await, o.change(&app).await);
+    let changed = o.active(&app).await;
     let mut allocations = Vec::new();
     for _ in 0..10 {
         allocations.push(o.allocation(&app).await);
@@ -826,6 +845,38 @@ async fn every_route_for_every_role() {
             format!("/renewals/{reject_renewal_web}/reject"),
             form(&[("comment", "no")]),
             payments_leads,
+        ),
+        object(
+            "get",
+            "/connections/{id}/change",
+            format!("/connections/{changed}/change"),
+            Body::None,
+            payments_members,
+        ),
+        object(
+            "post",
+            "/connections/{id}/changes",
+            format!("/connections/{changed}/changes"),
+            form(&[
+                ("protocol", "tcp"),
+                ("ports", "443, 9443"),
+                ("reason", "access matrix"),
+            ]),
+            payments_members,
+        ),
+        object(
+            "post",
+            "/changes/{id}/approve",
+            format!("/changes/{approve_change_web}/approve"),
+            form(&[("plan_hash", "v2:seen")]),
+            lead_only,
+        ),
+        object(
+            "post",
+            "/changes/{id}/reject",
+            format!("/changes/{reject_change_web}/reject"),
+            form(&[("reason", "no")]),
+            lead_only,
         ),
         object(
             "post",
@@ -1332,6 +1383,41 @@ async fn every_route_for_every_role() {
             "/api/v1/teams/payments/webhook".into(),
             Body::None,
             payments_leads,
+        ),
+        object(
+            "post",
+            "/api/v1/connections/{id}/changes",
+            format!("/api/v1/connections/{changed}/changes"),
+            Body::Json(json!({"ports": "443, 9443"})),
+            payments_members,
+        ),
+        object(
+            "get",
+            "/api/v1/connections/{id}/changes",
+            format!("/api/v1/connections/{changed}/changes"),
+            Body::None,
+            payments_members,
+        ),
+        object(
+            "get",
+            "/api/v1/changes/{id}",
+            format!("/api/v1/changes/{approve_change_api}"),
+            Body::None,
+            payments_members,
+        ),
+        object(
+            "post",
+            "/api/v1/changes/{id}/approve",
+            format!("/api/v1/changes/{approve_change_api}/approve"),
+            Body::Json(json!({"plan_hash": "v2:seen"})),
+            lead_only,
+        ),
+        object(
+            "post",
+            "/api/v1/changes/{id}/reject",
+            format!("/api/v1/changes/{reject_change_api}/reject"),
+            Body::Json(json!({"reason": "no"})),
+            lead_only,
         ),
         // Last: it ends the sessions it is run with.
         row(
