@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::services::{Context, connections, housekeeping, monitor, provisioning};
+use crate::services::{Context, connections, housekeeping, monitor, networks, provisioning};
 
 /// How often dead sessions are deleted.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
@@ -46,6 +46,18 @@ pub async fn run(ctx: Context, mut shutdown: watch::Receiver<bool>) {
                         "connections nothing worked on were put back in motion"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e.chain(), "looking for unattended connections failed; trying again later"),
+                }
+                match networks::resume_unattended_networks(&ctx).await {
+                    Ok((requeued, failed)) if requeued + failed > 0 => tracing::warn!(
+                        requeued, failed, "networks nothing worked on were put back in motion"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e.chain(), "looking for unattended networks failed; trying again later"),
+                }
+                match provisioning::resume_unattended_changes(&ctx).await {
+                    Ok((requeued, failed)) if requeued + failed > 0 => tracing::warn!(
+                        requeued, failed, "changes nothing worked on were put back in motion"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e.chain(), "looking for unattended changes failed; trying again later"),
                 }
             }
             _ = tick.tick() => {

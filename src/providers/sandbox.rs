@@ -198,6 +198,8 @@ pub struct Resource {
     pub connection_id: Uuid,
     /// What the connection is, in words (none once its record is gone).
     pub connection_summary: Option<String>,
+    /// The network it stands for, when it is a network Switchboard built.
+    pub network_name: Option<String>,
     pub kind: String,
     pub name: String,
     pub detail: String,
@@ -205,9 +207,11 @@ pub struct Resource {
 }
 
 const RESOURCE: &str = "SELECT r.id, a.name AS account, r.connection_id,
-            c.plan->>'summary' AS connection_summary, r.kind, r.name, r.detail, r.created_at
+            c.plan->>'summary' AS connection_summary, n.name AS network_name,
+            r.kind, r.name, r.detail, r.created_at
        FROM sandbox_resources r JOIN provider_accounts a ON a.id = r.account_id
-       LEFT JOIN connections c ON c.id = r.connection_id";
+       LEFT JOIN connections c ON c.id = r.connection_id
+       LEFT JOIN networks n ON n.id = r.connection_id";
 
 /// The newest resources (at most `limit`), of one connection or of all.
 pub async fn resources(

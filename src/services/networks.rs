@@ -23,6 +23,7 @@ use crate::store::{
 mod accounts;
 mod build;
 mod ownership;
+mod unattended;
 mod watch;
 
 use accounts::text_map;
@@ -32,6 +33,7 @@ pub use accounts::{
 pub use build::{approve_network, build, reject_network, remove};
 use ownership::*;
 pub use ownership::{check_ownership, confirm_ownership, pending_registrations, refuse_ownership};
+pub use unattended::resume_unattended_networks;
 pub use watch::watch_networks;
 
 /// Kinds of provider the portal knows (modules arrive with later issues).

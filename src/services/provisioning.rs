@@ -21,8 +21,8 @@ mod change;
 mod removal;
 mod unattended;
 
-pub use change::apply_change;
 pub(in crate::services) use change::queue_change;
+pub use change::{apply_change, resume_unattended_changes};
 pub use removal::deprovision;
 pub use unattended::{Resumed, resume_unattended};
 

@@ -201,3 +201,13 @@ pub async fn apply_to_connection(db: impl PgExecutor<'_>, c: &Change) -> Result<
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Changes approved and not yet applied, oldest first.
+pub async fn approved(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<Change>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE ch.status = 'approved' ORDER BY ch.created_at LIMIT $1"
+    )))
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

@@ -480,3 +480,20 @@ pub async fn steps(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<NetworkStep>
     .fetch_all(db)
     .await
 }
+
+/// Networks building or being removed that have not moved for `quiet_seconds`.
+pub async fn in_work(
+    db: impl PgExecutor<'_>,
+    quiet_seconds: f64,
+    limit: i64,
+) -> Result<Vec<Network>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE n.status IN ('building', 'removing')
+           AND n.updated_at < now() - make_interval(secs => $1)
+         ORDER BY n.updated_at LIMIT $2"
+    )))
+    .bind(quiet_seconds)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

@@ -82,3 +82,30 @@ pub async fn prune_finished(pool: &PgPool, days: i64, batch: i64) -> Result<u64,
     .await?;
     Ok(done.rows_affected())
 }
+
+/// The newest job of `queue` whose payload's `field` is `id`: (status,
+/// attempts, max attempts, last result). For the housekeeping pass that
+/// finds work nothing works on.
+pub async fn last_job(
+    db: impl sqlx::PgExecutor<'_>,
+    queue: &str,
+    field: &str,
+    id: uuid::Uuid,
+) -> Result<Option<(String, i32, i32, Option<serde_json::Value>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT status, attempts, max_attempts, last_result FROM apalis.jobs
+          WHERE job_type = $1 AND convert_from(job, 'UTF8')::jsonb ->> $2 = $3::text
+          ORDER BY run_at DESC LIMIT 1",
+    )
+    .bind(queue)
+    .bind(field)
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Whether a job is still to run (waiting, running, or failed with attempts left).
+pub fn job_alive(status: &str, attempts: i32, max_attempts: i32) -> bool {
+    matches!(status, "Pending" | "Queued" | "Running")
+        || (status == "Failed" && attempts < max_attempts)
+}

@@ -70,7 +70,7 @@ async fn new_network(w: &World, name: &str) -> Value {
             &w.requester,
             Method::POST,
             "/api/v1/networks",
-            Some(json!({"name": name, "team": "payments", "region": "us-east-1", "pool_id": corp,
+            Some(json!({"name": name, "team": "payments", "region": network["region"], "pool_id": corp,
                         "prefix_length": 20, "provider_account_id": network["provider_account_id"]})),
         )
         .await;
@@ -449,4 +449,66 @@ async fn a_lead_approves_the_plan_of_a_network_before_it_is_built() {
     assert_eq!(network(&w, other_id).await.0, 404);
     let never_built = tagged_vpcs(&moto::ec2("us-east-1"), other_id).await;
     assert!(never_built.is_empty());
+}
+
+/// A network whose job was lost is given a new one by the housekeeping pass;
+/// one whose job used up its attempts is failed, saying what the last one said.
+#[tokio::test]
+async fn networks_nothing_works_on_are_put_back_in_motion() {
+    let w = crate::connections::world(crate::helpers::spawn_app().await).await;
+    w.app.stop_workers();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let lost = new_network(&w, "payments-lost").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let spent = new_network(&w, "payments-spent").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pool = &w.app.pool;
+    let jobs = |id: &str| {
+        let id = id.to_owned();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM apalis.jobs WHERE job_type = 'switchboard.build_network'
+                    AND convert_from(job, 'UTF8')::jsonb ->> 'network_id' = $1 AND status = 'Pending'",
+            )
+            .bind(id)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+        }
+    };
+    sqlx::query(
+        "DELETE FROM apalis.jobs WHERE convert_from(job, 'UTF8')::jsonb ->> 'network_id' = $1",
+    )
+    .bind(&lost)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE apalis.jobs SET status = 'Failed', attempts = max_attempts,
+                last_result = '{\"Err\": \"AWS could not be reached\"}'::jsonb
+          WHERE convert_from(job, 'UTF8')::jsonb ->> 'network_id' = $1",
+    )
+    .bind(&spent)
+    .execute(pool)
+    .await
+    .unwrap();
+    // Quiet for long enough.
+    sqlx::query("UPDATE networks SET updated_at = now() - interval '10 minutes'")
+        .execute(pool)
+        .await
+        .unwrap();
+    assert_eq!(jobs(&lost).await, 0);
+    let resumed = switchboard::services::networks::resume_unattended_networks(&w.app.ctx)
+        .await
+        .unwrap();
+    assert_eq!(resumed, (1, 1));
+    assert_eq!(jobs(&lost).await, 1, "the lost one has a job again");
+    let (_, spent) = network(&w, &spent).await;
+    assert_eq!(spent["status"], "failed", "{spent}");
+    let why = spent["build"]["failure"].as_str().unwrap();
+    assert!(why.contains("AWS could not be reached"), "{why}");
 }

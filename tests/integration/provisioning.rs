@@ -582,13 +582,21 @@ async fn a_network_deleted_before_the_build_fails_the_connection_with_the_reason
     let failed = until_status(&w, &id, "failed").await;
     let why = failed["failure"].as_str().unwrap();
     assert!(why.contains("no network has this id"), "{failed}");
-    let mailed: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM outbox_emails WHERE subject LIKE 'Failed:%' AND to_address = 'rita@example.test'",
-    )
-    .fetch_one(&w.app.pool)
-    .await
-    .unwrap();
-    assert_eq!(mailed, 1, "the requester is told");
+    // The email is delivered by the workers, moments after.
+    let mailed = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM outbox_emails WHERE subject LIKE 'Failed:%' AND to_address = 'rita@example.test'",
+        )
+        .fetch_one(&w.app.pool)
+        .await
+        .unwrap()
+    };
+    eventually(Duration::from_secs(30), "the requester told", || async {
+        (mailed().await > 0).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(mailed().await, 1, "the requester is told once");
 }
 
 /// A connection whose job was lost (or used up its attempts) is found by the

@@ -545,3 +545,8 @@ async fn tell(
 async fn send(tx: &mut PgConnection, topic: Topic, email: &str, notice: PlainNotice) -> Result<()> {
     crate::services::monitor::send(tx, Some(topic), email, notice.compose()).await
 }
+
+/// Fails a network nothing could finish (its jobs used up their attempts).
+pub(super) async fn fail_stuck(ctx: &Context, n: &Network, why: &str) -> Result<()> {
+    fail(ctx, n, n.status(), why).await
+}

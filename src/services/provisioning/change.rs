@@ -295,3 +295,54 @@ pub(in crate::services) async fn queue_change(
     store::queue::enqueue(tx, &ApplyChange { change_id }).await?;
     Ok(())
 }
+
+/// Approved changes whose job was lost are given a new one; those whose job
+/// used up its attempts are failed (taking back what they added). Returns
+/// (given a new job, failed).
+pub async fn resume_unattended_changes(ctx: &Context) -> Result<(usize, usize)> {
+    use crate::domain::jobs::Job;
+    let (mut requeued, mut failed) = (0, 0);
+    for change in store::changes::approved(&ctx.pool, 100).await? {
+        let last =
+            store::queue::last_job(&ctx.pool, ApplyChange::QUEUE, "change_id", change.id).await?;
+        match &last {
+            Some((status, attempts, max, _))
+                if store::queue::job_alive(status, *attempts, *max) => {}
+            Some((status, attempts, max, _))
+                if matches!(status.as_str(), "Failed" | "Killed") && attempts >= max =>
+            {
+                let c = store::connections::find(&ctx.pool, change.connection_id).await?;
+                if let Some(c) = c
+                    && let (Ok(old), Ok(new)) = (
+                        plan_of(&c),
+                        serde_json::from_value::<Plan>(change.plan.clone()),
+                    )
+                    && let Err(e) = take_back(ctx, c.id, &old, &new).await
+                {
+                    tracing::warn!(change = %change.id, error = %e, "could not take back what a change added; trying again later");
+                    continue;
+                }
+                change_failed(
+                    ctx,
+                    &change,
+                    &format!("the workers gave up after {attempts} attempts"),
+                )
+                .await?;
+                failed += 1;
+            }
+            _ => {
+                let mut tx = ctx.pool.begin().await?;
+                store::queue::enqueue_unless_waiting(
+                    &mut tx,
+                    &ApplyChange {
+                        change_id: change.id,
+                    },
+                )
+                .await?;
+                tx.commit().await?;
+                requeued += 1;
+            }
+        }
+    }
+    Ok((requeued, failed))
+}
