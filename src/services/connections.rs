@@ -32,7 +32,8 @@ mod request;
 
 pub(in crate::services) use change::change_told;
 pub use change::{
-    ChangeRequest, ChangeView, Difference, change, changes, decide_change, propose_change,
+    ChangeRequest, ChangeView, Difference, change, changes, changes_waiting, decide_change,
+    propose_change,
 };
 pub use decide::{approve, cancel, reject};
 pub use expiry::{expire_due, remind_expiring};

@@ -28,10 +28,14 @@ pub struct Change {
     pub comment: String,
     pub created_at: DateTime<Utc>,
     pub applied_at: Option<DateTime<Utc>>,
+    /// What the connection is now, in words.
+    pub connection_summary: Option<String>,
 }
 
-const SELECT: &str = "SELECT ch.*, u.name AS requester_name, u.email AS requester_email
-       FROM connection_changes ch JOIN users u ON u.id = ch.requested_by";
+const SELECT: &str = "SELECT ch.*, u.name AS requester_name, u.email AS requester_email,
+            c.plan->>'summary' AS connection_summary
+       FROM connection_changes ch JOIN users u ON u.id = ch.requested_by
+       JOIN connections c ON c.id = ch.connection_id";
 
 pub struct NewChange<'a> {
     pub id: Uuid,
@@ -208,6 +212,23 @@ pub async fn approved(db: impl PgExecutor<'_>, limit: i64) -> Result<Vec<Change>
         "{SELECT} WHERE ch.status = 'approved' ORDER BY ch.created_at LIMIT $1"
     )))
     .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Changes waiting for this user: they lead an undecided side and did not ask.
+pub async fn awaiting_lead(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+) -> Result<Vec<Change>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE ch.status = 'pending' AND ch.requested_by <> $1 AND EXISTS (
+             SELECT 1 FROM change_sides s
+               JOIN memberships m ON m.team_id = s.team_id AND m.user_id = $1 AND m.role = 'lead'
+              WHERE s.change_id = ch.id AND s.decision IS NULL)
+         ORDER BY ch.created_at LIMIT 100"
+    )))
+    .bind(user_id)
     .fetch_all(db)
     .await
 }

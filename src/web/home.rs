@@ -23,6 +23,8 @@ pub(super) struct Day {
     waiting: Vec<Line>,
     /// Renewals this person decides.
     renewals: Vec<crate::store::renewals::Renewal>,
+    /// Changes this person decides for their side.
+    changes: Vec<crate::store::changes::Change>,
     attention: Vec<Line>,
     mine: Vec<Line>,
     expiring: Vec<Line>,
@@ -40,6 +42,7 @@ pub(super) async fn landing(
             let o = connections::overview(&ctx, &caller).await?;
             Some(Day {
                 renewals: o.renewals.clone(),
+                changes: o.changes.clone(),
                 waiting: o
                     .waiting
                     .iter()

@@ -259,7 +259,7 @@ pub(super) async fn show(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
-    let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound("that network".into()))?;
+    let id = network_id(&id)?;
     let detail = networks::get_network(&ctx, &caller, id).await?;
     let can_manage = caller
         .actor
@@ -321,7 +321,7 @@ pub(super) async fn delete(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
-    let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound("that network".into()))?;
+    let id = network_id(&id)?;
     match networks::delete_network(&ctx, &caller, id).await {
         Ok(networks::Deletion::Deleted) => Ok(Flash::success(
             "Network deleted; its prefixes went back to the address plan.",

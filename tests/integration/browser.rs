@@ -1304,6 +1304,19 @@ async fn overflows(c: &Client) -> Option<(i64, i64, String)> {
 #[tokio::test]
 async fn every_main_page_fits_a_phone_and_a_desktop_and_the_console_stays_clean() {
     let w = crate::connections::world(spawn_app().await).await;
+    // An active connection with a change waiting for the leads.
+    let active = w.request().await["id"].as_str().unwrap().to_owned();
+    crate::provisioning::approve_both(&w, &active).await;
+    crate::provisioning::until_status(&w, &active, "active").await;
+    let (status, change) = w
+        .call(
+            &w.requester,
+            reqwest::Method::POST,
+            &format!("/api/v1/connections/{active}/changes"),
+            Some(serde_json::json!({"ports": "443, 8443"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{change}");
     let id = w.request().await["id"].as_str().unwrap().to_owned();
     let browser = Browser::start().await;
     let c = &browser.client;
@@ -1336,6 +1349,7 @@ async fn every_main_page_fits_a_phone_and_a_desktop_and_the_console_stays_clean(
         "/connections".to_owned(),
         format!("/connections/{id}"),
         format!("/connections/{id}/renew"),
+        format!("/connections/{active}/change"),
         "/connections/new".to_owned(),
         "/approvals".to_owned(),
         "/status".to_owned(),

@@ -270,6 +270,26 @@ async fn who_may_change_what_and_a_reason_alone_needs_no_build() {
         )
         .await;
     assert_eq!(status, 403, "not their own change: {own}");
+    // It waits on the other lead's approvals page and home, linking to the difference.
+    w.app
+        .sign_in_dev(&w.search_lead_email, "search", "lead", false)
+        .await;
+    for page in ["/approvals", "/"] {
+        let html = w.app.get(page).await.text().await.unwrap();
+        assert!(
+            html.contains(&format!("/connections/{id}/change")),
+            "{page}: {html}"
+        );
+    }
+    let html = w
+        .app
+        .get(&format!("/connections/{id}/change"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("id=\"approve-change\""), "{html}");
+    assert!(html.contains("8443"), "{html}");
     let (status, rejected) = w
         .call(
             &w.search_lead,

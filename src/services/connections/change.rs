@@ -298,6 +298,11 @@ pub async fn changes(ctx: &Context, caller: &Caller, id: Uuid) -> Result<Vec<Cha
     Ok(all)
 }
 
+/// Changes waiting for this person's decision, oldest first.
+pub async fn changes_waiting(ctx: &Context, caller: &Caller) -> Result<Vec<Change>> {
+    Ok(store::changes::awaiting_lead(&ctx.pool, caller.actor.user_id).await?)
+}
+
 /// One change (anyone who may see its connection).
 pub async fn change(ctx: &Context, caller: &Caller, change_id: Uuid) -> Result<ChangeView> {
     let change = store::changes::find(&ctx.pool, change_id)
@@ -374,7 +379,7 @@ async fn tell(
         footer: "What is kept keeps working while the difference is built.".into(),
         url: ctx
             .settings
-            .absolute_url(&format!("/connections/{}", change.connection_id)),
+            .absolute_url(&format!("/connections/{}/change", change.connection_id)),
     }
     .compose()
     .map_err(|e| Error::because("composing an email", e))?;

@@ -19,6 +19,8 @@ pub struct Overview {
     pub waiting: Vec<Connection>,
     /// Renewals this person decides, oldest first.
     pub renewals: Vec<store::renewals::Renewal>,
+    /// Changes this person decides for their side, oldest first.
+    pub changes: Vec<store::changes::Change>,
     /// Drifted, failed, or not readable by the monitor.
     pub attention: Vec<Connection>,
     /// This person's own latest requests.
@@ -50,9 +52,12 @@ pub async fn overview(ctx: &Context, caller: &Caller) -> Result<Overview> {
     let soon = Utc::now() + Duration::days(EXPIRING_WITHIN_DAYS);
     let mut renewals = store::renewals::awaiting_lead(&ctx.pool, user).await?;
     renewals.truncate(SHOWN as usize);
+    let mut changes = store::changes::awaiting_lead(&ctx.pool, user).await?;
+    changes.truncate(SHOWN as usize);
     Ok(Overview {
         waiting,
         renewals,
+        changes,
         attention: store::monitoring::needing_attention(&ctx.pool, user, all, SHOWN).await?,
         mine,
         expiring: store::monitoring::expiring(&ctx.pool, user, all, soon, SHOWN).await?,

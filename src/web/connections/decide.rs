@@ -238,6 +238,7 @@ pub(super) struct ApprovalsPage {
     rows: Vec<ApprovalRow>,
     /// Renewals this person decides (leads of the requester's team).
     renewals: Vec<crate::store::renewals::Renewal>,
+    changes: Vec<crate::store::changes::Change>,
 }
 
 pub(in crate::web) async fn approvals(
@@ -251,6 +252,7 @@ pub(in crate::web) async fn approvals(
         .map(|c| ApprovalRow::of(c, &chrome.csrf))
         .collect();
     let renewals = connections::renewals_waiting(&ctx, &caller).await?;
+    let changes = connections::changes_waiting(&ctx, &caller).await?;
     render_page(
         StatusCode::OK,
         None,
@@ -258,6 +260,7 @@ pub(in crate::web) async fn approvals(
             chrome,
             rows,
             renewals,
+            changes,
         },
     )
 }
