@@ -50,7 +50,7 @@ impl NetworkPlan {
 
 /// Whether accounts of `kind` build the networks asked of them.
 pub fn builds_networks(kind: &str) -> bool {
-    matches!(kind, "aws" | "sandbox")
+    matches!(kind, "aws" | "sandbox" | "linux")
 }
 
 /// The zones of a region when the account names none: AWS's first three.
@@ -79,6 +79,9 @@ pub fn plan_network(ask: &NetworkAsk<'_>) -> Result<NetworkPlan, Refusal> {
         ));
     };
     let length = ask.cidr.prefix_len();
+    if ask.provider_kind == "linux" {
+        return Ok(namespace_plan(ask));
+    }
     if !VPC_LENGTHS.contains(&length) {
         return Err(refuse(
             "prefix_length",
@@ -130,6 +133,35 @@ pub fn plan_network(ask: &NetworkAsk<'_>) -> Result<NetworkPlan, Refusal> {
         resource: Resource::new(ask.account, ask.name.to_owned(), detail, build),
         summary,
     })
+}
+
+/// A linux network: a namespace holding the range's first address (no zones).
+fn namespace_plan(ask: &NetworkAsk<'_>) -> NetworkPlan {
+    let first = ask.cidr.hosts().next().unwrap_or(ask.cidr.addr());
+    let summary = format!(
+        "A network {} for {} in {}: a namespace with {} and its first address {first}.",
+        ask.name, ask.team, ask.account, ask.cidr
+    );
+    let build = Build::Network {
+        network: Network {
+            account: ask.account.to_owned(),
+            name: ask.name.to_owned(),
+            region: ask.region.to_owned(),
+            id: None,
+        },
+        team: ask.team.to_owned(),
+        cidr: ask.cidr,
+        subnets: Vec::new(),
+    };
+    NetworkPlan {
+        resource: Resource::new(
+            ask.account,
+            ask.name.to_owned(),
+            ask.cidr.to_string(),
+            build,
+        ),
+        summary,
+    }
 }
 
 #[cfg(test)]
@@ -193,11 +225,23 @@ mod tests {
         );
         let small = plan_network(&ask("10.0.0.0/27", &zones)).unwrap_err();
         assert!(small.reason.contains("ask for a /26"), "{}", small.reason);
-        let linux = plan_network(&NetworkAsk {
-            provider_kind: "linux",
+        let proxy = plan_network(&NetworkAsk {
+            provider_kind: "proxy",
             ..ask("10.0.0.0/24", &zones)
         })
         .unwrap_err();
-        assert_eq!(linux.field, "provider_account_id");
+        assert_eq!(proxy.field, "provider_account_id");
+        let linux = plan_network(&NetworkAsk {
+            provider_kind: "linux",
+            ..ask("10.0.0.0/8", &zones)
+        })
+        .unwrap();
+        assert!(
+            linux
+                .summary
+                .contains("a namespace with 10.0.0.0/8 and its first address 10.0.0.1"),
+            "{}",
+            linux.summary
+        );
     }
 }

@@ -89,11 +89,18 @@ async fn network(w: &World, id: &str) -> (u16, Value) {
 }
 
 async fn until_network(w: &World, id: &str, want: &str) -> Value {
-    eventually(Duration::from_secs(60), want, || async {
+    let started = std::time::Instant::now();
+    loop {
         let (_, n) = network(w, id).await;
-        (n["status"] == want).then_some(n)
-    })
-    .await
+        if n["status"] == want {
+            return n;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the network is not {want} after 60 s: {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The VPCs moto holds with the network's tag.
@@ -511,4 +518,98 @@ async fn networks_nothing_works_on_are_put_back_in_motion() {
     assert_eq!(spent["status"], "failed", "{spent}");
     let why = spent["build"]["failure"].as_str().unwrap();
     assert!(why.contains("AWS could not be reached"), "{why}");
+}
+
+fn netns() -> Vec<String> {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
+
+/// Linux: a network from the plan is a namespace of its own with the range's
+/// first address; deleted by hand it is drift; deleting the network removes it.
+#[tokio::test]
+async fn a_network_from_the_plan_is_built_as_a_linux_namespace() {
+    if std::env::var("LINUX_LAB").as_deref() != Ok("1") {
+        eprintln!("SKIPPED: needs root and iproute2; tests/run sets LINUX_LAB=1 where they are");
+        return;
+    }
+    let w = crate::connections::world_on(
+        spawn_app_with(monitored()).await,
+        json!({"kind": "linux", "name": "dc-build", "regions": ["local"]}),
+        |account| {
+            [("payments", "10.1.0.0/16"), ("search", "10.2.0.0/16")].map(|(team, cidr)| {
+                json!({"name": format!("{team}-dc"), "team": team, "provider_account_id": account["id"],
+                       "region": "local", "cidr": cidr})
+            })
+        },
+    )
+    .await;
+    let created = new_network(&w, "payments-ns").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let prefix: ipnet::Ipv4Net = created["prefixes"][0]["cidr"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ready = until_network(&w, &id, "ready").await;
+    let ns = ready["external_id"].as_str().unwrap().to_owned();
+    assert!(ns.starts_with("sb-"), "{ready}");
+    assert!(netns().contains(&ns), "the namespace exists");
+    let first = format!("{}/{}", prefix.hosts().next().unwrap(), prefix.prefix_len());
+    let out = std::process::Command::new("ip")
+        .args(["-n", &ns, "-o", "addr", "show", "dev", "sbnet"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&first),
+        "{out:?}"
+    );
+
+    // Deleted by hand: drift, named.
+    assert!(
+        std::process::Command::new("ip")
+            .args(["netns", "del", &ns])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let drifted = until_network(&w, &id, "drifted").await;
+    assert!(
+        drifted["build"]["differences"][0]
+            .as_str()
+            .unwrap()
+            .contains(&format!(
+                "the namespace {ns} of payments-ns no longer exists"
+            )),
+        "{drifted}"
+    );
+
+    // Another one, deleted through Switchboard: its namespace goes with it.
+    let other = new_network(&w, "payments-ns2").await;
+    let other_id = other["id"].as_str().unwrap().to_owned();
+    let other_ns = until_network(&w, &other_id, "ready").await["external_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(netns().contains(&other_ns));
+    let (status, _) = w
+        .call(
+            &w.requester,
+            Method::DELETE,
+            &format!("/api/v1/networks/{other_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    eventually(Duration::from_secs(60), "the network gone", || async {
+        (network(&w, &other_id).await.0 == 404).then_some(())
+    })
+    .await;
+    assert!(!netns().contains(&other_ns), "its namespace is removed");
 }

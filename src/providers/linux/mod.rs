@@ -32,6 +32,7 @@
 //! with a comment saying what it is for.
 
 mod ipsec;
+mod namespace;
 mod nftables;
 mod observe;
 mod site;
@@ -65,6 +66,9 @@ pub struct Linux {
     endpoints: HashMap<String, String>,
     /// How each linux account reaches its hosts over SSH.
     ssh: HashMap<String, SshOptions>,
+    /// Where this account builds networks (`build_host`): a host over SSH,
+    /// else the workers' own.
+    build_host: Option<String>,
 }
 
 /// The interface of the network `ns` towards `peer` (their external ids).
@@ -179,6 +183,7 @@ impl Linux {
                 .filter(|a| a.kind == "linux")
                 .map(|a| (a.name.clone(), SshOptions::of(a)))
                 .collect(),
+            build_host: account.setting("build_host").map(str::to_owned),
         })
     }
 
@@ -273,8 +278,10 @@ impl Provider for Linux {
         "linux"
     }
 
-    async fn apply(&self, _connection_id: Uuid, item: &Item) -> Result<Step, ProviderError> {
+    async fn apply(&self, connection_id: Uuid, item: &Item) -> Result<Step, ProviderError> {
         match &item.build {
+            // A network's own id names its namespace.
+            Build::Network { .. } => self.network(connection_id, item).await,
             Build::WireguardInterface { .. } => self.tunnel(item).await,
             Build::IpsecTunnel { .. } => {
                 let site = self.site(item)?;
@@ -294,7 +301,16 @@ impl Provider for Linux {
         // keys in one call per host, however many connections there are.
         let mut spaces = BTreeMap::new();
         let mut hosts = std::collections::HashSet::new();
+        let built: Vec<&Item> = wanted
+            .iter()
+            .flat_map(|w| &w.items)
+            .filter(|i| matches!(i.build, Build::Network { .. }))
+            .collect();
+        let networks = self.network_differences(&built).await?;
         for item in wanted.iter().flat_map(|w| &w.items) {
+            if matches!(item.build, Build::Network { .. }) {
+                continue;
+            }
             let Ok(site) = self.site(item) else {
                 continue;
             };
@@ -318,18 +334,32 @@ impl Provider for Linux {
         }
         let t = tunnels(&hosts).await?;
         let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
-        Ok(super::seen_each(wanted, |_, item| {
-            differences(item, &spaces, &t, now)
+        Ok(super::seen_each(wanted, |_, item| match &item.build {
+            Build::Network { network, .. } => network
+                .id
+                .as_ref()
+                .and_then(|id| networks.get(id))
+                .cloned()
+                .unwrap_or_default(),
+            _ => differences(item, &spaces, &t, now),
         }))
     }
 
     async fn destroy(
         &self,
-        _connection_id: Uuid,
+        connection_id: Uuid,
         removals: &[Removal],
     ) -> Result<Vec<Step>, ProviderError> {
         let mut steps = Vec::new();
         for removal in removals.iter().rev() {
+            // A network's namespace is found by the name its id gives,
+            // whether or not its build was recorded.
+            if let Build::Network { .. } = removal.item.build {
+                if self.remove_network(connection_id).await? {
+                    steps.push(Step::new("deleted", &removal.item, None));
+                }
+                continue;
+            }
             if removal.made.is_empty() {
                 continue;
             }
