@@ -92,10 +92,44 @@ fn lease_seconds(ctx: &Context) -> f64 {
     3.0 * ctx.settings.worker_heartbeat_seconds.max(1) as f64
 }
 
-/// The right to act on one connection: builds, repairs and removals of a
-/// connection never overlap. Renewed in the background while held; given back
-/// by `release`, or lapsing by itself if the worker dies.
+/// What a lease is on: a connection, or a network Switchboard builds.
+#[derive(Clone, Copy, Debug)]
+pub(in crate::services) enum Leased {
+    Connection,
+    Network,
+}
+
+impl Leased {
+    async fn take(
+        self,
+        pool: &sqlx::PgPool,
+        id: Uuid,
+        holder: &str,
+        what: &str,
+        seconds: f64,
+    ) -> Result<bool> {
+        Ok(match self {
+            Leased::Connection => {
+                store::connections::take_lease(pool, id, holder, what, seconds).await?
+            }
+            Leased::Network => store::networks::take_lease(pool, id, holder, seconds).await?,
+        })
+    }
+
+    async fn release(self, pool: &sqlx::PgPool, id: Uuid, holder: &str) -> Result<()> {
+        match self {
+            Leased::Connection => store::connections::release_lease(pool, id, holder).await?,
+            Leased::Network => store::networks::release_lease(pool, id, holder).await?,
+        }
+        Ok(())
+    }
+}
+
+/// The right to act on one connection (or network): builds, repairs and
+/// removals of one never overlap. Renewed in the background while held;
+/// given back by `release`, or lapsing by itself if the worker dies.
 struct Lease {
+    on: Leased,
     id: Uuid,
     holder: String,
     renewing: tokio::task::JoinHandle<()>,
@@ -104,12 +138,12 @@ struct Lease {
 impl Lease {
     /// Waits for the connection to be free: at most a little longer than a
     /// lease lasts, so a dead holder's lease runs out meanwhile.
-    async fn take(ctx: &Context, id: Uuid, what: &str) -> Result<Option<Lease>> {
+    async fn take(ctx: &Context, on: Leased, id: Uuid, what: &str) -> Result<Option<Lease>> {
         let holder = format!("{what} {}", Uuid::new_v4());
         let seconds = lease_seconds(ctx);
         let wait = std::time::Duration::from_secs_f64(seconds + 5.0);
         let started = std::time::Instant::now();
-        while !store::connections::take_lease(&ctx.pool, id, &holder, what, seconds).await? {
+        while !on.take(&ctx.pool, id, &holder, what, seconds).await? {
             if started.elapsed() > wait {
                 return Ok(None);
             }
@@ -120,18 +154,19 @@ impl Lease {
             let every = std::time::Duration::from_secs_f64(seconds / 3.0);
             loop {
                 tokio::time::sleep(every).await;
-                match store::connections::take_lease(&pool, id, &renewer, &what, seconds).await {
+                match on.take(&pool, id, &renewer, &what, seconds).await {
                     Ok(true) => {}
                     Ok(false) => {
-                        tracing::error!(connection = %id, "lost the lease on a connection while acting on it")
+                        tracing::error!(id = %id, on = ?on, "lost the lease while acting on it")
                     }
                     Err(e) => {
-                        tracing::warn!(connection = %id, error = %e, "could not renew the lease on a connection")
+                        tracing::warn!(id = %id, on = ?on, error = %e, "could not renew a lease")
                     }
                 }
             }
         });
         Ok(Some(Lease {
+            on,
             id,
             holder,
             renewing,
@@ -140,8 +175,8 @@ impl Lease {
 
     async fn release(self, ctx: &Context) {
         self.renewing.abort();
-        if let Err(e) = store::connections::release_lease(&ctx.pool, self.id, &self.holder).await {
-            tracing::warn!(connection = %self.id, error = %e, "could not give the lease back; it lapses by itself");
+        if let Err(e) = self.on.release(&ctx.pool, self.id, &self.holder).await {
+            tracing::warn!(id = %self.id, error = %e, "could not give the lease back; it lapses by itself");
         }
     }
 }
@@ -158,9 +193,23 @@ async fn as_only_actor<F>(ctx: &Context, id: Uuid, what: &str, work: F) -> Resul
 where
     F: std::future::Future<Output = Result<Outcome>>,
 {
-    let Some(lease) = Lease::take(ctx, id, what).await? else {
+    as_only_actor_on(ctx, Leased::Connection, id, what, work).await
+}
+
+/// Runs `work` as the only actor on a connection or a network.
+pub(in crate::services) async fn as_only_actor_on<F>(
+    ctx: &Context,
+    on: Leased,
+    id: Uuid,
+    what: &str,
+    work: F,
+) -> Result<Outcome>
+where
+    F: std::future::Future<Output = Result<Outcome>>,
+{
+    let Some(lease) = Lease::take(ctx, on, id, what).await? else {
         return Ok(Outcome::Retry(format!(
-            "another worker is still acting on connection {id}"
+            "another worker is still acting on {on:?} {id}"
         )));
     };
     let outcome = work.await;

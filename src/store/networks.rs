@@ -36,6 +36,9 @@ pub struct Network {
     pub drifted_since: Option<DateTime<Utc>>,
     pub approved_by: Option<Uuid>,
     pub approved_at: Option<DateTime<Utc>>,
+    /// The worker acting on it, and until when (see [`take_lease`]).
+    pub actor: Option<String>,
+    pub actor_until: Option<DateTime<Utc>>,
 }
 
 impl Network {
@@ -496,4 +499,40 @@ pub async fn in_work(
     .bind(limit)
     .fetch_all(db)
     .await
+}
+
+/// Takes (or renews) the lease on acting on a network for `seconds`; `false`
+/// while another holder's lease runs. Leaves `updated_at` alone.
+pub async fn take_lease(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    holder: &str,
+    seconds: f64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE networks SET actor = $2, actor_until = now() + make_interval(secs => $3)
+          WHERE id = $1 AND (actor IS NULL OR actor = $2 OR actor_until < now())",
+    )
+    .bind(id)
+    .bind(holder)
+    .bind(seconds)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives the lease back, if `holder` still has it.
+pub async fn release_lease(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    holder: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE networks SET actor = NULL, actor_until = NULL WHERE id = $1 AND actor = $2",
+    )
+    .bind(id)
+    .bind(holder)
+    .execute(db)
+    .await?;
+    Ok(())
 }

@@ -4,7 +4,8 @@
 //! `BuildNetwork` job, compared with their plan by the monitor, and removed by
 //! the `RemoveNetwork` job. Every job is safe to repeat after a crash at any
 //! point: the provider finds what an earlier attempt built by its tag, and
-//! only one worker acts on a network at a time.
+//! only one worker acts on a network at a time (a lease on its row that lapses
+//! by itself when the worker dies).
 
 use serde_json::json;
 use sqlx::PgConnection;
@@ -20,7 +21,7 @@ use crate::notify::messages::{Compose, PlainNotice};
 use crate::planner::build::Build;
 use crate::planner::network::{NetworkAsk, NetworkPlan, default_zones, plan_network};
 use crate::providers::{self, Item, ProviderError, Removal, Step};
-use crate::services::provisioning::Outcome;
+use crate::services::provisioning::{Leased, Outcome, as_only_actor_on};
 use crate::store::{self, networks::Network, provider_accounts::ProviderAccount};
 
 /// The zones of a region in an account: its `zones.<region>` setting (a
@@ -199,40 +200,6 @@ pub async fn reject_network(ctx: &Context, caller: &Caller, id: Uuid, reason: &s
     Ok(())
 }
 
-/// Only one worker acts on a network at a time: a session advisory lock,
-/// which PostgreSQL drops by itself when the worker's connection dies.
-async fn alone<F>(ctx: &Context, id: Uuid, work: F) -> Result<Outcome>
-where
-    F: std::future::Future<Output = Result<Outcome>>,
-{
-    // The two-key form (a class for networks, a hash of the id) keeps clear of
-    // apalis's own one-key locks.
-    const NETWORKS: i32 = 0x5357_4e01;
-    let key = i32::from_be_bytes(crate::providers::fnv1a(id.as_bytes()).to_be_bytes());
-    let mut conn = ctx.pool.acquire().await?;
-    let took: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
-        .bind(NETWORKS)
-        .bind(key)
-        .fetch_one(&mut *conn)
-        .await?;
-    if !took {
-        return Ok(Outcome::Retry(format!(
-            "another worker is still acting on network {id}"
-        )));
-    }
-    let outcome = work.await;
-    let freed = sqlx::query("SELECT pg_advisory_unlock($1, $2)")
-        .bind(NETWORKS)
-        .bind(key)
-        .execute(&mut *conn)
-        .await;
-    if freed.is_err() {
-        // Never hand a connection holding the lock back to the pool.
-        drop(conn.detach());
-    }
-    outcome
-}
-
 /// The item a network's plan builds, with the provider's id once built.
 pub(super) fn item_of(n: &Network) -> Result<(NetworkPlan, Item)> {
     let plan: NetworkPlan = n
@@ -263,7 +230,14 @@ pub async fn build(
     plan_hash: &str,
     last_attempt: bool,
 ) -> Result<Outcome> {
-    alone(ctx, id, build_alone(ctx, id, plan_hash, last_attempt)).await
+    as_only_actor_on(
+        ctx,
+        Leased::Network,
+        id,
+        "build",
+        build_alone(ctx, id, plan_hash, last_attempt),
+    )
+    .await
 }
 
 async fn build_alone(
@@ -415,7 +389,14 @@ pub(super) async fn start_removal(
 /// (its range goes back to the address plan).
 #[tracing::instrument(skip_all, fields(network = %id))]
 pub async fn remove(ctx: &Context, id: Uuid, last_attempt: bool) -> Result<Outcome> {
-    alone(ctx, id, remove_alone(ctx, id, last_attempt)).await
+    as_only_actor_on(
+        ctx,
+        Leased::Network,
+        id,
+        "remove",
+        remove_alone(ctx, id, last_attempt),
+    )
+    .await
 }
 
 async fn remove_alone(ctx: &Context, id: Uuid, last_attempt: bool) -> Result<Outcome> {
