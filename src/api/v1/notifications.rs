@@ -120,7 +120,8 @@ pub(super) async fn set_webhook(
     }))
 }
 
-/// Remove the team's webhook (its leads, admins).
+/// Remove the team's webhook (its leads, admins): 204 whether or not it had
+/// one; 404 for a team that does not exist.
 #[utoipa::path(delete, path = "/api/v1/teams/{slug}/webhook", tag = "teams", params(("slug" = String, Path)),
     responses((status = 204), (status = 404, body = crate::api::v1::Problem, content_type = "application/problem+json")))]
 pub(super) async fn delete_webhook(
