@@ -319,7 +319,8 @@ async fn a_network_from_the_plan_is_built_as_a_tagged_vpc_connected_watched_and_
 /// the next one carries on and exactly one VPC (with its three subnets) exists.
 #[tokio::test]
 async fn a_worker_killed_mid_build_leaves_exactly_one_vpc() {
-    let link = crate::providers::slow_link(Duration::from_millis(300)).await;
+    // Slow enough that each kill point lasts longer than one look at moto.
+    let link = crate::providers::slow_link(Duration::from_millis(1500)).await;
     let w = cloud(Options::default(), json!({})).await;
     sqlx::query("UPDATE provider_accounts SET settings = jsonb_set(settings, '{endpoint_url}', to_jsonb($1::text))")
         .bind(&link)
