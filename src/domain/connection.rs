@@ -41,6 +41,12 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.as_str() == text.trim())
     }
 
+    /// Whether it lets traffic through on ports and a protocol (which a
+    /// change may then alter), rather than naming a service or a record.
+    pub fn has_ports(self) -> bool {
+        matches!(self, Kind::NetworkToNetwork | Kind::FirewallOpening)
+    }
+
     /// In the user's words, for pages and emails.
     pub fn label(self) -> &'static str {
         match self {

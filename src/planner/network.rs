@@ -46,6 +46,14 @@ impl NetworkPlan {
     pub fn build(&self) -> Result<Build, String> {
         Build::from_stored(&self.resource.kind, &self.resource.params)
     }
+
+    /// Its subnets, one per zone (none for a namespace).
+    pub fn subnets(&self) -> Vec<Subnet> {
+        match self.build() {
+            Ok(Build::Network { subnets, .. }) => subnets,
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Whether accounts of `kind` build the networks asked of them.

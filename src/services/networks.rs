@@ -62,6 +62,21 @@ pub struct NetworkDetail {
     pub prefixes: Vec<Allocation>,
 }
 
+impl NetworkDetail {
+    /// What Switchboard builds for it; none for a registered network.
+    pub fn plan(&self) -> Option<crate::planner::network::NetworkPlan> {
+        self.network
+            .plan
+            .clone()
+            .and_then(|p| serde_json::from_value(p).ok())
+    }
+
+    /// How the built network differs from its plan, as last observed.
+    pub fn differences(&self) -> Vec<String> {
+        serde_json::from_value(self.network.differences.clone()).unwrap_or_default()
+    }
+}
+
 pub async fn create_network(
     ctx: &Context,
     caller: &Caller,

@@ -345,7 +345,7 @@ async fn provision_alone(
         _ => return Ok(Outcome::Done),
     }
 
-    let built = apply_all(ctx, id, &plan, true).await;
+    let built = apply_all(ctx, id, &plan, true, None).await;
     finish(
         ctx,
         id,
@@ -359,7 +359,8 @@ async fn provision_alone(
     .await
 }
 
-/// Applies every item of the plan, account by account in the plan's order,
+/// Applies every item of the plan (but those `built` already has: a change
+/// builds only its difference), account by account in the plan's order,
 /// recording each step (or, unless `found_too`, each one that changed
 /// something). What an item hands over (a cloud VPN's tunnels) is added to the
 /// items after it, in memory only.
@@ -368,6 +369,7 @@ async fn apply_all(
     id: Uuid,
     plan: &Plan,
     found_too: bool,
+    built: Option<&Plan>,
 ) -> Result<(), ProviderError> {
     let (registry, _) = ctx
         .providers()
@@ -376,7 +378,15 @@ async fn apply_all(
     let mut handed = providers::Handoff::default();
     for account in providers::accounts_of(plan) {
         let provider = registry.get(&account)?;
-        for mut item in providers::items_in(plan, &account)? {
+        let before = match built {
+            Some(built) => providers::planned_in(built, &account)?,
+            None => Vec::new(),
+        };
+        for planned in providers::planned_in(plan, &account)? {
+            if before.iter().any(|b| b.probe == planned.probe) {
+                continue;
+            }
+            let mut item = planned.item;
             handed.give_to(&mut item);
             let step = provider
                 .apply(id, &item)
@@ -571,7 +581,7 @@ async fn repair_alone(ctx: &Context, id: Uuid, last_attempt: bool) -> Result<Out
     }
     let plan = plan_of(&c)?;
     // Only what changed is worth a line on the page.
-    match apply_all(ctx, id, &plan, false).await {
+    match apply_all(ctx, id, &plan, false, None).await {
         Ok(()) => {
             observed_at_once(ctx, id).await;
             Ok(Outcome::Done)

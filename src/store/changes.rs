@@ -149,20 +149,22 @@ pub async fn add_sides(
 
 #[derive(Debug, Clone, FromRow)]
 pub struct ChangeSide {
+    pub change_id: Uuid,
     pub team_id: Uuid,
     pub team_slug: String,
     pub decision: Option<String>,
     pub decided_by_name: Option<String>,
 }
 
-pub async fn sides(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<ChangeSide>, sqlx::Error> {
+/// The sides of these changes, in one query, by change and team.
+pub async fn sides(db: impl PgExecutor<'_>, ids: &[Uuid]) -> Result<Vec<ChangeSide>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT s.team_id, t.slug AS team_slug, s.decision, u.name AS decided_by_name
+        "SELECT s.change_id, s.team_id, t.slug AS team_slug, s.decision, u.name AS decided_by_name
            FROM change_sides s JOIN teams t ON t.id = s.team_id
            LEFT JOIN users u ON u.id = s.decided_by
-          WHERE s.change_id = $1 ORDER BY t.slug",
+          WHERE s.change_id = ANY($1) ORDER BY s.change_id, t.slug",
     )
-    .bind(id)
+    .bind(ids)
     .fetch_all(db)
     .await
 }

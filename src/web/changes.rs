@@ -77,11 +77,7 @@ async fn page(
         ports: spec.ports.clone().unwrap_or_default(),
         reason: spec.reason.clone(),
     });
-    let opens = matches!(
-        view.kind,
-        crate::domain::connection::Kind::NetworkToNetwork
-            | crate::domain::connection::Kind::FirewallOpening
-    );
+    let opens = view.kind.has_ports();
     let page = ChangePage {
         chrome,
         view,
@@ -121,11 +117,7 @@ pub(super) async fn create(
     let differs = |new: &str, old: Option<&str>| {
         (new.trim() != old.unwrap_or_default().trim()).then(|| new.trim().to_owned())
     };
-    let opens = matches!(
-        view.kind,
-        crate::domain::connection::Kind::NetworkToNetwork
-            | crate::domain::connection::Kind::FirewallOpening
-    );
+    let opens = view.kind.has_ports();
     let request = ChangeRequest {
         protocol: opens
             .then(|| {

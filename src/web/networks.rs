@@ -278,20 +278,13 @@ pub(super) async fn show(
         },
     )
     .await?;
-    let plan = detail
-        .network
-        .plan
-        .clone()
-        .and_then(|p| serde_json::from_value::<crate::planner::network::NetworkPlan>(p).ok());
-    let subnets = match plan.as_ref().map(|p| p.build()) {
-        Some(Ok(crate::planner::build::Build::Network { subnets, .. })) => subnets
-            .into_iter()
-            .map(|s| (s.zone, s.cidr.to_string()))
-            .collect(),
-        _ => Vec::new(),
-    };
-    let differences =
-        serde_json::from_value(detail.network.differences.clone()).unwrap_or_default();
+    let plan = detail.plan();
+    let subnets = plan
+        .iter()
+        .flat_map(|p| p.subnets())
+        .map(|s| (s.zone, s.cidr.to_string()))
+        .collect();
+    let differences = detail.differences();
     let steps = networks::network_steps(&ctx, &caller, id).await?;
     let can_approve = detail.network.status() == crate::domain::network::Status::AwaitingApproval
         && caller

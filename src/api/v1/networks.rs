@@ -12,7 +12,6 @@ use super::page::{self, PageQuery};
 use super::pools::AllocationOut;
 use crate::domain::page::page_of;
 use crate::error::Error;
-use crate::planner::network::NetworkPlan;
 use crate::services::networks::{self, NetworkDetail};
 use crate::services::{Caller, Context};
 use crate::store::provider_accounts::ProviderAccount;
@@ -141,17 +140,14 @@ pub struct OwnershipRefusalIn {
 }
 
 pub(super) fn network_out(d: NetworkDetail) -> NetworkOut {
+    let (plan, differences) = (d.plan(), d.differences());
     let n = d.network;
-    let plan = n
-        .plan
-        .clone()
-        .and_then(|p| serde_json::from_value::<NetworkPlan>(p).ok());
     let build = plan.map(|plan| NetworkBuildOut {
         summary: plan.summary,
         plan_hash: n.plan_hash.clone().unwrap_or_default(),
         resource: plan.resource.into(),
         failure: n.failure.clone(),
-        differences: serde_json::from_value(n.differences.clone()).unwrap_or_default(),
+        differences,
         drifted_since: n.drifted_since,
         approved_at: n.approved_at,
     });

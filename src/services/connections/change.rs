@@ -91,7 +91,7 @@ pub async fn propose_change(
     let before: ConnectionRequest =
         serde_json::from_value(c.spec.clone()).map_err(Error::internal)?;
     let mut after = before.clone();
-    let opens = matches!(c.kind, Kind::NetworkToNetwork | Kind::FirewallOpening);
+    let opens = c.kind.has_ports();
     if !opens && (req.protocol.is_some() || req.ports.is_some()) {
         return Err(Error::invalid(
             "ports",
@@ -174,16 +174,8 @@ pub async fn propose_change(
         store::changes::add_sides(&mut *tx, change_id, &teams).await?;
         for (_, email, name) in store::connections::leads_of(&mut *tx, &teams).await? {
             if email != caller.actor.email {
-                tell(
-                    ctx,
-                    &mut tx,
-                    &change,
-                    &new,
-                    &email,
-                    &name,
-                    "waiting for your approval",
-                )
-                .await?;
+                let asked = (Topic::Approvals, "waiting for your approval");
+                tell(ctx, &mut tx, &change, &new, (&email, &name), asked).await?;
             }
         }
     } else {
@@ -251,7 +243,7 @@ pub async fn decide_change(
         ));
     }
     let plan: Plan = serde_json::from_value(change.plan.clone()).map_err(Error::internal)?;
-    let undecided = store::changes::sides(&mut *tx, change_id)
+    let undecided = store::changes::sides(&mut *tx, &[change_id])
         .await?
         .iter()
         .filter(|s| s.decision.is_none())
@@ -264,7 +256,10 @@ pub async fn decide_change(
             &mut tx,
             &change,
             &plan,
-            &format!("rejected by {}: {comment}", caller.label()),
+            (
+                Topic::Decisions,
+                &format!("rejected by {}: {comment}", caller.label()),
+            ),
         )
         .await?;
     } else if undecided == 0 {
@@ -291,11 +286,17 @@ pub async fn decide_change(
 /// A connection's changes, newest first (anyone who may see it).
 pub async fn changes(ctx: &Context, caller: &Caller, id: Uuid) -> Result<Vec<ChangeView>> {
     get(ctx, caller, id).await?;
-    let mut all = Vec::new();
-    for change in store::changes::of_connection(&ctx.pool, id).await? {
-        all.push(view_of(ctx, change).await?);
-    }
-    Ok(all)
+    let found = store::changes::of_connection(&ctx.pool, id).await?;
+    let ids: Vec<Uuid> = found.iter().map(|c| c.id).collect();
+    let mut sides = store::changes::sides(&ctx.pool, &ids).await?;
+    found
+        .into_iter()
+        .map(|change| {
+            let (mine, rest) = sides.drain(..).partition(|s| s.change_id == change.id);
+            sides = rest;
+            view_with(change, mine)
+        })
+        .collect()
 }
 
 /// Changes waiting for this person's decision, oldest first.
@@ -322,7 +323,11 @@ async fn change_view(ctx: &Context, change_id: Uuid) -> Result<ChangeView> {
 }
 
 async fn view_of(ctx: &Context, change: Change) -> Result<ChangeView> {
-    let sides = store::changes::sides(&ctx.pool, change.id).await?;
+    let sides = store::changes::sides(&ctx.pool, &[change.id]).await?;
+    view_with(change, sides)
+}
+
+fn view_with(change: Change, sides: Vec<ChangeSide>) -> Result<ChangeView> {
     let difference = serde_json::from_value(change.difference.clone()).unwrap_or_default();
     let plan = serde_json::from_value(change.plan.clone()).map_err(Error::internal)?;
     Ok(ChangeView {
@@ -340,27 +345,24 @@ pub(in crate::services) async fn change_told(
     tx: &mut PgConnection,
     change: &Change,
     plan: &Plan,
-    what: &str,
+    (topic, what): (Topic, &str),
 ) -> Result<()> {
     let (email, name) = (
         change.requester_email.clone(),
         change.requester_name.clone(),
     );
-    tell(ctx, tx, change, plan, &email, &name, what).await
+    tell(ctx, tx, change, plan, (&email, &name), (topic, what)).await
 }
 
+/// Emails one person about a change, unless they turned its topic off.
 async fn tell(
     ctx: &Context,
     tx: &mut PgConnection,
     change: &Change,
     plan: &Plan,
-    email: &str,
-    name: &str,
-    what: &str,
+    (email, name): (&str, &str),
+    (topic, what): (Topic, &str),
 ) -> Result<()> {
-    let Ok(to) = EmailAddress::parse(email) else {
-        return Ok(());
-    };
     let d: Difference = serde_json::from_value(change.difference.clone()).unwrap_or_default();
     let mut lines: Vec<String> = d.added.iter().map(|a| format!("adds {a}")).collect();
     lines.extend(d.removed.iter().map(|r| format!("removes {r}")));
@@ -381,7 +383,6 @@ async fn tell(
             .settings
             .absolute_url(&format!("/connections/{}/change", change.connection_id)),
     }
-    .compose()
-    .map_err(|e| Error::because("composing an email", e))?;
-    mail::queue_message(tx, to, message).await
+    .compose();
+    crate::services::monitor::send(tx, Some(topic), email, message).await
 }

@@ -438,8 +438,7 @@ pub(super) async fn plan_for(conn: &mut PgConnection, spec: &ConnectionRequest) 
 pub(in crate::services) async fn replan(conn: &mut PgConnection, c: &Connection) -> Result<Plan> {
     let spec: ConnectionRequest =
         serde_json::from_value(c.spec.clone()).map_err(Error::internal)?;
-    let (_, ask, _) = ask_for(conn, &spec).await?;
-    plan_of(&ask)
+    plan_for(conn, &spec).await
 }
 
 /// The plan a request would get, without saving anything (the form's live preview).

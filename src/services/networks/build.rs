@@ -201,7 +201,7 @@ pub async fn reject_network(ctx: &Context, caller: &Caller, id: Uuid, reason: &s
 }
 
 /// The item a network's plan builds, with the provider's id once built.
-pub(super) fn item_of(n: &Network) -> Result<(NetworkPlan, Item)> {
+pub(super) fn item_of(n: &Network) -> Result<Item> {
     let plan: NetworkPlan = n
         .plan
         .clone()
@@ -213,13 +213,12 @@ pub(super) fn item_of(n: &Network) -> Result<(NetworkPlan, Item)> {
     if let Build::Network { network, .. } = &mut build {
         network.id = n.external_id.clone();
     }
-    let item = Item {
-        label: plan.resource.kind.clone(),
-        name: plan.resource.name.clone(),
-        detail: plan.resource.detail.clone(),
+    Ok(Item {
+        label: plan.resource.kind,
+        name: plan.resource.name,
+        detail: plan.resource.detail,
         build,
-    };
-    Ok((plan, item))
+    })
 }
 
 /// Builds an approved network, exactly the approved plan.
@@ -253,7 +252,7 @@ async fn build_alone(
     if n.status() != Status::Building || n.plan_hash.as_deref() != Some(plan_hash) {
         return Ok(Outcome::Done);
     }
-    let (_, item) = item_of(&n)?;
+    let item = item_of(&n)?;
     let account = n.provider_account_name.clone();
     let built = async {
         let (registry, accounts) = ctx
@@ -324,7 +323,7 @@ async fn record(tx: &mut PgConnection, id: Uuid, account: &str, step: &Step) -> 
 }
 
 /// Marks the network failed with why, and tells its team's leads and its creator.
-async fn fail(ctx: &Context, n: &Network, from: Status, why: &str) -> Result<()> {
+pub(super) async fn fail(ctx: &Context, n: &Network, from: Status, why: &str) -> Result<()> {
     let mut tx = ctx.pool.begin().await?;
     if store::networks::failed(&mut *tx, n.id, from.as_str(), why).await? {
         store::networks::add_step(&mut *tx, n.id, "failed", why, None).await?;
@@ -406,7 +405,7 @@ async fn remove_alone(ctx: &Context, id: Uuid, last_attempt: bool) -> Result<Out
     if n.status() != Status::Removing {
         return Ok(Outcome::Done);
     }
-    let (_, item) = item_of(&n)?;
+    let item = item_of(&n)?;
     let account = n.provider_account_name.clone();
     let removal = Removal {
         item,
@@ -525,9 +524,4 @@ async fn tell(
 
 async fn send(tx: &mut PgConnection, topic: Topic, email: &str, notice: PlainNotice) -> Result<()> {
     crate::services::monitor::send(tx, Some(topic), email, notice.compose()).await
-}
-
-/// Fails a network nothing could finish (its jobs used up their attempts).
-pub(super) async fn fail_stuck(ctx: &Context, n: &Network, why: &str) -> Result<()> {
-    fail(ctx, n, n.status(), why).await
 }

@@ -3,7 +3,7 @@
 //! attempt said. Run by the housekeeping pass; safe from several processes.
 
 use super::Context;
-use super::build::fail_stuck;
+use super::build::fail;
 use crate::domain::jobs::{BuildNetwork, Job, RemoveNetwork};
 use crate::domain::network::Status;
 use crate::error::Result;
@@ -37,7 +37,7 @@ pub async fn resume_unattended_networks(ctx: &Context) -> Result<(usize, usize)>
                 .unwrap_or("no error was recorded");
             let why =
                 format!("the workers gave up after {attempts} attempts; the last one said: {said}");
-            fail_stuck(ctx, &n, &why).await?;
+            fail(ctx, &n, n.status(), &why).await?;
             failed += 1;
             continue;
         }

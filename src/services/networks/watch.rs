@@ -33,7 +33,7 @@ pub async fn watch_networks(ctx: &Context) -> Result<usize> {
     let mut known: BTreeMap<Uuid, &Network> = BTreeMap::new();
     for n in &networks {
         match item_of(n) {
-            Ok((_, item)) => {
+            Ok(item) => {
                 by_account
                     .entry(n.provider_account_name.clone())
                     .or_default()

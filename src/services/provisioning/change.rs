@@ -8,6 +8,7 @@ use super::*;
 use crate::domain::change::ports_closed;
 use crate::domain::connection::parse_ports;
 use crate::domain::jobs::ApplyChange;
+use crate::domain::notification::Topic;
 use crate::planner::build::Build;
 use crate::store::changes::Change;
 
@@ -33,14 +34,6 @@ pub async fn apply_change(ctx: &Context, change_id: Uuid, last_attempt: bool) ->
     }
 }
 
-/// Items of `plan` in `account`, keyed by what they are (their plan entry).
-fn planned(
-    plan: &Plan,
-    account: &str,
-) -> std::result::Result<Vec<providers::Planned>, ProviderError> {
-    providers::planned_in(plan, account)
-}
-
 fn has(list: &[providers::Planned], probe: &serde_json::Value) -> bool {
     list.iter().any(|p| p.probe == *probe)
 }
@@ -51,6 +44,7 @@ async fn apply_alone(ctx: &Context, change: &Change, last_attempt: bool) -> Resu
         return Ok(Outcome::Done);
     };
     let new: Plan = serde_json::from_value(change.plan.clone()).map_err(Error::internal)?;
+    let old = plan_of(&c)?;
     if !matches!(c.status, Status::Active | Status::Drifted)
         || c.plan_hash != change.previous_plan_hash
     {
@@ -60,16 +54,15 @@ async fn apply_alone(ctx: &Context, change: &Change, last_attempt: bool) -> Resu
         } else {
             format!("the connection is {} now", c.status.label())
         };
-        let old = plan_of(&c)?;
         if let Err(e) = take_back(ctx, id, &old, &new).await {
             return Ok(Outcome::Retry(e.to_string()));
         }
         change_failed(ctx, change, &why).await?;
         return Ok(Outcome::Done);
     }
-    let old = plan_of(&c)?;
     let work = async {
-        add_new(ctx, id, &old, &new).await?;
+        // What is new first (what exists is found, not built twice).
+        apply_all(ctx, id, &new, true, Some(&old)).await?;
         remove_gone(ctx, id, &old, &new).await
     }
     .await;
@@ -105,7 +98,8 @@ async fn apply_alone(ctx: &Context, change: &Change, last_attempt: bool) -> Resu
                         "before": { "plan_hash": change.previous_plan_hash }, "after": { "plan_hash": change.plan_hash } }),
             )
             .await?;
-            super::super::connections::change_told(ctx, &mut tx, &applied, &new, "applied").await?;
+            let told = (Topic::Provisioning, "applied");
+            super::super::connections::change_told(ctx, &mut tx, &applied, &new, told).await?;
             tx.commit().await?;
             observed_at_once(ctx, id).await;
             Ok(Outcome::Done)
@@ -125,39 +119,6 @@ async fn apply_alone(ctx: &Context, change: &Change, last_attempt: bool) -> Resu
     }
 }
 
-/// Builds every item of `new` that `old` does not have, account by account in
-/// the plan's order (what exists is found, not built twice).
-async fn add_new(
-    ctx: &Context,
-    id: Uuid,
-    old: &Plan,
-    new: &Plan,
-) -> std::result::Result<(), ProviderError> {
-    let (registry, _) = ctx
-        .providers()
-        .await
-        .map_err(|e| ProviderError::Transient(e.to_string()))?;
-    let mut handed = providers::Handoff::default();
-    for account in providers::accounts_of(new) {
-        let before = planned(old, &account)?;
-        let provider = registry.get(&account)?;
-        for p in planned(new, &account)? {
-            if has(&before, &p.probe) {
-                continue;
-            }
-            let mut item = p.item;
-            handed.give_to(&mut item);
-            let step = provider
-                .apply(id, &item)
-                .instrument(tracing::info_span!("provider.apply", %account, item = %item.name))
-                .await?;
-            handed.tunnels.extend(step.handoff.tunnels.iter().cloned());
-            record(ctx, id, &account, &step).await?;
-        }
-    }
-    Ok(())
-}
-
 /// Removes every item of `old` that `new` no longer has, newest account
 /// first; a firewall rule whose ports shrink closes only the ports the new
 /// rule does not keep.
@@ -172,9 +133,9 @@ async fn remove_gone(
         .await
         .map_err(|e| ProviderError::Transient(e.to_string()))?;
     for account in providers::accounts_of(old).into_iter().rev() {
-        let after = planned(new, &account)?;
+        let after = providers::planned_in(new, &account)?;
         let mut gone = Vec::new();
-        for mut p in planned(old, &account)? {
+        for mut p in providers::planned_in(old, &account)? {
             if has(&after, &p.probe) {
                 continue;
             }
@@ -274,14 +235,9 @@ async fn change_failed(ctx: &Context, change: &Change, why: &str) -> Result<()> 
         )
         .await?;
         let plan: Plan = serde_json::from_value(change.plan.clone()).map_err(Error::internal)?;
-        super::super::connections::change_told(
-            ctx,
-            &mut tx,
-            change,
-            &plan,
-            &format!("failed: {why}"),
-        )
-        .await?;
+        let told = (Topic::Provisioning, format!("failed: {why}"));
+        super::super::connections::change_told(ctx, &mut tx, change, &plan, (told.0, &told.1))
+            .await?;
     }
     tx.commit().await?;
     Ok(())
