@@ -72,6 +72,9 @@ pub struct End {
     pub external_id: Option<String>,
     /// The transit gateway the account routes this region through, if any.
     pub transit_gateway: Option<String>,
+    /// Where its tunnels are reached, when Switchboard gave it that address
+    /// (a namespace built on an underlay).
+    pub endpoint: Option<String>,
     /// What the end's provider can build.
     pub capabilities: Vec<Mechanism>,
 }
@@ -99,6 +102,7 @@ impl End {
             name: self.network.clone(),
             region: self.region.clone(),
             id: self.external_id.clone(),
+            endpoint: self.endpoint.clone(),
         }
     }
 

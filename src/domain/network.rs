@@ -1,5 +1,6 @@
-//! A network's life when Switchboard builds it, and how its address range is
-//! cut into one subnet per availability zone. Pure rules, no I/O.
+//! A network's life when Switchboard builds it, how its address range is cut
+//! into one subnet per availability zone, and which underlay address a built
+//! namespace gets. Pure rules, no I/O.
 
 use ipnet::IpNet;
 
@@ -94,9 +95,107 @@ pub fn subnets(cidr: IpNet, zones: usize, smallest: u8) -> Result<Vec<IpNet>, St
     Ok(parts.take(zones).collect())
 }
 
+/// Where a linux account's built namespaces meet: a bridge on the build host
+/// (`underlay_bridge`) and the range their underlay addresses come from
+/// (`underlay_range`). A namespace's tunnels are reached at its address there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Underlay {
+    pub bridge: String,
+    pub range: ipnet::Ipv4Net,
+}
+
+impl Underlay {
+    /// The account's underlay from its two settings: none when neither is set,
+    /// an error naming the setting when one is missing or malformed.
+    pub fn from_settings(
+        bridge: Option<&str>,
+        range: Option<&str>,
+    ) -> Result<Option<Underlay>, String> {
+        let (bridge, range) = match (bridge.map(str::trim), range.map(str::trim)) {
+            (None, None) => return Ok(None),
+            (Some(b), Some(r)) => (b, r),
+            (Some(_), None) => {
+                return Err("underlay_bridge needs underlay_range: the range its namespaces' addresses come from".into());
+            }
+            (None, Some(_)) => {
+                return Err("underlay_range needs underlay_bridge: the bridge on the build host its namespaces join".into());
+            }
+        };
+        let name_ok = !bridge.is_empty()
+            && bridge.len() <= 15
+            && bridge
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !name_ok {
+            return Err(format!(
+                "underlay_bridge must be an interface name (1 to 15 letters, digits, '-', '_' or '.'), not {bridge:?}"
+            ));
+        }
+        let range: ipnet::Ipv4Net = range.parse().map_err(|_| {
+            format!("underlay_range must be an IPv4 range such as 192.168.90.0/24, not {range:?}")
+        })?;
+        if range.prefix_len() > 29 {
+            return Err(format!(
+                "underlay_range {range} is too small: a /29 or larger leaves room for namespaces"
+            ));
+        }
+        Ok(Some(Underlay {
+            bridge: bridge.to_owned(),
+            range: range.trunc(),
+        }))
+    }
+
+    /// The lowest address of the range not `taken`, with the range's prefix
+    /// length; the first usable address is left for the host's own end of the
+    /// bridge. `None` when the range is full.
+    pub fn next_address(&self, taken: &[IpNet]) -> Option<IpNet> {
+        self.range
+            .hosts()
+            .skip(1)
+            .find(|a| !taken.iter().any(|t| t.addr() == std::net::IpAddr::V4(*a)))
+            .map(|a| {
+                IpNet::V4(
+                    ipnet::Ipv4Net::new(a, self.range.prefix_len()).expect("the range's length"),
+                )
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_underlay_needs_both_settings_and_hands_out_free_addresses_in_order() {
+        assert_eq!(Underlay::from_settings(None, None), Ok(None));
+        let one = Underlay::from_settings(Some("sbul0"), None).unwrap_err();
+        assert!(
+            one.starts_with("underlay_bridge needs underlay_range"),
+            "{one}"
+        );
+        let bad = Underlay::from_settings(Some("a bridge"), Some("192.168.90.0/24")).unwrap_err();
+        assert!(bad.starts_with("underlay_bridge must be"), "{bad}");
+        let bad = Underlay::from_settings(Some("sbul0"), Some("fd00::/64")).unwrap_err();
+        assert!(
+            bad.starts_with("underlay_range must be an IPv4 range"),
+            "{bad}"
+        );
+        let small = Underlay::from_settings(Some("sbul0"), Some("192.168.90.0/30")).unwrap_err();
+        assert!(small.contains("too small"), "{small}");
+
+        let u = Underlay::from_settings(Some("sbul0"), Some("192.168.90.7/29"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(u.range.to_string(), "192.168.90.0/29");
+        // .1 is the host's; .2 onwards go to namespaces, gaps first.
+        assert_eq!(u.next_address(&[]), Some(net("192.168.90.2/29")));
+        let taken = [net("192.168.90.2/29"), net("192.168.90.4/29")];
+        assert_eq!(u.next_address(&taken), Some(net("192.168.90.3/29")));
+        let full: Vec<IpNet> = (2..=6)
+            .map(|i| net(&format!("192.168.90.{i}/29")))
+            .collect();
+        assert_eq!(u.next_address(&full), None);
+    }
 
     fn net(s: &str) -> IpNet {
         s.parse().unwrap()

@@ -19,6 +19,18 @@ pub struct Network {
     pub name: String,
     pub region: String,
     pub id: Option<String>,
+    /// Where the network's tunnels are reached, when Switchboard gave it that
+    /// address (a namespace it built on its account's underlay); otherwise the
+    /// provider's settings say.
+    pub endpoint: Option<String>,
+}
+
+/// A built namespace's place on its account's underlay: the bridge it joins
+/// on the build host and its address there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnderlayAddress {
+    pub bridge: String,
+    pub address: IpNet,
 }
 
 /// One IPsec tunnel a cloud's VPN hands to the on-prem end: the cloud's outside
@@ -55,6 +67,7 @@ pub enum Build {
         team: String,
         cidr: IpNet,
         subnets: Vec<Subnet>,
+        underlay: Option<UnderlayAddress>,
     },
     /// A VPC peering requested from `network` and accepted in `peer`.
     Peering { network: Network, peer: Network },
@@ -184,6 +197,7 @@ impl Build {
                 name: route.network.clone(),
                 region: route.at.region.clone(),
                 id: route.at.network_id.clone(),
+                endpoint: None,
             },
             mechanism,
             destination: route.destination.clone(),
@@ -200,6 +214,7 @@ impl Build {
                 name: rule.network.clone(),
                 region: rule.at.region.clone(),
                 id: rule.at.network_id.clone(),
+                endpoint: None,
             },
             mechanism,
             allow_from: rule.allow_from.clone(),
@@ -218,6 +233,7 @@ impl Build {
                 team,
                 cidr,
                 subnets,
+                underlay,
             } => {
                 p.network("", network);
                 p.set("team", team);
@@ -227,6 +243,10 @@ impl Build {
                     .map(|s| format!("{}={}", s.zone, s.cidr))
                     .collect();
                 p.set("subnets", &subnets.join(", "));
+                if let Some(u) = underlay {
+                    p.set("underlay_bridge", &u.bridge);
+                    p.set("underlay", &u.address.to_string());
+                }
             }
             Build::Peering { network, peer } => {
                 p.network("", network);
@@ -304,6 +324,15 @@ impl Build {
                     .parse()
                     .map_err(|_| "cidr is not an address range".to_owned())?,
                 subnets: p.subnets("subnets")?,
+                underlay: match (p.get("underlay_bridge"), p.get("underlay")) {
+                    (Some(bridge), Some(address)) => Some(UnderlayAddress {
+                        bridge: bridge.to_owned(),
+                        address: address
+                            .parse()
+                            .map_err(|_| "underlay is not an address with its prefix".to_owned())?,
+                    }),
+                    _ => None,
+                },
             },
             "VPC peering" => Build::Peering {
                 network: p.network("")?,
@@ -378,6 +407,9 @@ impl Params {
         if let Some(id) = &n.id {
             self.set(&format!("{prefix}network_id"), id);
         }
+        if let Some(endpoint) = &n.endpoint {
+            self.set(&format!("{prefix}endpoint"), endpoint);
+        }
     }
 }
 
@@ -404,6 +436,7 @@ impl Stored<'_> {
                 .unwrap_or_default()
                 .to_owned(),
             id: self.get(&format!("{prefix}network_id")).map(str::to_owned),
+            endpoint: self.get(&format!("{prefix}endpoint")).map(str::to_owned),
         })
     }
 
@@ -453,6 +486,7 @@ mod tests {
             name: name.into(),
             region: "eu-west-1".into(),
             id: id.map(str::to_owned),
+            endpoint: None,
         }
     }
 
@@ -473,6 +507,17 @@ mod tests {
                         cidr: "10.20.64.0/18".parse().unwrap(),
                     },
                 ],
+                underlay: None,
+            },
+            Build::Network {
+                network: net("dc", None),
+                team: "payments".into(),
+                cidr: "10.61.0.0/24".parse().unwrap(),
+                subnets: Vec::new(),
+                underlay: Some(UnderlayAddress {
+                    bridge: "sbul0".into(),
+                    address: "192.168.90.2/24".parse().unwrap(),
+                }),
             },
             Build::Peering {
                 network: net("a", Some("vpc-1")),
@@ -500,7 +545,10 @@ mod tests {
             },
             Build::WireguardInterface {
                 network: net("a", Some("ns1")),
-                peer: net("b", Some("ns2")),
+                peer: Network {
+                    endpoint: Some("192.168.90.3".into()),
+                    ..net("b", Some("ns2"))
+                },
                 prefixes: Vec::new(),
                 peer_prefixes: vec!["10.2.0.0/16".parse().unwrap()],
             },

@@ -6,7 +6,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::build::{Build, Network, Subnet};
+use super::build::{Build, Network, Subnet, UnderlayAddress};
 use super::{Refusal, Resource, refuse};
 use crate::domain::network::subnets;
 
@@ -21,6 +21,8 @@ pub struct NetworkAsk<'a> {
     pub cidr: IpNet,
     /// The region's availability zones, in the order subnets go into them.
     pub zones: &'a [String],
+    /// A namespace's place on its account's underlay, when the account has one.
+    pub underlay: Option<UnderlayAddress>,
 }
 
 /// The range sizes a VPC (and each of its subnets) may have in AWS.
@@ -131,10 +133,12 @@ pub fn plan_network(ask: &NetworkAsk<'_>) -> Result<NetworkPlan, Refusal> {
             name: ask.name.to_owned(),
             region: ask.region.to_owned(),
             id: None,
+            endpoint: None,
         },
         team: ask.team.to_owned(),
         cidr: ask.cidr,
         subnets,
+        underlay: None,
     };
     let detail = format!("{} in {}", ask.cidr, ask.region);
     Ok(NetworkPlan {
@@ -146,8 +150,16 @@ pub fn plan_network(ask: &NetworkAsk<'_>) -> Result<NetworkPlan, Refusal> {
 /// A linux network: a namespace holding the range's first address (no zones).
 fn namespace_plan(ask: &NetworkAsk<'_>) -> NetworkPlan {
     let first = ask.cidr.hosts().next().unwrap_or(ask.cidr.addr());
+    let reached = match &ask.underlay {
+        Some(u) => format!(
+            ", its tunnels reached at {} on the bridge {}",
+            u.address.addr(),
+            u.bridge
+        ),
+        None => String::new(),
+    };
     let summary = format!(
-        "A network {} for {} in {}: a namespace with {} and its first address {first}.",
+        "A network {} for {} in {}: a namespace with {} and its first address {first}{reached}.",
         ask.name, ask.team, ask.account, ask.cidr
     );
     let build = Build::Network {
@@ -156,10 +168,12 @@ fn namespace_plan(ask: &NetworkAsk<'_>) -> NetworkPlan {
             name: ask.name.to_owned(),
             region: ask.region.to_owned(),
             id: None,
+            endpoint: None,
         },
         team: ask.team.to_owned(),
         cidr: ask.cidr,
         subnets: Vec::new(),
+        underlay: ask.underlay.clone(),
     };
     NetworkPlan {
         resource: Resource::new(
@@ -185,6 +199,7 @@ mod tests {
             team: "payments",
             cidr: cidr.parse().unwrap(),
             zones,
+            underlay: None,
         }
     }
 
@@ -251,5 +266,38 @@ mod tests {
             "{}",
             linux.summary
         );
+    }
+
+    #[test]
+    fn a_namespace_on_an_underlay_says_where_its_tunnels_are_reached() {
+        let underlay = UnderlayAddress {
+            bridge: "sbul0".into(),
+            address: "192.168.90.2/24".parse().unwrap(),
+        };
+        let plan = plan_network(&NetworkAsk {
+            provider_kind: "linux",
+            underlay: Some(underlay.clone()),
+            ..ask("10.61.0.0/24", &[])
+        })
+        .unwrap();
+        assert!(
+            plan.summary
+                .ends_with("its tunnels reached at 192.168.90.2 on the bridge sbul0."),
+            "{}",
+            plan.summary
+        );
+        let Build::Network {
+            underlay: built, ..
+        } = plan.build().unwrap()
+        else {
+            panic!("not a network");
+        };
+        assert_eq!(built, Some(underlay));
+        let without = plan_network(&NetworkAsk {
+            provider_kind: "linux",
+            ..ask("10.61.0.0/24", &[])
+        })
+        .unwrap();
+        assert_ne!(plan.hash(), without.hash(), "approval covers the underlay");
     }
 }

@@ -21,6 +21,7 @@ fn end(network: &str, kind: &str, account: &str, region: &str, cidr: &str) -> En
         prefixes: vec![cidr.parse().unwrap()],
         external_id: None,
         transit_gateway: None,
+        endpoint: None,
         capabilities: if kind == "linux" { ONPREM } else { CLOUD }.to_vec(),
     }
 }

@@ -486,6 +486,7 @@ mod tests {
             prefixes: vec![cidr.parse().unwrap()],
             external_id: None,
             transit_gateway: None,
+            endpoint: None,
             capabilities: capabilities(kind).to_vec(),
         }
     }

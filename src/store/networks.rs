@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
-use sqlx::{FromRow, PgExecutor};
+use sqlx::{FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, FromRow)]
@@ -39,6 +39,9 @@ pub struct Network {
     /// The worker acting on it, and until when (see [`take_lease`]).
     pub actor: Option<String>,
     pub actor_until: Option<DateTime<Utc>>,
+    /// A built namespace's address on its account's underlay bridge: where
+    /// its tunnels are reached.
+    pub underlay: Option<IpNet>,
 }
 
 impl Network {
@@ -285,6 +288,38 @@ pub async fn set_plan(
         .bind(plan)
         .bind(plan_hash)
         .bind(status)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The underlay addresses the networks of an account hold, after waiting for
+/// any other transaction handing one out in that account (so two never get
+/// the same one; the unique index would refuse it anyway).
+pub async fn underlays_taken(
+    conn: &mut PgConnection,
+    provider_account_id: Uuid,
+) -> Result<Vec<IpNet>, sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('underlay:' || $1::text, 0))")
+        .bind(provider_account_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query_scalar(
+        "SELECT underlay FROM networks WHERE provider_account_id = $1 AND underlay IS NOT NULL",
+    )
+    .bind(provider_account_id)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+pub async fn set_underlay(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    underlay: IpNet,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE networks SET underlay = $2 WHERE id = $1")
+        .bind(id)
+        .bind(underlay)
         .execute(db)
         .await?;
     Ok(())

@@ -327,8 +327,7 @@ async fn a_worker_killed_mid_build_leaves_exactly_one_vpc() {
         .execute(&w.app.pool)
         .await
         .unwrap();
-    w.app.stop_workers();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    w.app.stop_workers().await;
     let created = new_network(&w, "payments-killed").await;
     let id = created["id"].as_str().unwrap().to_owned();
     let ec2 = moto::ec2("us-east-1");
@@ -464,8 +463,7 @@ async fn a_lead_approves_the_plan_of_a_network_before_it_is_built() {
 #[tokio::test]
 async fn networks_nothing_works_on_are_put_back_in_motion() {
     let w = crate::connections::world(crate::helpers::spawn_app().await).await;
-    w.app.stop_workers();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    w.app.stop_workers().await;
     let lost = new_network(&w, "payments-lost").await["id"]
         .as_str()
         .unwrap()
@@ -613,4 +611,174 @@ async fn a_network_from_the_plan_is_built_as_a_linux_namespace() {
     })
     .await;
     assert!(!netns().contains(&other_ns), "its namespace is removed");
+}
+
+/// A bridge on this host standing for a linux account's underlay, with the
+/// lab's second namespace joined to it at 192.168.91.250; removed when dropped.
+struct UnderlayBridge {
+    name: String,
+}
+
+impl UnderlayBridge {
+    fn new(lab: &crate::linux::Lab) -> UnderlayBridge {
+        use crate::linux::sh;
+        let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let bridge = UnderlayBridge {
+            name: format!("sbbr{tag}"),
+        };
+        let (outside, inside) = (format!("sbl{tag}"), format!("sbl{tag}i"));
+        sh(&["ip", "link", "add", "name", &bridge.name, "type", "bridge"]);
+        sh(&["ip", "link", "set", &bridge.name, "up"]);
+        sh(&[
+            "ip", "link", "add", &outside, "type", "veth", "peer", "name", &inside, "netns", &lab.b,
+        ]);
+        sh(&["ip", "link", "set", &outside, "master", &bridge.name, "up"]);
+        sh(&[
+            "ip",
+            "-n",
+            &lab.b,
+            "addr",
+            "add",
+            "192.168.91.250/24",
+            "dev",
+            &inside,
+        ]);
+        sh(&["ip", "-n", &lab.b, "link", "set", &inside, "up"]);
+        bridge
+    }
+}
+
+impl Drop for UnderlayBridge {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.name])
+            .status();
+    }
+}
+
+/// Linux: a namespace built on demand joins its account's underlay bridge at
+/// the first free address of the underlay range, and a WireGuard connection
+/// links it to the lab's namespace on the same bridge: the approved port
+/// passes, another does not; removing the connection and then the network
+/// leaves nothing on the host.
+#[tokio::test]
+async fn a_namespace_built_on_demand_is_linked_by_a_wireguard_connection() {
+    let Some(lab) = crate::linux::Lab::new("a_namespace_built_on_demand_is_linked") else {
+        return;
+    };
+    let bridge = UnderlayBridge::new(&lab);
+    let settings = json!({
+        "underlay_bridge": bridge.name,
+        "underlay_range": "192.168.91.0/24",
+        format!("endpoint.{}", lab.b): "192.168.91.250",
+    });
+    let w = world_on(
+        spawn_app_with(monitored()).await,
+        json!({"kind": "linux", "name": "dc", "regions": ["local"], "settings": settings}),
+        |account| {
+            [
+                ("payments", "10.61.0.0/24", &lab.a),
+                ("search", "10.62.0.0/24", &lab.b),
+            ]
+            .map(|(team, cidr, ns)| {
+                json!({"name": format!("{team}-dc"), "team": team, "provider_account_id": account["id"],
+                       "region": "local", "cidr": cidr, "external_id": ns})
+            })
+        },
+    )
+    .await;
+
+    let created = new_network(&w, "payments-ns").await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let ready = until_network(&w, &id, "ready").await;
+    let ns = ready["external_id"].as_str().unwrap().to_owned();
+    let summary = ready["build"]["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(&format!(
+            "its tunnels reached at 192.168.91.2 on the bridge {}",
+            bridge.name
+        )),
+        "{summary}"
+    );
+    let out = std::process::Command::new("ip")
+        .args(["-n", &ns, "-o", "addr", "show", "dev", "sbunder"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("192.168.91.2/24"),
+        "{out:?}"
+    );
+
+    let (status, c) = w
+        .call(
+            &w.requester,
+            Method::POST,
+            "/api/v1/connections",
+            Some(
+                json!({"kind": "network-to-network", "reason": "the new service calls search",
+                        "source_network_id": id, "destination_network_id": w.search_net,
+                        "protocol": "tcp", "ports": "443"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{c}");
+    assert_eq!(c["mechanism"], "wireguard", "{c}");
+    let cid = c["id"].as_str().unwrap().to_owned();
+    crate::provisioning::approve_both(&w, &cid).await;
+    crate::provisioning::until_status_within(&w, &cid, "active", Duration::from_secs(90)).await;
+    assert!(
+        crate::linux::reaches_from(&ns, 443).await,
+        "the approved port passes the tunnel from the built namespace"
+    );
+    assert!(
+        !crate::linux::reaches_from(&ns, 8022).await,
+        "a port nobody approved does not"
+    );
+
+    // Its underlay address taken away by hand: drift, named.
+    crate::linux::sh(&[
+        "ip",
+        "-n",
+        &ns,
+        "addr",
+        "del",
+        "192.168.91.2/24",
+        "dev",
+        "sbunder",
+    ]);
+    let drifted = until_network(&w, &id, "drifted").await;
+    assert!(
+        drifted["build"]["differences"]
+            .to_string()
+            .contains(&format!(
+                "sbunder in {ns} no longer has its underlay address 192.168.91.2/24"
+            )),
+        "{drifted}"
+    );
+
+    crate::provisioning::remove_now(&w, &cid).await;
+    let (status, _) = w
+        .call(
+            &w.requester,
+            Method::DELETE,
+            &format!("/api/v1/networks/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    eventually(Duration::from_secs(60), "the network gone", || async {
+        (network(&w, &id).await.0 == 404).then_some(())
+    })
+    .await;
+    assert!(!netns().contains(&ns), "its namespace is removed");
+    let host = std::process::Command::new("ip")
+        .args(["-o", "link", "show", "master", &bridge.name])
+        .output()
+        .unwrap();
+    let left = String::from_utf8_lossy(&host.stdout);
+    assert_eq!(
+        left.lines().count(),
+        1,
+        "only the lab's own end is left on the bridge: {left}"
+    );
 }

@@ -590,7 +590,7 @@ async fn connection_people(app: &TestApp) -> (User<'_>, User<'_>, User<'_>) {
 async fn connections_are_requested_by_network_name_and_approved_by_both_leads() {
     let app = spawn_app().await;
     // Nothing is built here: the request stays `approved` for `show` to say so.
-    app.stop_workers();
+    app.stop_workers().await;
     let (requester, payments_lead, search_lead) = connection_people(&app).await;
 
     // By team/name, and by a name only one team uses.
@@ -944,7 +944,7 @@ async fn admins_change_the_sandbox_behind_switchboards_back_from_the_command_lin
 #[tokio::test]
 async fn connection_lists_come_a_page_at_a_time_or_all_at_once_with_filters() {
     let app = spawn_app().await;
-    app.stop_workers();
+    app.stop_workers().await;
     let (requester, _, _) = connection_people(&app).await;
     for reason in ["one", "two", "three"] {
         requester
@@ -1006,7 +1006,7 @@ async fn connection_lists_come_a_page_at_a_time_or_all_at_once_with_filters() {
 #[tokio::test]
 async fn people_teams_tokens_and_the_audit_are_managed_from_the_command_line() {
     let app = spawn_app().await;
-    app.stop_workers();
+    app.stop_workers().await;
     let admin = User {
         app: &app,
         token: app.token("cli-root@example.test", true).await,
@@ -1182,7 +1182,7 @@ async fn people_teams_tokens_and_the_audit_are_managed_from_the_command_line() {
 #[tokio::test]
 async fn a_connection_is_renewed_from_the_command_line_by_the_requesters_lead() {
     let app = spawn_app().await;
-    app.stop_workers();
+    app.stop_workers().await;
     let (requester, payments_lead, search_lead) = connection_people(&app).await;
     let requested = requester
         .json(&[

@@ -215,7 +215,7 @@ async fn a_retried_delivery_to_the_outbox_stores_the_message_once() {
         services::mail::send_test_email(&app.ctx, &app.admin_caller().await, &unique_recipient())
             .await
             .unwrap();
-    app.stop_workers();
+    app.stop_workers().await;
     let mailer = switchboard::notify::Mailer::from_settings(&app.ctx.settings, &app.pool).unwrap();
     // Two deliveries of the same message, as after a worker crash mid-job.
     mailer.send(&email).await.unwrap();
@@ -235,7 +235,7 @@ async fn a_retried_delivery_to_the_outbox_stores_the_message_once() {
 async fn workers_recover_after_their_pool_runs_dry() {
     use switchboard::jobs::{self, WorkerSettings};
     let app = spawn_app().await;
-    app.stop_workers();
+    app.stop_workers().await;
     // Workers of their own, on a small pool, as a `work` process with a small
     // SWITCHBOARD_DATABASE_POOL_SIZE would have.
     let pool = switchboard::store::pool(

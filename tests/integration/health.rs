@@ -119,8 +119,7 @@ async fn metrics_count_requests_by_route_and_jobs_by_state() {
 #[tokio::test]
 async fn finished_jobs_are_pruned_after_their_retention() {
     let app = spawn_app().await;
-    app.stop_workers();
-    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    app.stop_workers().await;
     let mut conn = app.pool.acquire().await.unwrap();
     use switchboard::domain::jobs::Noop;
     for n in 0..4 {

@@ -216,6 +216,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: TestDatabase,
     stop_workers: watch::Sender<bool>,
+    /// The workers' and the scheduler's tasks, awaited when they are stopped.
+    workers: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -282,10 +284,19 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let mailer = Mailer::from_settings(&settings, &pool).unwrap();
     let mut worker_settings = WorkerSettings::new(4);
     worker_settings.poll_interval = Duration::from_millis(200);
+    let mut workers = Vec::new();
     if options.scheduler {
-        tokio::spawn(jobs::schedule::run(ctx.clone(), stop_rx.clone()));
+        workers.push(tokio::spawn(jobs::schedule::run(
+            ctx.clone(),
+            stop_rx.clone(),
+        )));
     }
-    tokio::spawn(jobs::run(ctx.clone(), mailer, worker_settings, stop_rx));
+    workers.push(tokio::spawn(jobs::run(
+        ctx.clone(),
+        mailer,
+        worker_settings,
+        stop_rx,
+    )));
 
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -303,6 +314,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         client,
         db,
         stop_workers,
+        workers: std::sync::Mutex::new(workers),
     }
 }
 
@@ -461,8 +473,14 @@ impl TestApp {
             .unwrap()
     }
 
-    pub fn stop_workers(&self) {
+    /// Stops the workers (and scheduler) of this process and waits until they
+    /// have finished their jobs: nothing of theirs runs or fetches after.
+    pub async fn stop_workers(&self) {
         let _ = self.stop_workers.send(true);
+        let tasks = std::mem::take(&mut *self.workers.lock().unwrap());
+        for task in tasks {
+            let _ = task.await;
+        }
     }
 }
 

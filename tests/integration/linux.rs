@@ -34,7 +34,7 @@ fn add_address(ns: &str, cidr: &str, device: &str) {
     sh(&["ip", "-n", ns, "addr", "add", cidr, "dev", device]);
 }
 
-fn sh(args: &[&str]) {
+pub(crate) fn sh(args: &[&str]) {
     let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
     assert!(
         out.status.success(),
@@ -99,17 +99,7 @@ impl Lab {
     /// Whether a TCP connection from the first namespace to 10.62.0.1:`port`
     /// gets the service's greeting.
     pub(crate) async fn reaches(&self, port: u16) -> bool {
-        let out = tokio::process::Command::new("ip")
-            .args(["netns", "exec", &self.a, "python3", "-c"])
-            .arg(format!(
-                "import socket\ns = socket.socket(); s.settimeout(2)\n\
-                 try:\n    s.connect(('10.62.0.1', {port})); print(s.recv(32).decode())\n\
-                 except Exception as e: print('no', e)\n"
-            ))
-            .output()
-            .await
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim() == format!("hello on {port}")
+        reaches_from(&self.a, port).await
     }
 
     /// The names of the WireGuard interfaces Switchboard made in `ns`.
@@ -149,6 +139,22 @@ impl Lab {
             .filter(|l| l.contains(&format!("comment \"{comment}")))
             .count()
     }
+}
+
+/// Whether a TCP connection from the namespace `ns` to the lab's service at
+/// 10.62.0.1:`port` gets its greeting.
+pub(crate) async fn reaches_from(ns: &str, port: u16) -> bool {
+    let out = tokio::process::Command::new("ip")
+        .args(["netns", "exec", ns, "python3", "-c"])
+        .arg(format!(
+            "import socket\ns = socket.socket(); s.settimeout(2)\n\
+             try:\n    s.connect(('10.62.0.1', {port})); print(s.recv(32).decode())\n\
+             except Exception as e: print('no', e)\n"
+        ))
+        .output()
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim() == format!("hello on {port}")
 }
 
 impl Drop for Lab {

@@ -299,7 +299,7 @@ async fn a_provider_that_cannot_be_asked_is_unknown_not_drift() {
 async fn two_worker_processes_send_one_email_per_drift() {
     let w = world(spawn_app_with(Options::default()).await).await;
     let id = active(&w).await;
-    w.app.stop_workers();
+    w.app.stop_workers().await;
     let env = [
         ("DATABASE_URL", w.app.db.url.clone()),
         ("SWITCHBOARD_SMTP_URL", crate::helpers::maildev_smtp()),

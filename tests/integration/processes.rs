@@ -302,8 +302,7 @@ fn tempdir() -> std::path::PathBuf {
 #[tokio::test]
 async fn reclaiming_a_dead_workers_jobs_charges_only_those_that_ran() {
     let app = crate::helpers::spawn_app().await;
-    app.stop_workers();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    app.stop_workers().await;
     let mut conn = app.pool.acquire().await.unwrap();
     use switchboard::domain::jobs::Noop;
     switchboard::store::queue::enqueue(&mut conn, &Noop { n: 1 })
@@ -391,8 +390,7 @@ async fn everything_recovers_after_postgresql_stops_for_ten_seconds() {
         },
     )
     .await;
-    w.app.stop_workers();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    w.app.stop_workers().await;
     w.app.pool.close().await;
     _pg.stop().await;
 }
@@ -499,8 +497,7 @@ async fn a_burst_that_takes_every_server_connection_only_delays_the_builds() {
         crate::provisioning::until_status_within(&w, id, "active", Duration::from_secs(90)).await;
     }
     a_sweep_after(&w, ended, "a sweep after the burst").await;
-    w.app.stop_workers();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    w.app.stop_workers().await;
     w.app.pool.close().await;
     pg.stop().await;
 }

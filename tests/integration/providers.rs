@@ -712,8 +712,7 @@ async fn a_worker_killed_mid_build_leaves_exactly_one_peering() {
         .await
         .unwrap();
     // Only the worker processes below build.
-    s.w.app.stop_workers();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    s.w.app.stop_workers().await;
     let w = &s.w;
     let c = w.request().await;
     let id = c["id"].as_str().unwrap().to_owned();
@@ -1079,8 +1078,7 @@ async fn removal_after_a_crash_between_an_aws_call_and_its_step_leaves_nothing()
             }
         };
         set_endpoint(link).await;
-        s.w.app.stop_workers();
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        s.w.app.stop_workers().await;
         let w = &s.w;
         let id = w.request().await["id"].as_str().unwrap().to_owned();
         approve_both(w, &id).await;

@@ -541,8 +541,7 @@ async fn repeated_repair_requests_collapse_into_one_job() {
     let id = c["id"].as_str().unwrap().to_owned();
     approve_both(&w, &id).await;
     until_status(&w, &id, "active").await;
-    w.app.stop_workers();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    w.app.stop_workers().await;
     for _ in 0..5 {
         repair_now(&w, &w.payments_lead, &id).await;
     }
@@ -554,8 +553,7 @@ async fn repeated_repair_requests_collapse_into_one_job() {
 #[tokio::test]
 async fn a_network_deleted_before_the_build_fails_the_connection_with_the_reason() {
     let w = world(spawn_app().await).await;
-    w.app.stop_workers();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    w.app.stop_workers().await;
     let c = w.request().await;
     let id = c["id"].as_str().unwrap().to_owned();
     approve_both(&w, &id).await;
@@ -604,8 +602,7 @@ async fn a_network_deleted_before_the_build_fails_the_connection_with_the_reason
 #[tokio::test]
 async fn connections_nothing_works_on_are_put_back_in_motion() {
     let w = world(spawn_app().await).await;
-    w.app.stop_workers();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    w.app.stop_workers().await;
     let lost = w.request().await["id"].as_str().unwrap().to_owned();
     let spent = w.request().await["id"].as_str().unwrap().to_owned();
     approve_both(&w, &lost).await;
@@ -671,8 +668,7 @@ async fn connections_nothing_works_on_are_put_back_in_motion() {
 #[tokio::test]
 async fn approvals_stand_when_a_release_rewords_plans_or_changes_their_hash() {
     let w = world(spawn_app().await).await;
-    w.app.stop_workers();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    w.app.stop_workers().await;
     let mut ids = Vec::new();
     for _ in 0..2 {
         let id = w.request().await["id"].as_str().unwrap().to_owned();

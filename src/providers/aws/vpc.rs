@@ -52,6 +52,7 @@ impl Aws {
             team,
             cidr,
             subnets,
+            ..
         } = &item.build
         else {
             return Err(lacks(item, "network"));

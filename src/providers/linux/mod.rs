@@ -7,8 +7,10 @@
 //!
 //! Settings: `endpoint.<external_id>`, the address where that network's
 //! tunnels are reached (its underlay address); `ssh_identity` and
-//! `ssh_known_hosts` for hosts over SSH. Needs root, `ip`, `nft`, `wg` and
-//! `wireguard-go` wherever the networks are.
+//! `ssh_known_hosts` for hosts over SSH; `build_host`, `underlay_bridge` and
+//! `underlay_range` for the namespaces it builds (`namespace.rs`), whose
+//! endpoint is the underlay address their plan gives them. Needs root, `ip`,
+//! `nft`, `wg` and `wireguard-go` wherever the networks are.
 //!
 //! Keys: each interface's private key is generated on the host that holds it
 //! and handed to the interface there (`wg genkey | wg set …`); it never leaves
@@ -52,7 +54,9 @@ use uuid::Uuid;
 
 use super::{Build, Item, Provider, ProviderError, Removal, Seen, Step, Wanted, fnv1a};
 use crate::domain::connection::parse_ports;
+use crate::domain::network::Underlay;
 use crate::planner::Mechanism;
+use crate::planner::build;
 use crate::store::provider_accounts::ProviderAccount;
 use site::{Site, SshOptions, run};
 
@@ -175,6 +179,13 @@ fn destination(item: &Item) -> &str {
 
 impl Linux {
     pub fn new(account: &ProviderAccount, all: &[ProviderAccount]) -> Result<Self, String> {
+        // Each namespace's plan carries its place on the underlay; a bad
+        // setting makes the account unservable, said to admins, not a build failure.
+        Underlay::from_settings(
+            account.setting("underlay_bridge"),
+            account.setting("underlay_range"),
+        )
+        .map_err(|why| format!("linux account {}: {why}", account.name))?;
         Ok(Linux {
             account: account.name.clone(),
             endpoints: super::endpoints(all)?,
@@ -207,7 +218,17 @@ impl Linux {
         Site::of(item, peer, &options)
     }
 
-    fn endpoint(&self, ns: &str) -> Result<&str, ProviderError> {
+    /// Where the tunnels of the network at `ns` are reached: the address
+    /// Switchboard gave it (a namespace it built on an underlay), else the
+    /// `endpoint.<ns>` setting of a linux account.
+    fn endpoint<'a>(
+        &'a self,
+        ns: &str,
+        network: Option<&'a build::Network>,
+    ) -> Result<&'a str, ProviderError> {
+        if let Some(endpoint) = network.and_then(|n| n.endpoint.as_deref()) {
+            return Ok(endpoint);
+        }
         self.endpoints.get(ns).map(String::as_str).ok_or_else(|| {
             ProviderError::Permanent(format!(
                 "no linux account has an endpoint.{ns} setting: the address where {ns}'s tunnels are reached"
@@ -285,7 +306,7 @@ impl Provider for Linux {
             Build::WireguardInterface { .. } => self.tunnel(item).await,
             Build::IpsecTunnel { .. } => {
                 let site = self.site(item)?;
-                ipsec::apply(&site, self.endpoint(&site.id)?, item).await
+                ipsec::apply(&site, self.endpoint(&site.id, item.build.network())?, item).await
             }
             Build::Route { .. } => self.route(item).await,
             Build::FirewallRule { .. } => self.rule(item).await,

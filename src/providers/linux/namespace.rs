@@ -6,15 +6,30 @@
 //! module), which routes the range there. The name is the
 //! mark: a build killed half-way finds its namespace by name, and removal
 //! deletes only the namespace named after that network.
+//!
+//! On an account with an underlay, the namespace also joins the bridge
+//! `underlay_bridge` of its host (made if missing) through a veth pair: `sbu`
+//! and the namespace's hash on the host, `sbunder` inside with the address its
+//! plan gives it from `underlay_range`. Its tunnels are reached there, so a
+//! WireGuard connection can link it to any network that reaches the bridge.
+//! Deleting the namespace deletes the pair.
 
 use std::collections::{BTreeMap, HashSet};
 
 use super::*;
+use crate::planner::build::UnderlayAddress;
 
 /// The interface holding a built network's own address.
 pub(super) const NETWORK_DEVICE: &str = "sbnet";
 /// The other end of its veth pair, also inside the namespace.
 const PEER_DEVICE: &str = "sbnet-peer";
+/// The namespace's end of its pair to the underlay bridge.
+const UNDERLAY_DEVICE: &str = "sbunder";
+
+/// The host's end of the namespace's pair to the underlay bridge.
+fn host_device(ns: &str) -> String {
+    format!("sbu{}", ns.trim_start_matches("sb-"))
+}
 
 /// The namespace a network is built as.
 pub(super) fn namespace_of(network_id: Uuid) -> String {
@@ -56,7 +71,7 @@ impl Linux {
         network_id: Uuid,
         item: &Item,
     ) -> Result<Step, ProviderError> {
-        let Build::Network { cidr, .. } = &item.build else {
+        let Build::Network { cidr, underlay, .. } = &item.build else {
             return Err(ProviderError::Permanent(format!(
                 "{} is not a network",
                 item.name
@@ -95,10 +110,16 @@ impl Linux {
             .await?;
         site.ip(&["link", "set", PEER_DEVICE, "up"]).await?;
         site.ip(&["link", "set", NETWORK_DEVICE, "up"]).await?;
+        if let Some(underlay) = underlay {
+            if join_underlay(&site, &ns, underlay).await? && action == "found" {
+                action = "repaired";
+            }
+        }
         Ok(Step::new(action, item, Some(site.id.clone())))
     }
 
-    /// Deletes the network's namespace, if it is there.
+    /// Deletes the network's namespace (and with it its pair to the
+    /// underlay), if it is there.
     pub(super) async fn remove_network(&self, network_id: Uuid) -> Result<bool, ProviderError> {
         let site = self.build_site(network_id)?;
         let ns = namespace_of(network_id);
@@ -118,8 +139,15 @@ impl Linux {
         let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut listed: BTreeMap<String, HashSet<String>> = BTreeMap::new();
         for item in items {
-            let (Build::Network { cidr, network, .. }, Some(id)) =
-                (&item.build, item.build.network().and_then(|n| n.id.clone()))
+            let (
+                Build::Network {
+                    cidr,
+                    network,
+                    underlay,
+                    ..
+                },
+                Some(id),
+            ) = (&item.build, item.build.network().and_then(|n| n.id.clone()))
             else {
                 continue;
             };
@@ -146,11 +174,87 @@ impl Linux {
                         "{NETWORK_DEVICE} in {id} no longer has the address {address}"
                     ));
                 }
+                if let Some(u) = underlay {
+                    let out = site
+                        .ip(&["-o", "addr", "show", "dev", UNDERLAY_DEVICE])
+                        .await
+                        .unwrap_or_default();
+                    let address = u.address.to_string();
+                    if !out.split_whitespace().any(|w| w == address) {
+                        differs.push(format!(
+                            "{UNDERLAY_DEVICE} in {id} no longer has its underlay address {address}"
+                        ));
+                    }
+                }
             }
             seen.insert(id, differs);
         }
         Ok(seen)
     }
+}
+
+/// Joins the namespace to its underlay bridge (making the bridge if the host
+/// has none) with its underlay address; whether anything was missing.
+async fn join_underlay(
+    site: &Site,
+    ns: &str,
+    underlay: &UnderlayAddress,
+) -> Result<bool, ProviderError> {
+    let host = site.host();
+    let on_host = links(&host).await?;
+    let mut missing = false;
+    if !on_host.contains_key(&underlay.bridge) {
+        host.on_host(
+            "ip",
+            &["link", "add", "name", &underlay.bridge, "type", "bridge"],
+            None,
+        )
+        .await?;
+        missing = true;
+    }
+    host.on_host("ip", &["link", "set", &underlay.bridge, "up"], None)
+        .await?;
+    let outside = host_device(ns);
+    if !links(site).await?.contains_key(UNDERLAY_DEVICE) {
+        if on_host.contains_key(&outside) {
+            // Half of a pair whose inside end went away: make it again.
+            host.on_host("ip", &["link", "del", &outside], None).await?;
+        }
+        host.on_host(
+            "ip",
+            &[
+                "link",
+                "add",
+                &outside,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                UNDERLAY_DEVICE,
+                "netns",
+                ns,
+            ],
+            None,
+        )
+        .await?;
+        missing = true;
+    }
+    host.on_host(
+        "ip",
+        &["link", "set", &outside, "master", &underlay.bridge, "up"],
+        None,
+    )
+    .await?;
+    site.ip(&[
+        "addr",
+        "replace",
+        &underlay.address.to_string(),
+        "dev",
+        UNDERLAY_DEVICE,
+    ])
+    .await?;
+    site.ip(&["link", "set", UNDERLAY_DEVICE, "up"]).await?;
+    Ok(missing)
 }
 
 #[cfg(test)]
@@ -165,5 +269,10 @@ mod tests {
         assert_eq!(ns, namespace_of(id), "the same name every time");
         assert_ne!(ns, namespace_of(Uuid::from_u128(1)));
         assert_eq!(own_address(&"10.9.4.0/24".parse().unwrap()), "10.9.4.1/24");
+        let outside = host_device(&ns);
+        assert!(
+            outside.starts_with("sbu") && outside.len() <= 15,
+            "{outside}"
+        );
     }
 }

@@ -214,7 +214,10 @@ impl Linux {
         let peer = self.peer_site(item)?;
         let (own, theirs) = tunnel_prefixes(item)?;
         let (here, there) = (interface(&site.id, &peer.id), interface(&peer.id, &site.id));
-        self.endpoint(&site.id)?;
+        let endpoints = [
+            self.endpoint(&site.id, item.build.network())?,
+            self.endpoint(&peer.id, item.build.peer())?,
+        ];
         let present = links(&site).await?;
         let action = if present.contains_key(&here) {
             "found"
@@ -239,21 +242,25 @@ impl Linux {
         site.ip(&["link", "set", &here, "up"]).await?;
         // Once both ends exist, each gets the other's current key.
         if links(&peer).await?.contains_key(&there) {
-            self.pair(&site, &peer, &own, &theirs).await?;
+            self.pair([&site, &peer], endpoints, &own, &theirs).await?;
         }
         Ok(Step::new(action, item, Some(format!("{here} in {site}"))))
     }
 
-    /// Makes each end's only peer the other end, with its ranges and address.
+    /// Makes each end's only peer the other end, with its ranges and address
+    /// (`endpoints`: where each end's tunnels are reached).
     pub(super) async fn pair(
         &self,
-        site: &Site,
-        peer: &Site,
+        [site, peer]: [&Site; 2],
+        endpoints: [&str; 2],
         own: &[IpNet],
         theirs: &[IpNet],
     ) -> Result<(), ProviderError> {
         let t = tunnels([site, peer]).await?;
-        for (a, b, ranges) in [(site, peer, theirs), (peer, site, own)] {
+        for (a, b, b_endpoint, ranges) in [
+            (site, peer, endpoints[1], theirs),
+            (peer, site, endpoints[0], own),
+        ] {
             let (here, there) = (interface(&a.id, &b.id), interface(&b.id, &a.id));
             let key = t
                 .public_key(&there)
@@ -262,7 +269,7 @@ impl Linux {
                 a.on_host("wg", &["set", &here, "peer", &old.key, "remove"], None)
                     .await?;
             }
-            let endpoint = format!("{}:{}", self.endpoint(&b.id)?, listen_port(&b.id, &a.id));
+            let endpoint = format!("{b_endpoint}:{}", listen_port(&b.id, &a.id));
             a.on_host(
                 "wg",
                 &[
@@ -297,9 +304,9 @@ impl Linux {
                 return Err(ProviderError::Transient(format!(
                     "{here} in {site} and {there} in {peer} completed no handshake within {} s: check that each can reach the other's endpoint ({}:{} and {}:{}) over UDP",
                     FIRST_HANDSHAKE.as_secs(),
-                    self.endpoint(&site.id)?,
+                    endpoints[0],
                     listen_port(&site.id, &peer.id),
-                    self.endpoint(&peer.id)?,
+                    endpoints[1],
                     listen_port(&peer.id, &site.id),
                 )));
             }

@@ -100,6 +100,7 @@ async fn end_of(
             prefixes,
             external_id: network.external_id.clone(),
             transit_gateway: setting(format!("transit_gateway.{}", network.region)),
+            endpoint: network.underlay.map(|u| u.addr().to_string()),
             capabilities: providers::capabilities(&account.kind).to_vec(),
         },
         network.team_id,

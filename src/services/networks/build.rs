@@ -14,11 +14,11 @@ use uuid::Uuid;
 use super::{Caller, Context, NetworkDetail, audit, get_network};
 use crate::auth::policy::Action;
 use crate::domain::jobs::{BuildNetwork, RemoveNetwork};
-use crate::domain::network::Status;
+use crate::domain::network::{Status, Underlay};
 use crate::domain::notification::Topic;
 use crate::error::{Error, Result};
 use crate::notify::messages::{Compose, PlainNotice};
-use crate::planner::build::Build;
+use crate::planner::build::{Build, UnderlayAddress};
 use crate::planner::network::{NetworkAsk, NetworkPlan, default_zones, plan_network};
 use crate::providers::{self, Item, ProviderError, Removal, Step};
 use crate::services::provisioning::{Leased, Outcome, as_only_actor_on};
@@ -36,6 +36,41 @@ fn zones(account: &ProviderAccount, region: &str) -> Vec<String> {
             .collect(),
         None => default_zones(region),
     }
+}
+
+/// A namespace's address on its account's underlay (given to the network in
+/// `tx`), when the account has one; the underlay's full range is refused.
+async fn underlay_for(
+    tx: &mut PgConnection,
+    id: Uuid,
+    account: &ProviderAccount,
+) -> Result<Option<UnderlayAddress>> {
+    if account.kind != "linux" {
+        return Ok(None);
+    }
+    let underlay = Underlay::from_settings(
+        account.setting("underlay_bridge"),
+        account.setting("underlay_range"),
+    )
+    .map_err(|why| Error::invalid("provider_account_id", format!("{}: {why}", account.name)))?;
+    let Some(underlay) = underlay else {
+        return Ok(None);
+    };
+    let taken = store::networks::underlays_taken(tx, account.id).await?;
+    let address = underlay.next_address(&taken).ok_or_else(|| {
+        Error::invalid(
+            "provider_account_id",
+            format!(
+                "{}'s underlay_range {} has no free address for another namespace: an admin can widen it",
+                account.name, underlay.range
+            ),
+        )
+    })?;
+    store::networks::set_underlay(&mut *tx, id, address).await?;
+    Ok(Some(UnderlayAddress {
+        bridge: underlay.bridge,
+        address,
+    }))
 }
 
 /// Whether creating a network in this account waits for a lead's approval.
@@ -56,6 +91,7 @@ pub(super) async fn start(
     cidr: ipnet::IpNet,
 ) -> Result<()> {
     let (id, name, team_id, team) = network;
+    let underlay = underlay_for(tx, id, account).await?;
     let plan = plan_network(&NetworkAsk {
         account: &account.name,
         provider_kind: &account.kind,
@@ -64,6 +100,7 @@ pub(super) async fn start(
         team,
         cidr,
         zones: &zones(account, region),
+        underlay,
     })
     .map_err(|r| Error::invalid(r.field, r.reason))?;
     let hash = plan.hash();
