@@ -3,6 +3,7 @@
 pub mod change;
 pub mod connection;
 pub mod email;
+pub mod guardrail;
 pub mod jobs;
 pub mod network;
 pub mod notification;
