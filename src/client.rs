@@ -26,6 +26,7 @@ pub use crate::api::v1::audit::AuditEventOut;
 pub use crate::api::v1::connections::{
     ConnectionOut, DecisionIn, DriftOut, EventOut, PlanOut, RepairModeIn, StatusOut,
 };
+pub use crate::api::v1::guardrails::{GuardrailsIn, GuardrailsOut, SavedGuardrailsOut};
 pub use crate::api::v1::me::Me;
 pub use crate::api::v1::model::{ConnectionRequest, Plan};
 pub use crate::api::v1::networks::{
@@ -252,6 +253,24 @@ impl Client {
         page: &PageRequest,
     ) -> Result<Page<AuditEventOut>, ClientError> {
         self.page("/audit", filter, page).await
+    }
+
+    // --- guardrails ---
+
+    pub async fn guardrails(&self) -> Result<GuardrailsOut, ClientError> {
+        self.get("/guardrails").await
+    }
+
+    pub async fn guardrail_versions(&self) -> Result<Vec<GuardrailsOut>, ClientError> {
+        self.get("/guardrails/versions").await
+    }
+
+    pub async fn save_guardrails(
+        &self,
+        guardrails: &GuardrailsIn,
+    ) -> Result<SavedGuardrailsOut, ClientError> {
+        self.send(Method::PUT, "/guardrails", Some(guardrails), None)
+            .await
     }
 
     // --- teams ---

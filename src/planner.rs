@@ -248,6 +248,10 @@ pub struct Plan {
     pub resources: Vec<Resource>,
     pub routes: Vec<Route>,
     pub rules: Vec<Rule>,
+    /// What each guardrail that looks at the request says of it (not part of
+    /// the hash: the rules may change, what is built does not).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guardrails: Vec<crate::domain::guardrail::Verdict>,
 }
 
 impl Plan {

@@ -57,6 +57,8 @@ pub enum Action {
     ReleaseNetworkPrefix,
     /// Register and change provider accounts.
     ManageProviderAccounts,
+    /// Change the guardrails (everyone who sees networks may read them).
+    ManageGuardrails,
     /// See networks and provider accounts.
     ViewNetworks,
     /// Create, change or delete a network of this team.
@@ -106,6 +108,7 @@ impl Actor {
             | Action::ManageAddressPlan
             | Action::ReleaseNetworkPrefix
             | Action::ManageProviderAccounts
+            | Action::ManageGuardrails
             | Action::ConfirmOwnership => false,
         }
     }
@@ -389,7 +392,8 @@ impl Action {
             | Action::ViewAudit
             | Action::ViewOutbox
             | Action::ManageAddressPlan
-            | Action::ManageProviderAccounts => "only an admin may do that",
+            | Action::ManageProviderAccounts
+            | Action::ManageGuardrails => "only an admin may do that",
             Action::ConfirmOwnership => {
                 "only an admin may confirm or refuse who owns a registered resource"
             }

@@ -6,6 +6,7 @@
 mod accounts;
 mod audit;
 mod connections;
+mod guardrails;
 mod networks;
 mod output;
 mod pools;
@@ -75,6 +76,9 @@ pub enum Command {
     Account(accounts::AccountCommand),
     /// The audit log: who changed what, newest first (admins; client of /api/v1)
     Audit(audit::AuditArgs),
+    /// The guardrails every request is checked against: show, versions, save (admins) (client of /api/v1)
+    #[command(subcommand)]
+    Guardrails(guardrails::GuardrailsCommand),
     /// The sandbox's simulated cloud: change or delete a resource behind Switchboard's back (admins; client of /api/v1)
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCommand),
@@ -105,6 +109,7 @@ pub fn run(args: ClientArgs, command: Command) -> ExitCode {
                         accounts::provider_accounts(&client, command).await?
                     }
                     Command::Audit(args) => audit::run(&client, args).await?,
+                    Command::Guardrails(command) => guardrails::run(&client, command).await?,
                 };
                 print(&text)
             })

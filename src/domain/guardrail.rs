@@ -161,12 +161,14 @@ pub struct RuleSet {
 
 fn overlaps(a: &[PortRange], b: &[PortRange]) -> bool {
     // No ports means every port.
-    a.is_empty() || b.is_empty() || a.iter().any(|x| b.iter().any(|y| x.from <= y.to && y.from <= x.to))
+    a.is_empty()
+        || b.is_empty()
+        || a.iter()
+            .any(|x| b.iter().any(|y| x.from <= y.to && y.from <= x.to))
 }
 
 fn carries(end: Option<&End>, labels: &Labels) -> bool {
-    labels.is_empty()
-        || end.is_some_and(|e| labels.iter().all(|(k, v)| e.labels.get(k) == Some(v)))
+    labels.is_empty() || end.is_some_and(|e| labels.iter().all(|(k, v)| e.labels.get(k) == Some(v)))
 }
 
 impl Rule {
@@ -208,9 +210,7 @@ impl Rule {
             Then::MaxExpiryDays(_) => "expires_in_hours",
             _ if self.source_covers.is_some() => "source_cidr",
             _ if self.ports.is_some() => "ports",
-            Then::AtMost {
-                per: Per::Team, ..
-            } if !self.from.is_empty() => "source_network_id",
+            Then::AtMost { per: Per::Team, .. } if !self.from.is_empty() => "source_network_id",
             _ => "destination_network_id",
         }
     }
@@ -226,11 +226,17 @@ impl Rule {
             format!(" ({})", self.description)
         };
         let (outcome, reason) = match &self.then {
-            Then::Forbid => (Outcome::Deny, format!("forbidden by the guardrail {}{about}", self.name)),
+            Then::Forbid => (
+                Outcome::Deny,
+                format!("forbidden by the guardrail {}{about}", self.name),
+            ),
             Then::MaxExpiryDays(days) => match p.expires_in_days {
                 Some(d) if d <= *days => (
                     Outcome::Allow,
-                    format!("expires within {days} days, as the guardrail {} asks", self.name),
+                    format!(
+                        "expires within {days} days, as the guardrail {} asks",
+                        self.name
+                    ),
                 ),
                 _ => (
                     Outcome::Deny,
@@ -242,7 +248,10 @@ impl Rule {
             },
             Then::ApprovalFrom(team) => (
                 Outcome::Approval(team.clone()),
-                format!("the guardrail {} asks a lead of {team} to approve too{about}", self.name),
+                format!(
+                    "the guardrail {} asks a lead of {team} to approve too{about}",
+                    self.name
+                ),
             ),
             Then::AtMost { count, per } => {
                 let (open, whom) = match per {
@@ -300,15 +309,19 @@ impl RuleSet {
                 Then::ApprovalFrom(team) if team.trim().is_empty() => {
                     problems.push(format!("rule {}: approval_from needs a team", r.name))
                 }
-                Then::MaxExpiryDays(0) => {
-                    problems.push(format!("rule {}: max_expiry_days must be at least 1", r.name))
-                }
+                Then::MaxExpiryDays(0) => problems.push(format!(
+                    "rule {}: max_expiry_days must be at least 1",
+                    r.name
+                )),
                 _ => {}
             }
         }
         for t in &self.tests {
             let verdicts = self.judge(&t.request);
-            let denied: Vec<&Verdict> = verdicts.iter().filter(|v| v.outcome == Outcome::Deny).collect();
+            let denied: Vec<&Verdict> = verdicts
+                .iter()
+                .filter(|v| v.outcome == Outcome::Deny)
+                .collect();
             let approvals: Vec<&Verdict> = verdicts
                 .iter()
                 .filter(|v| matches!(v.outcome, Outcome::Approval(_)))
@@ -340,7 +353,9 @@ impl RuleSet {
                     "test {:?} expects {}{} but gets {}{}",
                     t.name,
                     word(t.expect),
-                    t.by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default(),
+                    t.by.as_deref()
+                        .map(|b| format!(" by {b}"))
+                        .unwrap_or_default(),
                     word(got),
                     if deciders.is_empty() {
                         String::new()

@@ -55,5 +55,6 @@ pub(super) fn dns_record(
         )],
         routes: Vec::new(),
         rules: Vec::new(),
+        guardrails: Vec::new(),
     })
 }

@@ -102,6 +102,7 @@ pub(super) fn service_exposure(
             ports: port.to_string(),
             at: target.place(),
         }],
+        guardrails: Vec::new(),
     })
 }
 

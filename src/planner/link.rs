@@ -85,6 +85,7 @@ pub(super) fn network_to_network(
         resources,
         routes,
         rules,
+        guardrails: Vec::new(),
     })
 }
 

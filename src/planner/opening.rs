@@ -80,5 +80,6 @@ pub(super) fn firewall_opening(
             ports: ports_text,
             at: destination.place(),
         }],
+        guardrails: Vec::new(),
     })
 }

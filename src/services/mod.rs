@@ -9,6 +9,7 @@ mod allocation_queue;
 pub mod audit;
 pub mod connections;
 mod filter;
+pub mod guardrails;
 pub mod housekeeping;
 pub mod idempotency;
 pub mod mail;

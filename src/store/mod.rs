@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod changes;
 pub mod connections;
+pub mod guardrails;
 pub mod idempotency;
 pub mod monitoring;
 pub mod networks;

@@ -10,6 +10,7 @@ mod connections;
 pub mod errors;
 mod flash;
 mod form;
+mod guardrails;
 mod health;
 mod home;
 mod map;
@@ -178,6 +179,8 @@ route_table! {
     get "/address-plan/pools/{id}" => address_plan::pool,
     post "/address-plan/pools/{id}/allocations" => address_plan::allocate,
     post "/address-plan/allocations/{id}/release" => address_plan::release,
+    get "/guardrails" => guardrails::show,
+    post "/guardrails" => guardrails::save,
     get "/admin/provider-accounts" => provider_accounts::list,
     post "/admin/provider-accounts" => provider_accounts::create,
     get "/admin/sandbox" => sandbox::list,

@@ -592,6 +592,20 @@ async fn every_route_for_every_role() {
         ),
         row(
             "get",
+            "/guardrails",
+            "/guardrails".into(),
+            Body::None,
+            signed_in,
+        ),
+        row(
+            "post",
+            "/guardrails",
+            "/guardrails".into(),
+            form(&[("rule_set", "{}"), ("based_on_version", "999")]),
+            admins,
+        ),
+        row(
+            "get",
             "/admin/provider-accounts",
             "/admin/provider-accounts".into(),
             Body::None,
@@ -1122,6 +1136,27 @@ async fn every_route_for_every_role() {
             "/api/v1/provider-accounts".into(),
             Body::None,
             signed_in,
+        ),
+        row(
+            "get",
+            "/api/v1/guardrails",
+            "/api/v1/guardrails".into(),
+            Body::None,
+            signed_in,
+        ),
+        row(
+            "get",
+            "/api/v1/guardrails/versions",
+            "/api/v1/guardrails/versions".into(),
+            Body::None,
+            signed_in,
+        ),
+        row(
+            "put",
+            "/api/v1/guardrails",
+            "/api/v1/guardrails".into(),
+            Body::Json(json!({"rule_set": {}, "based_on_version": 999})),
+            admins,
         ),
         row(
             "post",

@@ -18,6 +18,7 @@ mod dns;
 mod email;
 mod errors;
 mod forms;
+mod guardrails;
 mod health;
 mod helpers;
 mod idempotency;

@@ -7,6 +7,7 @@ pub mod changes;
 #[cfg(test)]
 mod compat;
 pub mod connections;
+pub mod guardrails;
 mod idempotency;
 pub mod me;
 pub mod model;
@@ -40,6 +41,7 @@ use utoipa::{Modify, OpenApi};
         renewals::renew, renewals::list, renewals::approve, renewals::reject,
         changes::create, changes::list, changes::get, changes::approve, changes::reject,
         notifications::preferences, notifications::set_preferences, notifications::webhook, notifications::set_webhook, notifications::delete_webhook,
+        guardrails::get, guardrails::versions, guardrails::save,
         sandbox::list, sandbox::change, sandbox::delete, audit::list),
     components(schemas(
         me::Me, me::MyTeam, teams::TeamOut, teams::TeamDetailOut, teams::MemberOut, teams::MemberRole, teams::NewTeamIn, teams::MemberIn, users::UserOut, users::SessionsEndedOut,
@@ -48,13 +50,14 @@ use utoipa::{Modify, OpenApi};
         networks::AccountOut, networks::NewAccountIn, networks::NetworkOut, networks::NewNetworkIn, networks::NetworkChangeIn, networks::OwnershipOut, networks::OwnershipRefusalIn,
         networks::NetworkBuildOut, networks::NetworkApprovalIn, networks::NetworkRejectionIn, networks::NetworkStepOut,
         connections::ConnectionOut, connections::SideOut, connections::PlanOut, connections::EventOut, connections::DecisionIn, connections::RejectionIn, connections::StepOut,
-        model::ConnectionRequest, model::Plan, model::Mechanism, model::Resource, model::Route, model::Rule, model::Place, model::Alternative,
+        model::ConnectionRequest, model::Plan, model::GuardrailVerdict, model::Mechanism, model::Resource, model::Route, model::Rule, model::Place, model::Alternative,
         model::Kind, model::Status,
         sandbox::SandboxResourceOut, sandbox::SandboxChangeIn,
         connections::ObservedOut, connections::DriftOut, connections::RepairModeIn, connections::RepairMode, connections::StatusOut,
         notifications::PreferencesIo, notifications::WebhookIo, audit::AuditEventOut,
         renewals::RenewalOut, renewals::RenewalIn, renewals::RenewalDecisionIn, renewals::RenewalRejectionIn,
-        changes::ChangeOut, changes::DifferenceOut, changes::ChangeSideOut, changes::ChangeIn, changes::ChangeApprovalIn, changes::ChangeRejectionIn
+        changes::ChangeOut, changes::DifferenceOut, changes::ChangeSideOut, changes::ChangeIn, changes::ChangeApprovalIn, changes::ChangeRejectionIn,
+        guardrails::GuardrailsOut, guardrails::GuardrailsIn, guardrails::SavedGuardrailsOut, guardrails::ViolationOut
     )),
     modifiers(&BearerAuth, &CommonAnswers),
     security(("bearer" = []))
@@ -343,6 +346,9 @@ crate::web::route_table! {
     delete "/api/v1/teams/{slug}/webhook" => notifications::delete_webhook,
     get "/api/v1/sandbox/resources" => sandbox::list,
     get "/api/v1/audit" => audit::list,
+    get "/api/v1/guardrails" => guardrails::get,
+    put "/api/v1/guardrails" => guardrails::save,
+    get "/api/v1/guardrails/versions" => guardrails::versions,
     get "/api/v1/allocations" => pools::allocations,
     patch "/api/v1/sandbox/resources/{id}" => sandbox::change,
     delete "/api/v1/sandbox/resources/{id}" => sandbox::delete,

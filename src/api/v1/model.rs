@@ -118,6 +118,38 @@ pub struct Plan {
     pub resources: Vec<Resource>,
     pub routes: Vec<Route>,
     pub rules: Vec<Rule>,
+    /// What each guardrail that looks at the request says of it.
+    #[serde(default)]
+    pub guardrails: Vec<GuardrailVerdict>,
+}
+
+/// One guardrail's word on a request.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GuardrailVerdict {
+    /// The rule's name.
+    pub rule: String,
+    /// `allow` (it applies and is met), `deny` or `approval` (a lead of
+    /// `team` must approve too).
+    pub outcome: String,
+    pub team: Option<String>,
+    pub reason: String,
+}
+
+impl From<crate::domain::guardrail::Verdict> for GuardrailVerdict {
+    fn from(v: crate::domain::guardrail::Verdict) -> Self {
+        use crate::domain::guardrail::Outcome;
+        let (outcome, team) = match v.outcome {
+            Outcome::Allow => ("allow", None),
+            Outcome::Deny => ("deny", None),
+            Outcome::Approval(team) => ("approval", Some(team)),
+        };
+        Self {
+            rule: v.rule,
+            outcome: outcome.into(),
+            team,
+            reason: v.reason,
+        }
+    }
 }
 
 impl From<planner::Plan> for Plan {
@@ -160,6 +192,7 @@ impl From<planner::Plan> for Plan {
                     at: r.at.into(),
                 })
                 .collect(),
+            guardrails: p.guardrails.into_iter().map(Into::into).collect(),
         }
     }
 }

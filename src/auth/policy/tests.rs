@@ -60,6 +60,7 @@ fn every_action_for_every_role() {
         (Action::ManageAddressPlan, false, false, true, false),
         (Action::ReleaseNetworkPrefix, false, false, true, false),
         (Action::ManageProviderAccounts, false, false, true, false),
+        (Action::ManageGuardrails, false, false, true, false),
         (Action::ViewNetworks, true, true, true, true),
         (
             Action::ManageNetworks { team_id: team },

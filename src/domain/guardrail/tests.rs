@@ -57,8 +57,20 @@ fn labels_of_both_ends_decide_a_forbidden_reach() {
         "forbidden by the guardrail dev-never-prod (development stays out of production)"
     );
     assert_eq!(verdict.field, "destination_network_id");
-    assert!(denied_by(&set, &link(end("web", "prod"), end("payments", "prod"), "443")).is_empty());
-    assert!(denied_by(&set, &link(end("web", "dev"), end("payments", "dev"), "443")).is_empty());
+    assert!(
+        denied_by(
+            &set,
+            &link(end("web", "prod"), end("payments", "prod"), "443")
+        )
+        .is_empty()
+    );
+    assert!(
+        denied_by(
+            &set,
+            &link(end("web", "dev"), end("payments", "dev"), "443")
+        )
+        .is_empty()
+    );
     // An end without the label is not "dev".
     assert!(denied_by(&set, &link(None, end("payments", "prod"), "443")).is_empty());
 }
@@ -104,8 +116,15 @@ fn anywhere_as_a_source_expiry_approvals_and_limits() {
         kind: Kind::ServiceExposure,
         ..link(None, end("payments", "prod"), "")
     };
-    let approval: Vec<Outcome> = set.judge(&exposure).into_iter().map(|v| v.outcome).collect();
-    assert!(approval.contains(&Outcome::Approval("security".into())), "{approval:?}");
+    let approval: Vec<Outcome> = set
+        .judge(&exposure)
+        .into_iter()
+        .map(|v| v.outcome)
+        .collect();
+    assert!(
+        approval.contains(&Outcome::Approval("security".into())),
+        "{approval:?}"
+    );
 
     let mut busy = link(end("web", "prod"), end("payments", "prod"), "443");
     busy.open_for_team = 9;
@@ -131,13 +150,17 @@ fn a_rule_set_whose_tests_fail_says_which_and_why() {
     set.tests[1].request.ports = "22".into();
     assert_eq!(
         set.problems(),
-        ["test \"prod reaches prod\" expects allow but gets deny (from no-admin-ports-from-outside)"]
+        [
+            "test \"prod reaches prod\" expects allow but gets deny (from no-admin-ports-from-outside)"
+        ]
     );
     set.tests[1].request.ports = "443".into();
     set.tests[0].by = Some("ten-per-team".into());
     assert_eq!(
         set.problems(),
-        ["test \"dev cannot reach prod\" expects deny by ten-per-team but gets deny (from dev-never-prod)"]
+        [
+            "test \"dev cannot reach prod\" expects deny by ten-per-team but gets deny (from dev-never-prod)"
+        ]
     );
 }
 
@@ -149,10 +172,18 @@ fn a_malformed_rule_set_is_refused_before_any_test() {
         {"name": " ", "then": {"approval_from": ""}}
     ]}));
     let problems = set.problems();
-    assert!(problems.iter().any(|p| p.starts_with("rule a: ports:")), "{problems:?}");
-    assert!(problems.contains(&"two rules are called a".to_owned()), "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p.starts_with("rule a: ports:")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.contains(&"two rules are called a".to_owned()),
+        "{problems:?}"
+    );
     assert!(problems.contains(&"rule a: max_expiry_days must be at least 1".to_owned()));
     assert!(problems.contains(&"every rule needs a name of 1 to 100 characters".to_owned()));
-    let unknown = serde_json::from_value::<RuleSet>(serde_json::json!({"rules": [{"name": "x", "then": "allow"}]}));
+    let unknown = serde_json::from_value::<RuleSet>(
+        serde_json::json!({"rules": [{"name": "x", "then": "allow"}]}),
+    );
     assert!(unknown.is_err());
 }

@@ -2,6 +2,7 @@
 //! with a comment; the requester may cancel while nothing is built.
 
 use super::*;
+use crate::services::guardrails;
 
 fn refused(r: connection::Refused) -> Error {
     Error::Conflict(r.0)
@@ -45,6 +46,17 @@ pub async fn approve(
         return Err(Error::Conflict(format!(
             "the networks changed since this was requested, so the plan changed and every approval must be given again: {}",
             difference.join("; ")
+        )));
+    }
+    // The guardrails in force now decide, not those of the day it was asked.
+    let spec: ConnectionRequest =
+        serde_json::from_value(c.spec.clone()).map_err(Error::internal)?;
+    let verdicts = guardrails::judge(&mut tx, &spec, c.expires_at, Some(id)).await?;
+    if let Err(Error::Invalid(refusals)) = guardrails::refused(&verdicts) {
+        let why: Vec<String> = refusals.into_iter().map(|r| r.reason).collect();
+        return Err(Error::Conflict(format!(
+            "this request cannot be approved: {}",
+            why.join("; ")
         )));
     }
     store::connections::decide(

@@ -2,6 +2,7 @@
 //! saved waiting for the leads of every side.
 
 use super::*;
+use crate::services::guardrails;
 use crate::services::idempotency::{IdempotencyKey, Once};
 
 const MAX_EXPIRY_HOURS: i64 = 24 * 366;
@@ -496,7 +497,10 @@ pub async fn preview(ctx: &Context, caller: &Caller, req: &ConnectionRequest) ->
     let (_, ask, sides) = ask_for(&mut conn, req).await?;
     // Said before submitting: who may ask for this, when this person may not.
     may_request(&mut conn, caller, &sides).await?;
-    plan_of(&ask)
+    let mut plan = plan_of(&ask)?;
+    plan.guardrails = guardrails::judge(&mut conn, req, None, None).await?;
+    guardrails::refused(&plan.guardrails)?;
+    Ok(plan)
 }
 
 /// The policy's word on asking for a connection between `sides`.
@@ -524,8 +528,19 @@ pub async fn request(
     let mut tx = ctx.pool.begin().await?;
     let (kind, ask, sides) = ask_for(&mut tx, &req).await?;
     let permit = may_request(&mut tx, caller, &sides).await?;
-    let sides = permit.teams();
-    let plan = plan_of(&ask)?;
+    let mut plan = plan_of(&ask)?;
+    plan.guardrails = guardrails::judge(&mut tx, &req, None, None).await?;
+    guardrails::refused(&plan.guardrails)?;
+    // A guardrail may ask one more team to consent (never fewer).
+    let mut sides = permit.teams().to_vec();
+    for slug in guardrails::approving_teams(&plan.guardrails) {
+        if let Some(team) = store::teams::find_by_slug(&mut *tx, &slug).await?
+            && !sides.contains(&team.id)
+        {
+            sides.push(team.id);
+        }
+    }
+    let sides = &sides[..];
     let plan_json = serde_json::to_value(&plan).map_err(Error::internal)?;
     let id = Uuid::new_v4();
     let spec = serde_json::to_value(&req).map_err(Error::internal)?;

@@ -1,0 +1,299 @@
+//! Guardrails against the real database and mail: a rule set whose own tests
+//! fail is not saved; a dev→prod request is refused in the preview and the
+//! API naming the rule; a rule asking another team's approval adds that side;
+//! a rule saved later is checked at approval and reported to the owners of
+//! active connections it would now refuse.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::connections::{World, world};
+use crate::helpers::{Options, eventually, maildev_messages, spawn_app_with};
+use crate::provisioning::{approve_both, until_status};
+use switchboard::domain::team::Role;
+
+fn dev_never_prod() -> Value {
+    json!({"name": "dev-never-prod", "description": "development stays out of production",
+           "from": {"environment": "dev"}, "to": {"environment": "prod"}, "then": "forbid"})
+}
+
+fn dev_to_prod_test(expect: &str) -> Value {
+    json!({"name": "dev cannot reach prod", "expect": expect, "by": "dev-never-prod",
+           "request": {"kind": "network-to-network",
+                       "from": {"team": "payments", "labels": {"environment": "dev"}},
+                       "to": {"team": "search", "labels": {"environment": "prod"}}, "ports": "443"}})
+}
+
+/// Payments' network is labelled dev, search's prod.
+async fn labelled(w: &World, admin: &str) {
+    for (net, env) in [(&w.payments_net, "dev"), (&w.search_net, "prod")] {
+        let (status, body) = w
+            .call(
+                admin,
+                Method::PATCH,
+                &format!("/api/v1/networks/{net}"),
+                Some(json!({"tags": {"environment": env}})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
+async fn save(w: &World, token: &str, rule_set: Value, based_on: i64) -> (u16, Value) {
+    w.call(
+        token,
+        Method::PUT,
+        "/api/v1/guardrails",
+        Some(json!({"rule_set": rule_set, "based_on_version": based_on, "comment": "test"})),
+    )
+    .await
+}
+
+fn link() -> Value {
+    json!({"kind": "network-to-network", "reason": "payments calls search",
+           "protocol": "tcp", "ports": "443"})
+}
+
+fn with_networks(w: &World, mut body: Value) -> Value {
+    body["source_network_id"] = json!(w.payments_net);
+    body["destination_network_id"] = json!(w.search_net);
+    body
+}
+
+#[tokio::test]
+async fn a_dev_to_prod_request_is_refused_by_name_and_rule_sets_must_pass_their_tests() {
+    let w = world(spawn_app_with(Options::default()).await).await;
+    let admin = w.app.token("root@example.test", true).await;
+    labelled(&w, &admin).await;
+
+    // Nothing saved yet: version 0, and the request would be allowed.
+    let (status, none) = w
+        .call(&w.requester, Method::GET, "/api/v1/guardrails", None)
+        .await;
+    assert_eq!((status, none["version"].clone()), (200, json!(0)), "{none}");
+
+    // A set whose own test expects the wrong verdict is not saved.
+    let failing = json!({"rules": [dev_never_prod()], "tests": [dev_to_prod_test("allow")]});
+    let (status, refused) = save(&w, &admin, failing, 0).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["errors"][0]["field"], "rule_set", "{refused}");
+    assert_eq!(
+        refused["errors"][0]["reason"],
+        "test \"dev cannot reach prod\" expects allow by dev-never-prod but gets deny (from dev-never-prod)"
+    );
+    let (_, still) = w
+        .call(&w.requester, Method::GET, "/api/v1/guardrails", None)
+        .await;
+    assert_eq!(still["version"], 0, "nothing saved: {still}");
+
+    // Members may read but not save.
+    let good = json!({"rules": [dev_never_prod()], "tests": [dev_to_prod_test("deny")]});
+    let (status, _) = save(&w, &w.requester, good.clone(), 0).await;
+    assert_eq!(status, 403);
+    let (status, saved) = save(&w, &admin, good.clone(), 0).await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["guardrails"]["version"], 1);
+    // Saved on top of a version that is no longer the latest: refused.
+    let (status, stale) = save(&w, &admin, good, 0).await;
+    assert_eq!(status, 409, "{stale}");
+
+    // The preview and the request both refuse it, naming the rule.
+    let body = with_networks(&w, link());
+    for path in ["/api/v1/connections/plan", "/api/v1/connections"] {
+        let (status, refused) = w
+            .call(&w.requester, Method::POST, path, Some(body.clone()))
+            .await;
+        assert_eq!(status, 422, "{path}: {refused}");
+        let field = &refused["errors"][0];
+        assert_eq!(field["field"], "destination_network_id", "{refused}");
+        assert_eq!(
+            field["reason"],
+            "forbidden by the guardrail dev-never-prod (development stays out of production)"
+        );
+    }
+    assert_eq!(w.count("connections").await, 0, "nothing was asked for");
+
+    // Between two prod networks it is allowed.
+    let (status, _) = w
+        .call(
+            &admin,
+            Method::PATCH,
+            &format!("/api/v1/networks/{}", w.payments_net),
+            Some(json!({"tags": {"environment": "prod"}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, plan) = w
+        .call(
+            &w.requester,
+            Method::POST,
+            "/api/v1/connections/plan",
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 200, "{plan}");
+    assert_eq!(plan["guardrails"], json!([]), "no rule looks at it");
+
+    // The page shows the rule to everyone, the form only to admins.
+    w.app
+        .sign_in_dev("rita@example.test", "payments", "member", false)
+        .await;
+    let page = w.app.get("/guardrails").await.text().await.unwrap();
+    assert!(page.contains("dev-never-prod") && !page.contains("Change the guardrails"));
+    w.app.sign_in_admin().await;
+    let page = w.app.get("/guardrails").await.text().await.unwrap();
+    assert!(page.contains("Change the guardrails") && page.contains("Save as version 2"));
+}
+
+#[tokio::test]
+async fn a_rule_saved_later_is_checked_at_approval_and_reported_to_active_owners() {
+    let w = world(
+        spawn_app_with(Options {
+            smtp: true,
+            ..Options::default()
+        })
+        .await,
+    )
+    .await;
+    let admin = w.app.token("root@example.test", true).await;
+    labelled(&w, &admin).await;
+    let body = with_networks(&w, link());
+
+    // One active, one waiting for approval: both allowed when asked for.
+    let (status, active) = w
+        .call(
+            &w.requester,
+            Method::POST,
+            "/api/v1/connections",
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(status, 201, "{active}");
+    let active_id = active["id"].as_str().unwrap().to_owned();
+    approve_both(&w, &active_id).await;
+    until_status(&w, &active_id, "active").await;
+    let (status, waiting) = w
+        .call(
+            &w.requester,
+            Method::POST,
+            "/api/v1/connections",
+            Some(with_networks(&w, json!({"kind": "network-to-network", "reason": "metrics", "protocol": "tcp", "ports": "9100"}))),
+        )
+        .await;
+    assert_eq!(status, 201, "{waiting}");
+    let waiting_id = waiting["id"].as_str().unwrap().to_owned();
+
+    let (status, saved) = save(&w, &admin, json!({"rules": [dev_never_prod()]}), 0).await;
+    assert_eq!(status, 200, "{saved}");
+    let reported: Vec<&str> = saved["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["connection_id"].as_str().unwrap())
+        .collect();
+    assert!(reported.contains(&active_id.as_str()), "{saved}");
+    assert!(reported.contains(&waiting_id.as_str()), "{saved}");
+
+    // Reported, not removed; the owners hear of it.
+    let (_, still) = w
+        .call(
+            &w.requester,
+            Method::GET,
+            &format!("/api/v1/connections/{active_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(still["status"], "active");
+    let told = eventually(Duration::from_secs(20), "the lead emailed", || async {
+        let mail = maildev_messages(&w.payments_lead_email).await;
+        mail.into_iter().find(|m| {
+            m["subject"]
+                .as_str()
+                .is_some_and(|s| s.contains("breaks the guardrails of version 1"))
+        })
+    })
+    .await;
+    assert!(
+        told["text"].as_str().unwrap().contains("dev-never-prod"),
+        "{told}"
+    );
+
+    // The waiting one can no longer be approved.
+    let (status, refused) = w
+        .call(
+            &w.payments_lead,
+            Method::POST,
+            &format!("/api/v1/connections/{waiting_id}/approve"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("dev-never-prod"),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn a_rule_can_ask_one_more_team_to_approve() {
+    let w = world(spawn_app_with(Options::default()).await).await;
+    let admin = w.app.token("root@example.test", true).await;
+    let security_lead = w
+        .app
+        .team_token("sam@example.test", "security", Role::Lead, false)
+        .await;
+    let rules = json!({"rules": [{"name": "security-sees-443", "ports": "443",
+                                  "then": {"approval_from": "security"}}]});
+    let (status, saved) = save(&w, &admin, rules, 0).await;
+    assert_eq!(status, 200, "{saved}");
+    let unknown = json!({"rules": [{"name": "nobody", "then": {"approval_from": "no-such-team"}}]});
+    let (status, refused) = save(&w, &admin, unknown, 1).await;
+    assert_eq!(status, 422, "{refused}");
+
+    let (status, c) = w
+        .call(
+            &w.requester,
+            Method::POST,
+            "/api/v1/connections",
+            Some(with_networks(&w, link())),
+        )
+        .await;
+    assert_eq!(status, 201, "{c}");
+    let teams: Vec<&str> = c["sides"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["team"].as_str().unwrap())
+        .collect();
+    assert!(teams.contains(&"security"), "{c}");
+    assert_eq!(c["plan"]["guardrails"][0]["outcome"], "approval", "{c}");
+    let id = c["id"].as_str().unwrap().to_owned();
+    approve_both(&w, &id).await;
+    let (_, after) = w
+        .call(
+            &w.requester,
+            Method::GET,
+            &format!("/api/v1/connections/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        after["status"], "pending_approval",
+        "security has not approved yet: {after}"
+    );
+    let (status, body) = w
+        .call(
+            &security_lead,
+            Method::POST,
+            &format!("/api/v1/connections/{id}/approve"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    until_status(&w, &id, "active").await;
+}
