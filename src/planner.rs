@@ -129,7 +129,7 @@ pub struct Service {
 /// Where traffic of a firewall opening comes from.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Source {
-    Network(End),
+    Network(Box<End>),
     Cidr(IpNet),
 }
 

@@ -152,12 +152,9 @@ impl Underlay {
         self.range
             .hosts()
             .skip(1)
-            .find(|a| !taken.iter().any(|t| t.addr() == std::net::IpAddr::V4(*a)))
-            .map(|a| {
-                IpNet::V4(
-                    ipnet::Ipv4Net::new(a, self.range.prefix_len()).expect("the range's length"),
-                )
-            })
+            .filter(|a| !taken.iter().any(|t| t.addr() == std::net::IpAddr::V4(*a)))
+            .find_map(|a| ipnet::Ipv4Net::new(a, self.range.prefix_len()).ok())
+            .map(IpNet::V4)
     }
 }
 

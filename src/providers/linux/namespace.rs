@@ -110,10 +110,12 @@ impl Linux {
             .await?;
         site.ip(&["link", "set", PEER_DEVICE, "up"]).await?;
         site.ip(&["link", "set", NETWORK_DEVICE, "up"]).await?;
-        if let Some(underlay) = underlay {
-            if join_underlay(&site, &ns, underlay).await? && action == "found" {
-                action = "repaired";
-            }
+        // Joined in any case; "repaired" when something was missing.
+        if let Some(underlay) = underlay
+            && join_underlay(&site, &ns, underlay).await?
+            && action == "found"
+        {
+            action = "repaired";
         }
         Ok(Step::new(action, item, Some(site.id.clone())))
     }

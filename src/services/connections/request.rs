@@ -280,7 +280,7 @@ async fn opening(
         (id, None) => asking
             .end("source_network_id", id)
             .await?
-            .map(Source::Network),
+            .map(|end| Source::Network(Box::new(end))),
     };
     let destination = asking
         .end("destination_network_id", req.destination_network_id)
