@@ -36,6 +36,7 @@ pub use crate::api::v1::notifications::{PreferencesIo, WebhookIo};
 pub use crate::api::v1::pools::{
     AllocationOut, AvailableOut, NewAllocationIn, NewPoolIn, PoolDetailOut, PoolOut, QuotaIn,
 };
+pub use crate::api::v1::reach::{FlowOut, ReachOut};
 pub use crate::api::v1::sandbox::{SandboxChangeIn, SandboxResourceOut};
 pub use crate::api::v1::teams::{MemberIn, MemberOut, NewTeamIn, TeamDetailOut, TeamOut};
 pub use crate::api::v1::tokens::{NewTokenIn, NewTokenOut, TokenOut};
@@ -271,6 +272,27 @@ impl Client {
     ) -> Result<SavedGuardrailsOut, ClientError> {
         self.send(Method::PUT, "/guardrails", Some(guardrails), None)
             .await
+    }
+
+    /// Who can reach `to` (from `from`, on `port`): addresses, ranges, network ids or names.
+    pub async fn reach(
+        &self,
+        from: Option<&str>,
+        to: &str,
+        port: Option<u16>,
+    ) -> Result<ReachOut, ClientError> {
+        #[derive(Serialize)]
+        struct Question<'a> {
+            to: &'a str,
+            from: Option<&'a str>,
+            port: Option<u16>,
+        }
+        let none = PageRequest {
+            limit: None,
+            cursor: None,
+        };
+        let query = serde_urlencoded_query(&Question { to, from, port }, &none);
+        self.get(&format!("/reach?{query}")).await
     }
 
     // --- teams ---

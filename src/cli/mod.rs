@@ -10,6 +10,7 @@ mod guardrails;
 mod networks;
 mod output;
 mod pools;
+mod reach;
 mod sandbox;
 mod teams;
 
@@ -76,6 +77,8 @@ pub enum Command {
     Account(accounts::AccountCommand),
     /// The audit log: who changed what, newest first (admins; client of /api/v1)
     Audit(audit::AuditArgs),
+    /// Which open connections let traffic from FROM reach TO[:PORT] (client of /api/v1)
+    Reach(reach::ReachArgs),
     /// The guardrails every request is checked against: show, versions, save (admins) (client of /api/v1)
     #[command(subcommand)]
     Guardrails(guardrails::GuardrailsCommand),
@@ -110,6 +113,7 @@ pub fn run(args: ClientArgs, command: Command) -> ExitCode {
                     }
                     Command::Audit(args) => audit::run(&client, args).await?,
                     Command::Guardrails(command) => guardrails::run(&client, command).await?,
+                    Command::Reach(args) => reach::run(&client, args).await?,
                 };
                 print(&text)
             })

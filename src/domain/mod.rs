@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod network;
 pub mod notification;
 pub mod page;
+pub mod reach;
 pub mod renewal;
 pub mod team;
 pub mod text;

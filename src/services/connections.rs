@@ -107,6 +107,9 @@ pub struct ConnectionView {
     /// active), and decide a change for one's side (leads).
     pub can_change: bool,
     pub can_decide_change: bool,
+    /// While it waits for approval: the traffic it would let through, each
+    /// flow with the open connection that already allows it, if any.
+    pub reach: Vec<super::reach::Added>,
     /// What provisioning did, step by step.
     pub steps: Vec<store::connections::StepRow>,
 }
@@ -249,6 +252,16 @@ async fn view(ctx: &Context, caller: &Caller, connection: Connection) -> Result<
         decide_change: offers(ConnectionAction::DecideChange),
     };
     let steps = store::connections::steps(&ctx.pool, connection.id).await?;
+    let reach = match (
+        status,
+        serde_json::from_value::<ConnectionRequest>(connection.spec.clone()),
+    ) {
+        (Status::PendingApproval, Ok(req)) => {
+            let mut conn = ctx.pool.acquire().await?;
+            super::reach::added(&mut conn, connection.id, kind, &req).await?
+        }
+        _ => Vec::new(),
+    };
     Ok(ConnectionView {
         connection,
         status,
@@ -265,6 +278,7 @@ async fn view(ctx: &Context, caller: &Caller, connection: Connection) -> Result<
         can_decide_renewal: offered.decide_renewal,
         can_change: offered.change,
         can_decide_change: offered.decide_change,
+        reach,
         steps,
     })
 }

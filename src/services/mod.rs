@@ -17,6 +17,7 @@ pub mod monitor;
 pub mod networks;
 pub mod notifications;
 pub mod provisioning;
+pub mod reach;
 pub mod sandbox;
 pub mod teams;
 pub mod tokens;

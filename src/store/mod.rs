@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod pools;
 pub mod provider_accounts;
 pub mod queue;
+pub mod reach;
 pub mod renewals;
 pub mod sessions;
 pub mod teams;

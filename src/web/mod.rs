@@ -20,6 +20,7 @@ mod networks;
 mod outbox;
 mod provider_accounts;
 pub mod ratelimit;
+mod reach;
 mod renewals;
 mod sandbox;
 pub mod session;
@@ -179,6 +180,7 @@ route_table! {
     get "/address-plan/pools/{id}" => address_plan::pool,
     post "/address-plan/pools/{id}/allocations" => address_plan::allocate,
     post "/address-plan/allocations/{id}/release" => address_plan::release,
+    get "/reach" => reach::show,
     get "/guardrails" => guardrails::show,
     post "/guardrails" => guardrails::save,
     get "/admin/provider-accounts" => provider_accounts::list,

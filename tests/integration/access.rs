@@ -592,6 +592,13 @@ async fn every_route_for_every_role() {
         ),
         row(
             "get",
+            "/reach",
+            "/reach?to=10.0.0.1".into(),
+            Body::None,
+            signed_in,
+        ),
+        row(
+            "get",
             "/guardrails",
             "/guardrails".into(),
             Body::None,
@@ -1134,6 +1141,13 @@ async fn every_route_for_every_role() {
             "get",
             "/api/v1/provider-accounts",
             "/api/v1/provider-accounts".into(),
+            Body::None,
+            signed_in,
+        ),
+        row(
+            "get",
+            "/api/v1/reach",
+            "/api/v1/reach?to=10.0.0.1&port=443".into(),
             Body::None,
             signed_in,
         ),

@@ -1362,6 +1362,7 @@ async fn every_main_page_fits_a_phone_and_a_desktop_and_the_console_stays_clean(
         "/me".to_owned(),
         "/admin/users".to_owned(),
         "/guardrails".to_owned(),
+        "/reach?to=search-prod".to_owned(),
         "/admin/provider-accounts".to_owned(),
         "/admin/registrations".to_owned(),
         "/admin/sandbox".to_owned(),

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, api_call, spawn_app};
 
 /// Runs the binary with only `env` (and a HOME without a config file).
-async fn switchboard(env: &[(&str, &str)], args: &[&str]) -> Output {
+pub(crate) async fn switchboard(env: &[(&str, &str)], args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(args)
         .env_clear()

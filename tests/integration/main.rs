@@ -31,6 +31,7 @@ mod processes;
 mod providers;
 mod provisioning;
 mod proxy;
+mod reach;
 mod renewals;
 mod signin;
 mod text;

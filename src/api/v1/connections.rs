@@ -66,6 +66,11 @@ pub struct ConnectionOut {
     /// What provisioning did, step by step (on a single connection).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub steps: Option<Vec<StepOut>>,
+    /// While it waits for approval (on a single connection): the traffic it
+    /// would let through, each flow with the open connection that already
+    /// allows it (`already_by`), if any: its reachability delta.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reach: Option<Vec<ReachDeltaOut>>,
     /// What the monitor saw last.
     pub observed: ObservedOut,
     pub created_at: DateTime<Utc>,
@@ -120,6 +125,7 @@ fn connection_out(c: Connection, plan: &planner::Plan) -> Result<ConnectionOut, 
         sides: None,
         plan: None,
         steps: None,
+        reach: None,
         observed: ObservedOut {
             state: c.observed_state,
             since: c.observed_since,
@@ -129,6 +135,13 @@ fn connection_out(c: Connection, plan: &planner::Plan) -> Result<ConnectionOut, 
         created_at: c.created_at,
         updated_at: c.updated_at,
     })
+}
+
+/// A flow a request would add, and the open connection that already allows it.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReachDeltaOut {
+    pub flow: super::reach::FlowOut,
+    pub already_by: Option<Uuid>,
 }
 
 fn view_out(v: ConnectionView) -> Result<ConnectionOut, Error> {
@@ -148,6 +161,15 @@ fn view_out(v: ConnectionView) -> Result<ConnectionOut, Error> {
         sides: Some(sides),
         plan: Some(v.plan.into()),
         steps: Some(steps),
+        reach: Some(
+            v.reach
+                .into_iter()
+                .map(|a| ReachDeltaOut {
+                    flow: a.flow.into(),
+                    already_by: a.already_by,
+                })
+                .collect(),
+        ),
         ..out
     })
 }

@@ -17,6 +17,7 @@ mod page;
 #[cfg(test)]
 mod parity;
 pub mod pools;
+pub mod reach;
 pub mod renewals;
 pub mod sandbox;
 pub mod teams;
@@ -41,7 +42,7 @@ use utoipa::{Modify, OpenApi};
         renewals::renew, renewals::list, renewals::approve, renewals::reject,
         changes::create, changes::list, changes::get, changes::approve, changes::reject,
         notifications::preferences, notifications::set_preferences, notifications::webhook, notifications::set_webhook, notifications::delete_webhook,
-        guardrails::get, guardrails::versions, guardrails::save,
+        guardrails::get, guardrails::versions, guardrails::save, reach::reach,
         sandbox::list, sandbox::change, sandbox::delete, audit::list),
     components(schemas(
         me::Me, me::MyTeam, teams::TeamOut, teams::TeamDetailOut, teams::MemberOut, teams::MemberRole, teams::NewTeamIn, teams::MemberIn, users::UserOut, users::SessionsEndedOut,
@@ -57,7 +58,8 @@ use utoipa::{Modify, OpenApi};
         notifications::PreferencesIo, notifications::WebhookIo, audit::AuditEventOut,
         renewals::RenewalOut, renewals::RenewalIn, renewals::RenewalDecisionIn, renewals::RenewalRejectionIn,
         changes::ChangeOut, changes::DifferenceOut, changes::ChangeSideOut, changes::ChangeIn, changes::ChangeApprovalIn, changes::ChangeRejectionIn,
-        guardrails::GuardrailsOut, guardrails::GuardrailsIn, guardrails::SavedGuardrailsOut, guardrails::ViolationOut
+        guardrails::GuardrailsOut, guardrails::GuardrailsIn, guardrails::SavedGuardrailsOut, guardrails::ViolationOut,
+        reach::ReachOut, reach::FlowOut, connections::ReachDeltaOut
     )),
     modifiers(&BearerAuth, &CommonAnswers),
     security(("bearer" = []))
@@ -349,6 +351,7 @@ crate::web::route_table! {
     get "/api/v1/guardrails" => guardrails::get,
     put "/api/v1/guardrails" => guardrails::save,
     get "/api/v1/guardrails/versions" => guardrails::versions,
+    get "/api/v1/reach" => reach::reach,
     get "/api/v1/allocations" => pools::allocations,
     patch "/api/v1/sandbox/resources/{id}" => sandbox::change,
     delete "/api/v1/sandbox/resources/{id}" => sandbox::delete,
