@@ -63,7 +63,11 @@ async fn who_can_reach_a_network_on_a_port_and_through_which_connection() {
     ] {
         let (status, answer) = reach(&w, query).await;
         assert_eq!(status, 200, "{query}: {answer}");
-        assert_eq!(connections(&answer), vec![active.clone()], "{query}: {answer}");
+        assert_eq!(
+            connections(&answer),
+            vec![active.clone()],
+            "{query}: {answer}"
+        );
     }
     let (_, answer) = reach(&w, "to=search-prod&port=443").await;
     let flow = &answer["flows"][0];
