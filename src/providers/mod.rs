@@ -128,6 +128,9 @@ pub struct Wanted {
 pub struct Seen {
     pub connection_id: Uuid,
     pub differences: Vec<String>,
+    /// The proofs that the approved traffic passes, in plain words (a probe
+    /// that got an answer), where the provider can send traffic.
+    pub verified: Vec<String>,
 }
 
 /// An item with the plan's entry it comes from, as a JSON containment probe:
@@ -240,6 +243,7 @@ where
                 .iter()
                 .flat_map(|item| differences(w.connection_id, item))
                 .collect(),
+            verified: Vec::new(),
         })
         .collect()
 }

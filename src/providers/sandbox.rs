@@ -156,6 +156,7 @@ impl Provider for Sandbox {
                         }
                     })
                     .collect(),
+                verified: Vec::new(),
             })
             .collect())
     }

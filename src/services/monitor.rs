@@ -216,6 +216,7 @@ async fn observe_page(
     .await;
 
     let mut differences: HashMap<Uuid, Vec<String>> = HashMap::new();
+    let mut verified: HashMap<Uuid, Vec<String>> = HashMap::new();
     let mut unknown: HashMap<Uuid, Vec<String>> = HashMap::new();
     for (account, list, took, answer) in asked {
         let error = answer.as_ref().err().map(ToString::to_string);
@@ -226,6 +227,12 @@ async fn observe_page(
                         .entry(s.connection_id)
                         .or_default()
                         .extend(s.differences);
+                    if !s.verified.is_empty() {
+                        verified
+                            .entry(s.connection_id)
+                            .or_default()
+                            .extend(s.verified);
+                    }
                 }
             }
             Err(e) => {
@@ -262,12 +269,17 @@ async fn observe_page(
     let mut drifted: Vec<(Uuid, Vec<String>)> = Vec::new();
     let mut recovered: Vec<(Uuid, DateTime<Utc>, String)> = Vec::new();
     let mut repairs = Vec::new();
+    let (mut proved, mut proofs) = (Vec::new(), Vec::new());
     for w in &watched {
         let looks = match (differences.remove(&w.id), unknown.remove(&w.id)) {
             (Some(d), _) if !d.is_empty() => Looks::Differs(d),
             (_, Some(why)) => Looks::Unknown(why),
             _ => Looks::Matches,
         };
+        if let (Looks::Matches, Some(proof)) = (&looks, verified.remove(&w.id)) {
+            proved.push(w.id);
+            proofs.push(proof.join("; "));
+        }
         let (state, detail) = match &looks {
             Looks::Matches => ("matches", json!([])),
             Looks::Differs(d) => ("differs", json!(d)),
@@ -314,6 +326,7 @@ async fn observe_page(
     }
     report.unknown += states.iter().filter(|s| *s == "unknown").count();
     store::monitoring::record_observations(&mut tx, &ids, &states, &details).await?;
+    store::monitoring::record_proofs(&mut *tx, &proved, &proofs).await?;
     for id in &repairs {
         store::queue::enqueue_unless_waiting(&mut tx, &Repair { connection_id: *id }).await?;
     }

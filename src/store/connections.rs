@@ -29,6 +29,9 @@ pub struct Connection {
     /// matches | differs | unknown, since when, and the differences (or why unknown).
     pub observed_state: Option<String>,
     pub observed_since: Option<DateTime<Utc>>,
+    /// When the monitor last proved the approved traffic passes, and how.
+    pub verified_at: Option<DateTime<Utc>>,
+    pub verified: Option<String>,
     pub observed_detail: serde_json::Value,
 }
 

@@ -445,3 +445,23 @@ pub async fn board(
     .fetch_all(db)
     .await
 }
+
+/// Records the proofs that passed this sweep, per connection.
+pub async fn record_proofs(
+    db: impl PgExecutor<'_>,
+    ids: &[Uuid],
+    proofs: &[String],
+) -> Result<(), sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE connections c SET verified_at = now(), verified = m.proof
+           FROM unnest($1::uuid[], $2::text[]) AS m(id, proof) WHERE c.id = m.id",
+    )
+    .bind(ids)
+    .bind(proofs)
+    .execute(db)
+    .await?;
+    Ok(())
+}

@@ -120,6 +120,9 @@ pub(super) struct Monitoring {
     since: Option<DateTime<Utc>>,
     last_observed: Option<DateTime<Utc>>,
     details: Vec<String>,
+    /// When the approved traffic was last proved to pass, and how.
+    verified_at: Option<DateTime<Utc>>,
+    verified: Option<String>,
     repair: String,
     modes: &'static [&'static str],
     history: Vec<DriftEvent>,
@@ -158,6 +161,8 @@ pub(super) async fn section(
         since: c.observed_since,
         last_observed: monitor::last_observed(ctx, &view.plan).await?,
         details: lines(&c.observed_detail),
+        verified_at: c.verified_at,
+        verified: c.verified.clone(),
         repair: c.repair.clone(),
         modes: monitor::REPAIR_MODES,
         history: monitor::drift_history(ctx, caller, id).await?,

@@ -771,14 +771,17 @@ async fn a_namespace_built_on_demand_is_linked_by_a_wireguard_connection() {
     })
     .await;
     assert!(!netns().contains(&ns), "its namespace is removed");
-    let host = std::process::Command::new("ip")
-        .args(["-o", "link", "show", "master", &bridge.name])
-        .output()
-        .unwrap();
-    let left = String::from_utf8_lossy(&host.stdout);
-    assert_eq!(
-        left.lines().count(),
-        1,
-        "only the lab's own end is left on the bridge: {left}"
-    );
+    // A probe running in the namespace keeps it (and its pair) a moment longer.
+    eventually(
+        Duration::from_secs(10),
+        "only the lab's own end left on the bridge",
+        || async {
+            let host = std::process::Command::new("ip")
+                .args(["-o", "link", "show", "master", &bridge.name])
+                .output()
+                .unwrap();
+            (String::from_utf8_lossy(&host.stdout).lines().count() == 1).then_some(())
+        },
+    )
+    .await;
 }

@@ -240,14 +240,20 @@ fn network(
 /// second (10.62.0.0/24), both in one `linux` account; with `monitor`, the
 /// portal sweeps every second.
 pub(crate) async fn lab_world(lab: &Lab, monitor: bool) -> World {
+    lab_world_every(lab, monitor.then_some(1)).await
+}
+
+/// The lab's world, with the monitor sweeping every `seconds` when given.
+async fn lab_world_every(lab: &Lab, seconds: Option<u32>) -> World {
     let settings = json!({
         format!("endpoint.{}", lab.a): "192.168.77.1",
         format!("endpoint.{}", lab.b): "192.168.77.2",
     });
-    let app = if monitor {
+    let app = if let Some(seconds) = seconds {
         spawn_app_with(Options {
             scheduler: true,
-            env: vec![("SWITCHBOARD_MONITOR_INTERVAL", "1".into())],
+            smtp: true,
+            env: vec![("SWITCHBOARD_MONITOR_INTERVAL", seconds.to_string())],
             ..Options::default()
         })
         .await
@@ -266,6 +272,98 @@ pub(crate) async fn lab_world(lab: &Lab, monitor: bool) -> World {
         },
     )
     .await
+}
+
+/// Proof, not only configuration: the monitor's probe from the source
+/// namespace verifies the approved port; an nftables rule added by hand that
+/// drops it (Switchboard's own rules untouched) makes the connection drift
+/// within two intervals, its owners emailed what was tried, and it matches
+/// (and is verified) again once the rule is gone.
+#[tokio::test]
+async fn a_hand_made_drop_of_the_approved_port_is_found_by_the_probe() {
+    let Some(lab) = Lab::new("a_hand_made_drop_of_the_approved_port_is_found_by_the_probe") else {
+        return;
+    };
+    // A sweep must outlast a silent probe (3 s).
+    let w = lab_world_every(&lab, Some(5)).await;
+    let id = w.request().await["id"].as_str().unwrap().to_owned();
+    approve_both(&w, &id).await;
+    until_status_within(&w, &id, "active", Duration::from_secs(90)).await;
+    let verified = eventually(Duration::from_secs(20), "a verified probe", || async {
+        let (_, c) = w
+            .call(
+                &w.requester,
+                Method::GET,
+                &format!("/api/v1/connections/{id}"),
+                None,
+            )
+            .await;
+        c["observed"]["verified_at"].is_string().then_some(c)
+    })
+    .await;
+    let how = verified["observed"]["verified"].as_str().unwrap();
+    assert!(
+        how.contains(&format!("from {} to 10.62.0.1:443 was accepted", lab.a)),
+        "{how}"
+    );
+
+    let own_rules = Lab::rules(&lab.b, "switchboard");
+    assert!(own_rules > 0);
+    for line in [
+        "add table inet handmade",
+        "add chain inet handmade input { type filter hook input priority -10 ; }",
+        "add rule inet handmade input tcp dport 443 drop",
+    ] {
+        let mut args = vec!["netns", "exec", &lab.b, "nft"];
+        args.extend(line.split(' '));
+        let mut all = vec!["ip"];
+        all.extend(args);
+        sh(&all);
+    }
+    let started = std::time::Instant::now();
+    // Within two intervals.
+    let drifted = until_status_within(&w, &id, "drifted", Duration::from_secs(10)).await;
+    eprintln!("unreachable after {:?}", started.elapsed());
+    let details = drifted["observed"]["details"].to_string();
+    assert!(
+        details.contains("the approved traffic does not pass")
+            && details.contains("10.62.0.1:443 got no answer"),
+        "{drifted}"
+    );
+    assert_eq!(
+        Lab::rules(&lab.b, "switchboard"),
+        own_rules,
+        "Switchboard's own rules are untouched"
+    );
+    eventually(Duration::from_secs(20), "the lead emailed", || async {
+        crate::helpers::maildev_messages(&w.payments_lead_email)
+            .await
+            .into_iter()
+            .find(|m| {
+                m["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("does not pass"))
+            })
+    })
+    .await;
+
+    sh(&[
+        "ip", "netns", "exec", &lab.b, "nft", "delete", "table", "inet", "handmade",
+    ]);
+    until_status_within(&w, &id, "active", Duration::from_secs(20)).await;
+    let (_, again) = w
+        .call(
+            &w.requester,
+            Method::GET,
+            &format!("/api/v1/connections/{id}"),
+            None,
+        )
+        .await;
+    assert!(
+        again["observed"]["verified_at"].as_str() > verified["observed"]["verified_at"].as_str(),
+        "verified again: {again}"
+    );
+    remove_now(&w, &id).await;
 }
 
 #[tokio::test]

@@ -90,6 +90,10 @@ pub struct ObservedOut {
     /// `account` (the provider account's default), `notify` or `auto`: what
     /// happens when it drifts.
     pub repair: String,
+    /// When the monitor last proved that the approved traffic passes (where
+    /// the provider lets Switchboard send traffic), and what it tried.
+    pub verified_at: Option<DateTime<Utc>>,
+    pub verified: Option<String>,
 }
 
 /// A stored plan or request that cannot be read is a fault to see, never a default.
@@ -131,6 +135,8 @@ fn connection_out(c: Connection, plan: &planner::Plan) -> Result<ConnectionOut, 
             since: c.observed_since,
             details: serde_json::from_value(c.observed_detail).unwrap_or_default(),
             repair: c.repair,
+            verified_at: c.verified_at,
+            verified: c.verified,
         },
         created_at: c.created_at,
         updated_at: c.updated_at,

@@ -37,6 +37,7 @@ mod ipsec;
 mod namespace;
 mod nftables;
 mod observe;
+mod probe;
 mod site;
 mod wireguard;
 
@@ -355,7 +356,7 @@ impl Provider for Linux {
         }
         let t = tunnels(&hosts).await?;
         let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
-        Ok(super::seen_each(wanted, |_, item| match &item.build {
+        let mut seen = super::seen_each(wanted, |_, item| match &item.build {
             Build::Network { network, .. } => network
                 .id
                 .as_ref()
@@ -363,7 +364,10 @@ impl Provider for Linux {
                 .cloned()
                 .unwrap_or_default(),
             _ => differences(item, &spaces, &t, now),
-        }))
+        });
+        // Configured as approved is not yet working: prove it where we can.
+        self.prove(wanted, &mut seen).await;
+        Ok(seen)
     }
 
     async fn destroy(
