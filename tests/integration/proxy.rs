@@ -352,3 +352,92 @@ async fn the_redis_route_store_refuses_a_path_ceryx_cannot_route() {
         .unwrap();
     assert!(keys.is_empty(), "{keys:?}");
 }
+
+/// A sweep now, as if the interval had passed since the last one.
+async fn sweep_now(w: &World) {
+    sqlx::query("DELETE FROM monitor_sweeps")
+        .execute(&w.app.pool)
+        .await
+        .unwrap();
+    let report = switchboard::services::monitor::sweep(&w.app.ctx)
+        .await
+        .unwrap();
+    assert!(!report.skipped);
+}
+
+async fn connection(w: &World, id: &str) -> Value {
+    w.call(
+        &w.requester,
+        Method::GET,
+        &format!("/api/v1/connections/{id}"),
+        None,
+    )
+    .await
+    .1
+}
+
+/// Proof through the proxy: with `probe_url`, the monitor sends a request with
+/// the exposure's host name through Caddy; the service's answer is recorded
+/// as verified; once the upstream stops, Caddy's gateway error makes the
+/// connection drift, and it matches again when the service is back.
+#[tokio::test]
+async fn an_exposure_is_proved_through_caddy_and_a_stopped_upstream_is_drift() {
+    let mut settings = caddy_settings();
+    settings["probe_url"] = json!(format!("http://{}", caddy_http()));
+    let (w, net) = proxy_world(settings).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let serve = |listener: tokio::net::TcpListener| {
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
+                    .await;
+            }
+        })
+    };
+    let upstream = serve(listener);
+    let host = new_host();
+    let c = expose(&w, &net, &host, "/", port).await;
+    let id = c["id"].as_str().unwrap();
+    until_status(&w, id, "active").await;
+    sweep_now(&w).await;
+    let verified = connection(&w, id).await;
+    assert!(
+        verified["observed"]["verified"]
+            .as_str()
+            .is_some_and(|v| v.contains(&format!(
+                "GET http://{host}/ through the proxy was answered 200 OK by the service"
+            ))),
+        "{verified}"
+    );
+
+    upstream.abort();
+    let _ = upstream.await;
+    sweep_now(&w).await;
+    let drifted = connection(&w, id).await;
+    assert_eq!(drifted["status"], "drifted", "{drifted}");
+    assert!(
+        drifted["observed"]["details"]
+            .to_string()
+            .contains("the service does not answer through the proxy"),
+        "{drifted}"
+    );
+
+    let back = serve(
+        tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap(),
+    );
+    sweep_now(&w).await;
+    assert_eq!(connection(&w, id).await["status"], "active");
+    back.abort();
+    remove_now(&w, id).await;
+}

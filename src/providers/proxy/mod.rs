@@ -13,7 +13,10 @@
 //! address that DNS records point at (read by the planner); for caddy
 //! `admin_url` (default `http://127.0.0.1:2019`) and `server` (default
 //! `switchboard`); for redis `redis_url` (default `redis://127.0.0.1:6379`) and
-//! `key_prefix` (default `ceryx`). A route belongs to one connection: another
+//! `key_prefix` (default `ceryx`); `probe_url` (e.g. `http://127.0.0.1:80`), where
+//! Switchboard can send requests through the proxy: with it, the monitor proves
+//! each matching route by a request with the route's host name, and a gateway
+//! error (the service does not answer the proxy) is drift. A route belongs to one connection: another
 //! connection asking for the same host name and path is refused, and a route
 //! Switchboard did not make is never touched.
 
@@ -30,6 +33,8 @@ use crate::store::provider_accounts::ProviderAccount;
 
 pub struct Proxy {
     backend: Backend,
+    /// Where requests are sent through the proxy to prove routes (`probe_url`).
+    probe: Option<(String, reqwest::Client)>,
 }
 
 enum Backend {
@@ -171,7 +176,79 @@ impl Proxy {
                 ));
             }
         };
-        Ok(Proxy { backend })
+        let probe = match setting("probe_url") {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                let client = reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(3))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| format!("proxy account {name}: {e}"))?;
+                Some((url.trim_end_matches('/').to_owned(), client))
+            }
+            Some(other) => {
+                return Err(format!(
+                    "proxy account {name}: probe_url must be an http:// or https:// URL, not {other:?}"
+                ));
+            }
+            None => None,
+        };
+        Ok(Proxy { backend, probe })
+    }
+
+    /// Sends a request through the proxy for each route of a matching
+    /// connection: an answer from the service is recorded as verified, a
+    /// gateway error or no answer at all is a difference.
+    async fn prove(&self, wanted: &[Wanted], seen: &mut [Seen]) {
+        let Some((base, client)) = &self.probe else {
+            return;
+        };
+        let probes = seen
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.differences.is_empty())
+            .filter_map(|(n, s)| {
+                Some((
+                    n,
+                    wanted.iter().find(|w| w.connection_id == s.connection_id)?,
+                ))
+            })
+            .flat_map(|(n, w)| {
+                w.items.iter().filter_map(move |item| match &item.build {
+                    Build::ProxyRoute { hostname, path, .. } => {
+                        Some((n, hostname.clone(), path.clone()))
+                    }
+                    _ => None,
+                })
+            })
+            .map(|(n, host, path)| async move {
+                let answer = client
+                    .get(format!("{base}{path}"))
+                    .header(reqwest::header::HOST, host.as_str())
+                    .send()
+                    .await;
+                (
+                    n,
+                    format!("GET http://{host}{path} through the proxy"),
+                    answer,
+                )
+            });
+        for (n, what, answer) in futures::future::join_all(probes).await {
+            match answer {
+                Ok(a) if matches!(a.status().as_u16(), 502..=504) => seen[n].differences.push(format!(
+                    "the service does not answer through the proxy: {what} got {} from the proxy",
+                    a.status()
+                )),
+                Ok(a) => seen[n]
+                    .verified
+                    .push(format!("{what} was answered {} by the service", a.status())),
+                Err(e) => seen[n].differences.push(format!(
+                    "the service does not answer through the proxy: {what} failed ({e})"
+                )),
+            }
+        }
+        for s in seen.iter_mut().filter(|s| !s.differences.is_empty()) {
+            s.verified.clear();
+        }
     }
 
     async fn routes(&self) -> Result<HashMap<String, Live>, ProviderError> {
@@ -205,12 +282,12 @@ impl Provider for Proxy {
     async fn observe(&self, wanted: &[Wanted]) -> Result<Vec<Seen>, ProviderError> {
         // Every route of the proxy in one read.
         let live = self.routes().await?;
-        Ok(super::seen_each(wanted, |connection, item| {
-            match route(connection, item) {
-                Ok(want) => difference(&want, live.get(&want.key())),
-                Err(e) => Some(e.to_string()),
-            }
-        }))
+        let mut seen = super::seen_each(wanted, |connection, item| match route(connection, item) {
+            Ok(want) => difference(&want, live.get(&want.key())),
+            Err(e) => Some(e.to_string()),
+        });
+        self.prove(wanted, &mut seen).await;
+        Ok(seen)
     }
 
     async fn destroy(
