@@ -2,7 +2,9 @@
 //! through its HTTP API.
 //!
 //! Settings: `zone` (e.g. `example.com`, read by the planner too), `api_url`
-//! (e.g. `http://127.0.0.1:8081`), `server_id` (default `localhost`).
+//! (e.g. `http://127.0.0.1:8081`), `server_id` (default `localhost`),
+//! `dns_address` (e.g. `127.0.0.1:53`: the server's DNS port; with it, the
+//! monitor proves each matching record by asking the server over UDP).
 //! Credentials: `credentials_ref` names the API key (`env:NAME` or `file:/path`).
 //!
 //! A record is found by its name and type. One Switchboard made carries the
@@ -19,6 +21,8 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
+mod wire;
+
 use super::{Build, Item, Provider, ProviderError, Removal, Seen, Step, Wanted};
 use crate::store::provider_accounts::ProviderAccount;
 
@@ -26,6 +30,8 @@ const MARK: &str = "switchboard connection";
 
 pub struct Dns {
     api: String,
+    /// The server's DNS port (`dns_address`), where records are proved.
+    dns_address: Option<String>,
     zone: String,
     key: String,
     http: reqwest::Client,
@@ -141,6 +147,7 @@ impl Dns {
                 api.trim_end_matches('/'),
                 absolute(zone)
             ),
+            dns_address: setting("dns_address").map(str::to_owned),
             zone: absolute(zone),
             key,
             http,
@@ -170,6 +177,58 @@ impl Dns {
             value,
             ttl: *ttl,
         })
+    }
+
+    /// Asks the server itself (its DNS port) for each record of a matching
+    /// connection: the expected value among the answers is verified,
+    /// anything else is a difference.
+    async fn prove(&self, wanted: &[Wanted], seen: &mut [Seen]) {
+        let Some(server) = &self.dns_address else {
+            return;
+        };
+        let asks = seen
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.differences.is_empty())
+            .filter_map(|(n, s)| {
+                Some((
+                    n,
+                    wanted.iter().find(|w| w.connection_id == s.connection_id)?,
+                ))
+            })
+            .flat_map(|(n, w)| {
+                w.items
+                    .iter()
+                    .filter_map(move |i| Some((n, self.wanted(i).ok()?)))
+            })
+            .map(|(n, want)| async move {
+                let answer = wire::resolve(server, &want.name, want.kind).await;
+                (n, want, answer)
+            });
+        for (n, want, answer) in futures::future::join_all(asks).await {
+            let asked = format!("{} {} asked at {server} over UDP", want.kind, want.name);
+            match answer {
+                Ok(values) if values.iter().any(|v| v.eq_ignore_ascii_case(&want.value)) => {
+                    seen[n]
+                        .verified
+                        .push(format!("{asked} resolves to {}", want.value));
+                }
+                Ok(values) if values.is_empty() => seen[n].differences.push(format!(
+                    "{asked} does not resolve: the server answers nothing"
+                )),
+                Ok(values) => seen[n].differences.push(format!(
+                    "{asked} resolves to {}, expected {}",
+                    values.join(", "),
+                    want.value
+                )),
+                Err(why) => seen[n]
+                    .differences
+                    .push(format!("{asked} got no usable answer: {why}")),
+            }
+        }
+        for s in seen.iter_mut().filter(|s| !s.differences.is_empty()) {
+            s.verified.clear();
+        }
     }
 
     async fn zone(&self) -> Result<Vec<RrSet>, ProviderError> {
@@ -274,7 +333,7 @@ impl Provider for Dns {
             .iter()
             .map(|r| ((r.name.as_str(), r.kind.as_str()), r))
             .collect();
-        Ok(super::seen_each(wanted, |_, item| {
+        let mut seen = super::seen_each(wanted, |_, item| {
             let want = match self.wanted(item) {
                 Ok(want) => want,
                 Err(e) => return Some(e.to_string()),
@@ -297,7 +356,9 @@ impl Provider for Dns {
                 )),
                 Some(_) => None,
             }
-        }))
+        });
+        self.prove(wanted, &mut seen).await;
+        Ok(seen)
     }
 
     async fn destroy(

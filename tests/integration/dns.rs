@@ -148,7 +148,8 @@ async fn a_dns_record_resolves_its_removal_is_drift_and_repaired_and_removal_del
             Method::POST,
             "/api/v1/provider-accounts",
             Some(json!({"kind": "dns", "name": "corp-dns", "regions": [],
-                        "settings": {"zone": zone, "api_url": api()}, "credentials_ref": key_ref()})),
+                        "settings": {"zone": zone, "api_url": api(), "dns_address": dns_address()},
+                        "credentials_ref": key_ref()})),
         )
         .await;
     assert_eq!(status, 201, "{account}");
@@ -179,6 +180,16 @@ async fn a_dns_record_resolves_its_removal_is_drift_and_repaired_and_removal_del
     assert_eq!(status, 200, "{body}");
     until_status(&w, &id, "active").await;
     assert_eq!(resolve_a(&name).await, [Ipv4Addr::new(192, 0, 2, 10)]);
+    // The monitor proves it through the DNS server itself, over UDP.
+    let proved = format!(
+        "A {name}. asked at {} over UDP resolves to 192.0.2.10",
+        dns_address()
+    );
+    eventually(Duration::from_secs(15), "the record verified", || async {
+        let c = status_of(&w, &id).await;
+        (c["observed"]["verified"].as_str() == Some(proved.as_str())).then_some(())
+    })
+    .await;
 
     // Deleted behind Switchboard's back: drift, emailed with the difference.
     let res = pdns(
