@@ -11,18 +11,12 @@ use std::time::Instant;
 use switchboard::domain::connection::Kind;
 use switchboard::domain::guardrail::{End, Outcome, Proposal, RuleSet};
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "common/mod.rs"]
+mod common;
 
 fn main() {
-    let count = arg("--rules", 1000);
-    let rounds = arg("--rounds", 2000);
+    let count = common::world::arg("--rules", 1000) as usize;
+    let rounds = common::world::arg("--rounds", 2000) as usize;
     let rules: Vec<serde_json::Value> = (0..count)
         .map(|i| match i % 6 {
             0 => serde_json::json!({"name": format!("r{i}"), "from": {"environment": format!("env{i}")},

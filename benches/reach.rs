@@ -14,18 +14,12 @@ use switchboard::domain::connection::{Kind, PortRange, Protocol};
 use switchboard::domain::reach::{Flow, Question, reaching};
 use uuid::Uuid;
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "common/mod.rs"]
+mod common;
 
 fn main() {
-    let count = arg("--connections", 100_000);
-    let rounds = arg("--rounds", 200);
+    let count = common::world::arg("--connections", 100_000) as usize;
+    let rounds = common::world::arg("--rounds", 200) as usize;
     let networks: Vec<IpNet> = "10.0.0.0/8"
         .parse::<Ipv4Net>()
         .unwrap()

@@ -186,16 +186,8 @@ impl Dns {
         let Some(server) = &self.dns_address else {
             return;
         };
-        let asks = seen
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.differences.is_empty())
-            .filter_map(|(n, s)| {
-                Some((
-                    n,
-                    wanted.iter().find(|w| w.connection_id == s.connection_id)?,
-                ))
-            })
+        let asks = super::matching(wanted, seen)
+            .into_iter()
             .flat_map(|(n, w)| {
                 w.items
                     .iter()
@@ -226,9 +218,7 @@ impl Dns {
                     .push(format!("{asked} got no usable answer: {why}")),
             }
         }
-        for s in seen.iter_mut().filter(|s| !s.differences.is_empty()) {
-            s.verified.clear();
-        }
+        super::keep_whole_proofs(seen);
     }
 
     async fn zone(&self) -> Result<Vec<RrSet>, ProviderError> {

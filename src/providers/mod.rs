@@ -248,6 +248,28 @@ where
         .collect()
 }
 
+/// The connections whose configuration matches (nothing differs), each with
+/// its place in `seen`: only those are worth proving.
+pub(crate) fn matching<'a>(wanted: &'a [Wanted], seen: &[Seen]) -> Vec<(usize, &'a Wanted)> {
+    seen.iter()
+        .enumerate()
+        .filter(|(_, s)| s.differences.is_empty())
+        .filter_map(|(n, s)| {
+            Some((
+                n,
+                wanted.iter().find(|w| w.connection_id == s.connection_id)?,
+            ))
+        })
+        .collect()
+}
+
+/// A connection counts as verified only when every proof of it passed.
+pub(crate) fn keep_whole_proofs(seen: &mut [Seen]) {
+    for s in seen.iter_mut().filter(|s| !s.differences.is_empty()) {
+        s.verified.clear();
+    }
+}
+
 /// An HTTP API's answer, or its refusal in plain words (`who` refused to
 /// `what`, with the API's own `error`): a 5xx is worth trying again, a 4xx not.
 pub(crate) async fn http_answer(

@@ -106,14 +106,9 @@ impl Linux {
     /// flows: answers are recorded as verified, silence or a failed attempt is
     /// a difference.
     pub(super) async fn prove(&self, wanted: &[Wanted], seen: &mut [Seen]) {
-        let probes = seen
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.differences.is_empty())
-            .filter_map(|(n, s)| {
-                let w = wanted.iter().find(|w| w.connection_id == s.connection_id)?;
-                Some((n, self.probe_targets(&w.items)))
-            })
+        let probes = super::super::matching(wanted, seen)
+            .into_iter()
+            .map(|(n, w)| (n, self.probe_targets(&w.items)))
             .flat_map(|(n, targets)| {
                 targets
                     .into_iter()
@@ -136,9 +131,7 @@ impl Linux {
             }
         }
         // Verified means every flow answered.
-        for s in seen.iter_mut().filter(|s| !s.differences.is_empty()) {
-            s.verified.clear();
-        }
+        super::super::keep_whole_proofs(seen);
     }
 }
 

@@ -202,16 +202,8 @@ impl Proxy {
         let Some((base, client)) = &self.probe else {
             return;
         };
-        let probes = seen
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.differences.is_empty())
-            .filter_map(|(n, s)| {
-                Some((
-                    n,
-                    wanted.iter().find(|w| w.connection_id == s.connection_id)?,
-                ))
-            })
+        let probes = super::matching(wanted, seen)
+            .into_iter()
             .flat_map(|(n, w)| {
                 w.items.iter().filter_map(move |item| match &item.build {
                     Build::ProxyRoute { hostname, path, .. } => {
@@ -246,9 +238,7 @@ impl Proxy {
                 )),
             }
         }
-        for s in seen.iter_mut().filter(|s| !s.differences.is_empty()) {
-            s.verified.clear();
-        }
+        super::keep_whole_proofs(seen);
     }
 
     async fn routes(&self) -> Result<HashMap<String, Live>, ProviderError> {
