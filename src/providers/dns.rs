@@ -186,7 +186,9 @@ impl Dns {
         let Some(server) = &self.dns_address else {
             return;
         };
-        let asks = super::matching(wanted, seen)
+        let matching = super::matching(wanted, seen);
+        let proved: Vec<usize> = matching.iter().map(|(n, _)| *n).collect();
+        let asks = matching
             .into_iter()
             .flat_map(|(n, w)| {
                 w.items
@@ -218,7 +220,7 @@ impl Dns {
                     .push(format!("{asked} got no usable answer: {why}")),
             }
         }
-        super::keep_whole_proofs(seen);
+        super::keep_whole_proofs(seen, &proved);
     }
 
     async fn zone(&self) -> Result<Vec<RrSet>, ProviderError> {

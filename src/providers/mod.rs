@@ -131,6 +131,9 @@ pub struct Seen {
     /// The proofs that the approved traffic passes, in plain words (a probe
     /// that got an answer), where the provider can send traffic.
     pub verified: Vec<String>,
+    /// Configured as approved, but a proof failed: the differences are about
+    /// traffic that does not pass.
+    pub unreachable: bool,
 }
 
 /// An item with the plan's entry it comes from, as a JSON containment probe:
@@ -244,6 +247,7 @@ where
                 .flat_map(|item| differences(w.connection_id, item))
                 .collect(),
             verified: Vec::new(),
+            unreachable: false,
         })
         .collect()
 }
@@ -263,10 +267,17 @@ pub(crate) fn matching<'a>(wanted: &'a [Wanted], seen: &[Seen]) -> Vec<(usize, &
         .collect()
 }
 
-/// A connection counts as verified only when every proof of it passed.
-pub(crate) fn keep_whole_proofs(seen: &mut [Seen]) {
-    for s in seen.iter_mut().filter(|s| !s.differences.is_empty()) {
-        s.verified.clear();
+/// After the proofs of matching connections: one counts as verified only
+/// when every proof of it passed, and one a proof failed for is unreachable
+/// (its configuration matched, so every difference is about traffic).
+pub(crate) fn keep_whole_proofs(seen: &mut [Seen], proved: &[usize]) {
+    for &n in proved {
+        if let Some(s) = seen.get_mut(n)
+            && !s.differences.is_empty()
+        {
+            s.verified.clear();
+            s.unreachable = true;
+        }
     }
 }
 

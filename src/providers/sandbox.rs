@@ -157,6 +157,7 @@ impl Provider for Sandbox {
                     })
                     .collect(),
                 verified: Vec::new(),
+                unreachable: false,
             })
             .collect())
     }

@@ -217,6 +217,7 @@ async fn observe_page(
 
     let mut differences: HashMap<Uuid, Vec<String>> = HashMap::new();
     let mut verified: HashMap<Uuid, Vec<String>> = HashMap::new();
+    let mut unreachable: std::collections::HashSet<Uuid> = std::collections::HashSet::new();
     let mut unknown: HashMap<Uuid, Vec<String>> = HashMap::new();
     for (account, list, took, answer) in asked {
         let error = answer.as_ref().err().map(ToString::to_string);
@@ -227,6 +228,9 @@ async fn observe_page(
                         .entry(s.connection_id)
                         .or_default()
                         .extend(s.differences);
+                    if s.unreachable {
+                        unreachable.insert(s.connection_id);
+                    }
                     if !s.verified.is_empty() {
                         verified
                             .entry(s.connection_id)
@@ -282,6 +286,8 @@ async fn observe_page(
         }
         let (state, detail) = match &looks {
             Looks::Matches => ("matches", json!([])),
+            // Configured as approved, but the traffic does not pass.
+            Looks::Differs(d) if unreachable.contains(&w.id) => ("unreachable", json!(d)),
             Looks::Differs(d) => ("differs", json!(d)),
             Looks::Unknown(why) => ("unknown", json!(why)),
         };

@@ -324,6 +324,7 @@ async fn a_hand_made_drop_of_the_approved_port_is_found_by_the_probe() {
     // Within two intervals.
     let drifted = until_status_within(&w, &id, "drifted", Duration::from_secs(10)).await;
     eprintln!("unreachable after {:?}", started.elapsed());
+    assert_eq!(drifted["observed"]["state"], "unreachable", "{drifted}");
     let details = drifted["observed"]["details"].to_string();
     assert!(
         details.contains("the approved traffic does not pass")

@@ -424,6 +424,7 @@ async fn an_exposure_is_proved_through_caddy_and_a_stopped_upstream_is_drift() {
     sweep_now(&w).await;
     let drifted = connection(&w, id).await;
     assert_eq!(drifted["status"], "drifted", "{drifted}");
+    assert_eq!(drifted["observed"]["state"], "unreachable", "{drifted}");
     assert!(
         drifted["observed"]["details"]
             .to_string()

@@ -80,8 +80,9 @@ pub struct ConnectionOut {
 /// What the monitor saw of a connection.
 #[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ObservedOut {
-    /// `matches`, `differs`, `unknown` (the provider could not be asked), or null
-    /// before the first observation.
+    /// `matches`, `differs`, `unreachable` (configured as approved, but a probe
+    /// shows the traffic does not pass), `unknown` (the provider could not be
+    /// asked), or null before the first observation.
     pub state: Option<String>,
     /// Since when it has looked like this.
     pub since: Option<DateTime<Utc>>,

@@ -106,7 +106,9 @@ impl Linux {
     /// flows: answers are recorded as verified, silence or a failed attempt is
     /// a difference.
     pub(super) async fn prove(&self, wanted: &[Wanted], seen: &mut [Seen]) {
-        let probes = super::super::matching(wanted, seen)
+        let matching = super::super::matching(wanted, seen);
+        let proved: Vec<usize> = matching.iter().map(|(n, _)| *n).collect();
+        let probes = matching
             .into_iter()
             .map(|(n, w)| (n, self.probe_targets(&w.items)))
             .flat_map(|(n, targets)| {
@@ -131,7 +133,7 @@ impl Linux {
             }
         }
         // Verified means every flow answered.
-        super::super::keep_whole_proofs(seen);
+        super::super::keep_whole_proofs(seen, &proved);
     }
 }
 

@@ -202,7 +202,9 @@ impl Proxy {
         let Some((base, client)) = &self.probe else {
             return;
         };
-        let probes = super::matching(wanted, seen)
+        let matching = super::matching(wanted, seen);
+        let proved: Vec<usize> = matching.iter().map(|(n, _)| *n).collect();
+        let probes = matching
             .into_iter()
             .flat_map(|(n, w)| {
                 w.items.iter().filter_map(move |item| match &item.build {
@@ -238,7 +240,7 @@ impl Proxy {
                 )),
             }
         }
-        super::keep_whole_proofs(seen);
+        super::keep_whole_proofs(seen, &proved);
     }
 
     async fn routes(&self) -> Result<HashMap<String, Live>, ProviderError> {
