@@ -170,11 +170,14 @@ pub(in crate::services) async fn judge(
     }
 }
 
+/// The verdicts that refuse the request.
+pub(in crate::services) fn denials(verdicts: &[Verdict]) -> impl Iterator<Item = &Verdict> {
+    verdicts.iter().filter(|v| v.outcome == Outcome::Deny)
+}
+
 /// The refusals among `verdicts`, as field errors naming each rule.
 pub(in crate::services) fn refused(verdicts: &[Verdict]) -> Result<()> {
-    let refusals: Vec<FieldError> = verdicts
-        .iter()
-        .filter(|v| v.outcome == Outcome::Deny)
+    let refusals: Vec<FieldError> = denials(verdicts)
         .map(|v| FieldError::new(v.field.clone(), v.reason.clone()))
         .collect();
     if refusals.is_empty() {
@@ -273,11 +276,7 @@ async fn violations(conn: &mut PgConnection, rules: &RuleSet) -> Result<Vec<Viol
         let Some(p) = proposal(conn, &req, expires_at, Some(id)).await? else {
             continue;
         };
-        let verdicts: Vec<Verdict> = rules
-            .judge(&p)
-            .into_iter()
-            .filter(|v| v.outcome == Outcome::Deny)
-            .collect();
+        let verdicts: Vec<Verdict> = denials(&rules.judge(&p)).cloned().collect();
         if !verdicts.is_empty() {
             found.push(Violation {
                 connection_id: id,

@@ -52,8 +52,10 @@ pub async fn approve(
     let spec: ConnectionRequest =
         serde_json::from_value(c.spec.clone()).map_err(Error::internal)?;
     let verdicts = guardrails::judge(&mut tx, &spec, c.expires_at, Some(id)).await?;
-    if let Err(Error::Invalid(refusals)) = guardrails::refused(&verdicts) {
-        let why: Vec<String> = refusals.into_iter().map(|r| r.reason).collect();
+    let why: Vec<&str> = guardrails::denials(&verdicts)
+        .map(|v| v.reason.as_str())
+        .collect();
+    if !why.is_empty() {
         return Err(Error::Conflict(format!(
             "this request cannot be approved: {}",
             why.join("; ")
