@@ -287,11 +287,14 @@ async fn a_network_from_the_plan_is_built_as_a_tagged_vpc_connected_watched_and_
         .unwrap()
         .to_owned();
     delete_by_hand(&ec2, &vpc).await;
-    let drifted = until_network(&w, &id, "drifted").await;
-    assert_eq!(
-        drifted["build"]["differences"],
-        json!([format!("the VPC {vpc} no longer exists")])
-    );
+    until_network(&w, &id, "drifted").await;
+    // A sweep between the subnets' and the VPC's deletion sees the subnets
+    // missing first; the next one sees the VPC gone.
+    let gone = json!([format!("the VPC {vpc} no longer exists")]);
+    eventually(Duration::from_secs(30), "the VPC seen gone", || async {
+        (network(&w, &id).await.1["build"]["differences"] == gone).then_some(())
+    })
+    .await;
     let subject = "Network payments-again: drifted from what was built";
     let mail = eventually(Duration::from_secs(30), "the drift email", || async {
         maildev_messages(&w.payments_lead_email)
