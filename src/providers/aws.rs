@@ -28,7 +28,8 @@
 //! Here: the account's clients and the `Provider` entry points; `apply` builds
 //! each kind of item, `remove` takes it away, `observe` reads a region and says
 //! what differs, `permissions` handles security-group rules, `lookups` finds
-//! what exists by what it is.
+//! what exists by what it is, `path` follows the approved traffic through
+//! what the region says carries it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -57,12 +58,14 @@ use crate::store::provider_accounts::ProviderAccount;
 mod apply;
 mod lookups;
 mod observe;
+mod path;
 mod permissions;
 mod remove;
 mod vpc;
 
 use lookups::*;
 use observe::*;
+use path::*;
 use permissions::*;
 use vpc::*;
 
@@ -200,13 +203,16 @@ impl Provider for Aws {
             }
             regions.insert(region, state);
         }
-        Ok(super::seen_each(wanted, |_, item| {
+        let mut seen = super::seen_each(wanted, |_, item| {
             region(item)
                 .ok()
                 .and_then(|region| regions.get(region))
                 .map(|state| state.differences(item))
                 .unwrap_or_default()
-        }))
+        });
+        // Configured as approved is not yet passing: follow the traffic.
+        path::prove(wanted, &mut seen, &regions);
+        Ok(seen)
     }
 
     async fn destroy(

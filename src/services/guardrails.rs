@@ -11,15 +11,16 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::connections::ConnectionRequest;
+use super::connections::{ConnectionRequest, Notice, notify};
 use super::{Caller, Context, audit};
 use crate::auth::policy::Action;
-use crate::domain::connection::Kind;
+use crate::domain::connection::{Kind, Status};
 use crate::domain::guardrail::{self, Outcome, Proposal, RuleSet, Verdict};
 use crate::domain::notification::Topic;
 use crate::error::{Error, FieldError, Result};
 use crate::notify::messages::{Compose, PlainNotice};
-use crate::store;
+use crate::planner::Plan;
+use crate::store::{self, connections::Connection};
 
 /// A version of the guardrails (version 0: none saved yet).
 #[derive(Debug, Clone, Serialize)]
@@ -146,8 +147,20 @@ pub async fn save(
     )
     .await?;
     let saved = in_force(&mut tx).await?;
-    let violations = violations(&mut tx, &saved.rule_set).await?;
+    let (violations, waiting) = check_open(&mut tx, &saved.rule_set).await?;
     report(ctx, &mut tx, &saved, &violations).await?;
+    for (id, verdicts) in waiting {
+        let Some(c) = store::connections::find(&mut *tx, id).await? else {
+            continue;
+        };
+        let mut plan: Plan = serde_json::from_value(c.plan.clone()).map_err(Error::internal)?;
+        if plan.guardrails != verdicts {
+            plan.guardrails = verdicts;
+            let shown = serde_json::to_value(&plan.guardrails).map_err(Error::internal)?;
+            store::connections::set_guardrail_verdicts(&mut *tx, id, &shown).await?;
+        }
+        ask_approvers(ctx, caller, &mut tx, &c, &plan).await?;
+    }
     tx.commit().await?;
     Ok((saved, violations))
 }
@@ -263,28 +276,66 @@ async fn end(conn: &mut PgConnection, id: Option<Uuid>) -> Result<Option<guardra
     }))
 }
 
-/// The open connections `rules` would refuse.
-async fn violations(conn: &mut PgConnection, rules: &RuleSet) -> Result<Vec<Violation>> {
-    let mut found = Vec::new();
-    if rules.rules.is_empty() {
-        return Ok(found);
-    }
-    for (id, spec, expires_at) in store::guardrails::open_connections(&mut *conn).await? {
-        let Ok(req) = serde_json::from_value::<ConnectionRequest>(spec) else {
+/// The open connections `rules` would refuse, and the waiting requests with
+/// every verdict of `rules` on them.
+async fn check_open(
+    conn: &mut PgConnection,
+    rules: &RuleSet,
+) -> Result<(Vec<Violation>, Vec<(Uuid, Vec<Verdict>)>)> {
+    let (mut refused, mut waiting) = (Vec::new(), Vec::new());
+    for open in store::guardrails::open_connections(&mut *conn).await? {
+        let Ok(req) = serde_json::from_value::<ConnectionRequest>(open.spec) else {
             continue;
         };
-        let Some(p) = proposal(conn, &req, expires_at, Some(id)).await? else {
+        let Some(p) = proposal(conn, &req, open.expires_at, Some(open.id)).await? else {
             continue;
         };
-        let verdicts: Vec<Verdict> = denials(&rules.judge(&p)).cloned().collect();
-        if !verdicts.is_empty() {
-            found.push(Violation {
-                connection_id: id,
-                verdicts,
+        let verdicts = rules.judge(&p);
+        let denied: Vec<Verdict> = denials(&verdicts).cloned().collect();
+        if !denied.is_empty() {
+            refused.push(Violation {
+                connection_id: open.id,
+                verdicts: denied,
             });
         }
+        if open.status == Status::PendingApproval.as_str() {
+            waiting.push((open.id, verdicts));
+        }
     }
-    Ok(found)
+    Ok((refused, waiting))
+}
+
+/// Asks the teams the plan's verdicts name to approve a waiting request too
+/// (none is ever taken away), and emails their leads; `caller` made the
+/// rules or the decision that asks it.
+pub(in crate::services) async fn ask_approvers(
+    ctx: &Context,
+    caller: &Caller,
+    tx: &mut PgConnection,
+    c: &Connection,
+    plan: &Plan,
+) -> Result<()> {
+    for slug in approving_teams(&plan.guardrails) {
+        let Some(team) = store::teams::find_by_slug(&mut *tx, &slug).await? else {
+            continue;
+        };
+        if !store::connections::add_side(&mut *tx, c.id, team.id).await? {
+            continue;
+        }
+        audit::by(
+            &mut *tx,
+            caller,
+            "connection.approver_added",
+            "connection",
+            &c.id.to_string(),
+            json!({ "after": { "team": slug, "why": "guardrails" } }),
+        )
+        .await?;
+        for (_, email, name) in store::connections::leads_of(&mut *tx, &[team.id]).await? {
+            notify(ctx, tx, &email, &name, Notice::ApprovalNeeded, c, plan).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Tells each violating connection's requester and its sides' leads, and
@@ -346,7 +397,7 @@ async fn report(
             name,
             format!("{} open connections", violations.len()),
             all.clone(),
-            ctx.settings.absolute_url("/admin/guardrails"),
+            ctx.settings.absolute_url("/guardrails"),
         )
         .compose();
         super::monitor::send(tx, None, &email, message).await?;

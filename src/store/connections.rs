@@ -175,6 +175,33 @@ pub async fn replace_plan(
     Ok(())
 }
 
+/// The guardrails' verdicts shown in a plan: outside its hash, so the
+/// approvals given stand.
+pub async fn set_guardrail_verdicts(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    verdicts: &serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE connections SET plan = jsonb_set(plan, '{guardrails}', $2) WHERE id = $1")
+        .bind(id)
+        .bind(verdicts)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// A team asked to approve a waiting request too (none is taken away).
+pub async fn add_side(db: impl PgExecutor<'_>, id: Uuid, team: Uuid) -> Result<bool, sqlx::Error> {
+    let added = sqlx::query(
+        "INSERT INTO connection_sides (connection_id, team_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(team)
+    .execute(db)
+    .await?;
+    Ok(added.rows_affected() == 1)
+}
+
 pub async fn sides(db: impl PgExecutor<'_>, id: Uuid) -> Result<Vec<Side>, sqlx::Error> {
     sqlx::query_as(
         "SELECT s.*, t.slug AS team_slug, u.name AS decided_by_name,

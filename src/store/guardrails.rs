@@ -103,12 +103,19 @@ pub async fn open_into_network(
     .await
 }
 
-/// The open connections (id and request) a changed rule set is checked against.
-pub async fn open_connections(
-    db: impl PgExecutor<'_>,
-) -> Result<Vec<(Uuid, serde_json::Value, Option<DateTime<Utc>>)>, sqlx::Error> {
+/// An open connection as a changed rule set looks at it.
+#[derive(sqlx::FromRow)]
+pub struct Open {
+    pub id: Uuid,
+    pub spec: serde_json::Value,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub status: String,
+}
+
+/// The open connections a changed rule set is checked against.
+pub async fn open_connections(db: impl PgExecutor<'_>) -> Result<Vec<Open>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT id, spec, expires_at FROM connections WHERE status NOT IN {CLOSED} ORDER BY created_at, id"
+        "SELECT id, spec, expires_at, status FROM connections WHERE status NOT IN {CLOSED} ORDER BY created_at, id"
     )))
     .fetch_all(db)
     .await

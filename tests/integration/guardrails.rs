@@ -297,3 +297,119 @@ async fn a_rule_can_ask_one_more_team_to_approve() {
     assert_eq!(status, 200, "{body}");
     until_status(&w, &id, "active").await;
 }
+
+/// Every re-plan is judged by the rules in force: a rule saved while a
+/// request waits asks its new approver at once (emailed), and one saved after
+/// the last approval but before the build stops the build, saying why.
+#[tokio::test]
+async fn rules_saved_after_a_request_reach_it_before_it_is_built() {
+    let w = world(
+        spawn_app_with(Options {
+            smtp: true,
+            ..Options::default()
+        })
+        .await,
+    )
+    .await;
+    // Nothing is built until a worker process starts below.
+    w.app.stop_workers().await;
+    let admin = w.app.token("root@example.test", true).await;
+    let security_email = crate::helpers::unique_recipient();
+    let security_lead = w
+        .app
+        .team_token(&security_email, "security", Role::Lead, false)
+        .await;
+    let ask = |ports: &str| {
+        with_networks(
+            &w,
+            json!({"kind": "network-to-network", "reason": format!("port {ports}"),
+                   "protocol": "tcp", "ports": ports}),
+        )
+    };
+    let (status, waiting) = w
+        .call(
+            &w.requester,
+            Method::POST,
+            "/api/v1/connections",
+            Some(ask("443")),
+        )
+        .await;
+    assert_eq!(status, 201, "{waiting}");
+    let waiting_id = waiting["id"].as_str().unwrap().to_owned();
+    let (status, approved) = w
+        .call(
+            &w.requester,
+            Method::POST,
+            "/api/v1/connections",
+            Some(ask("8443")),
+        )
+        .await;
+    assert_eq!(status, 201, "{approved}");
+    let approved_id = approved["id"].as_str().unwrap().to_owned();
+    approve_both(&w, &approved_id).await;
+    until_status(&w, &approved_id, "approved").await;
+
+    let rules = json!({"rules": [
+        {"name": "security-sees-443", "ports": "443", "then": {"approval_from": "security"}},
+        {"name": "no-8443", "ports": "8443", "then": "forbid"}]});
+    let (status, saved) = save(&w, &admin, rules, 0).await;
+    assert_eq!(status, 200, "{saved}");
+
+    // The waiting request now waits for security too, and its lead is asked.
+    let (_, now) = w
+        .call(
+            &w.requester,
+            Method::GET,
+            &format!("/api/v1/connections/{waiting_id}"),
+            None,
+        )
+        .await;
+    let teams: Vec<&str> = now["sides"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["team"].as_str().unwrap())
+        .collect();
+    assert!(teams.contains(&"security"), "{now}");
+    assert_eq!(
+        now["plan"]["guardrails"][0]["rule"], "security-sees-443",
+        "{now}"
+    );
+    approve_both(&w, &waiting_id).await;
+    let (status, body) = w
+        .call(
+            &security_lead,
+            Method::POST,
+            &format!("/api/v1/connections/{waiting_id}/approve"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // The approved one is re-planned by the worker: refused, not built.
+    let env = [
+        ("DATABASE_URL", w.app.db.url.clone()),
+        ("SWITCHBOARD_SMTP_URL", crate::helpers::maildev_smtp()),
+    ];
+    let mut worker = crate::processes::start(&["work"], &env, &std::env::temp_dir());
+    let failed = until_status(&w, &approved_id, "failed").await;
+    let built = until_status(&w, &waiting_id, "active").await;
+    // Mail goes out through the workers' outbox.
+    let asked = eventually(Duration::from_secs(20), "security's lead asked", || async {
+        maildev_messages(&security_email).await.into_iter().next()
+    })
+    .await;
+    let _ = worker.kill();
+    let _ = worker.wait();
+    assert!(
+        failed["failure"].as_str().is_some_and(
+            |f| f.contains("the guardrails in force refuse it") && f.contains("no-8443")
+        ),
+        "{failed}"
+    );
+    assert_eq!(built["status"], "active");
+    assert!(
+        asked["subject"].as_str().unwrap_or("").contains("tcp 443"),
+        "{asked}"
+    );
+}

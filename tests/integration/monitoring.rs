@@ -244,6 +244,147 @@ async fn a_route_deleted_in_aws_is_repaired_automatically_and_both_emails_follow
     assert_eq!(emails(&lead, "Drifted:").await.len(), 1);
 }
 
+/// AWS sends no packet for Switchboard: the approved traffic is followed
+/// through what the region says carries it. Two changes made by hand that
+/// leave every item of the connection as built (a network ACL rule denying the
+/// port, a more specific route elsewhere) make it unreachable, named; taking
+/// each away makes it verified again.
+#[tokio::test]
+async fn a_path_blocked_in_aws_outside_the_connection_is_unreachable_and_named() {
+    let ec2 = moto::ec2("us-east-1");
+    let (a, b) = (
+        moto::vpc(&ec2, "10.1.0.0/16").await,
+        moto::vpc(&ec2, "10.2.0.0/16").await,
+    );
+    let w = world_on(
+        spawn_app_with(monitored()).await,
+        moto::account("cloud", json!({})),
+        |account| {
+            [("payments", "10.1.0.0/16", &a), ("search", "10.2.0.0/16", &b)].map(
+                |(team, cidr, vpc)| {
+                    json!({"name": format!("{team}-prod"), "team": team, "provider_account_id": account["id"],
+                           "region": "us-east-1", "cidr": cidr, "external_id": vpc})
+                },
+            )
+        },
+    )
+    .await;
+    let id = active(&w).await;
+    let verified = eventually(Duration::from_secs(20), "a path check", || async {
+        let c = connection(&w, &id).await;
+        c["observed"]["verified_at"].is_string().then_some(c)
+    })
+    .await;
+    let how = verified["observed"]["verified"].as_str().unwrap();
+    assert!(
+        how.contains("a path check in us-east-1")
+            && how.contains(&a)
+            && how.contains(&b)
+            && how.contains("let tcp 443 through"),
+        "{how}"
+    );
+
+    // A network ACL rule, made by hand, denying 443 into the search VPC.
+    let acl = moto::default_acl(&ec2, &b).await;
+    ec2.create_network_acl_entry()
+        .network_acl_id(&acl)
+        .rule_number(90)
+        .protocol("6")
+        .rule_action(aws_sdk_ec2::types::RuleAction::Deny)
+        .egress(false)
+        .cidr_block("10.1.0.0/16")
+        .port_range(
+            aws_sdk_ec2::types::PortRange::builder()
+                .from(443)
+                .to(443)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let c = until_status(&w, &id, "drifted").await;
+    assert_eq!(c["observed"]["state"], "unreachable", "{c}");
+    let details = c["observed"]["details"].to_string();
+    assert!(
+        details.contains(&format!(
+            "the approved traffic does not pass: network ACL {acl} of {b} denies tcp 443 in from 10.1.0.0/16 (inbound rule 90)"
+        )),
+        "{c}"
+    );
+    let lead = w.payments_lead_email.clone();
+    let mail = eventually(Duration::from_secs(20), "the drift email", || async {
+        emails(&lead, "Drifted:").await.into_iter().next()
+    })
+    .await;
+    assert!(
+        mail["text"].as_str().unwrap().contains("inbound rule 90"),
+        "{mail}"
+    );
+    ec2.delete_network_acl_entry()
+        .network_acl_id(&acl)
+        .rule_number(90)
+        .egress(false)
+        .send()
+        .await
+        .unwrap();
+    until_status(&w, &id, "active").await;
+    eventually(Duration::from_secs(20), "the recovery email", || async {
+        emails(&lead, "Recovered:").await.into_iter().next()
+    })
+    .await;
+
+    // A more specific route, made by hand, sending part of search's range
+    // to an internet gateway: the connection's own route is untouched.
+    let table = moto::route_table(&ec2, &a).await;
+    let igw = ec2
+        .create_internet_gateway()
+        .send()
+        .await
+        .unwrap()
+        .internet_gateway()
+        .unwrap()
+        .internet_gateway_id()
+        .unwrap()
+        .to_owned();
+    ec2.attach_internet_gateway()
+        .internet_gateway_id(&igw)
+        .vpc_id(&a)
+        .send()
+        .await
+        .unwrap();
+    ec2.create_route()
+        .route_table_id(&table)
+        .destination_cidr_block("10.2.5.0/24")
+        .gateway_id(&igw)
+        .send()
+        .await
+        .unwrap();
+    let c = until_status(&w, &id, "drifted").await;
+    assert_eq!(c["observed"]["state"], "unreachable", "{c}");
+    assert!(
+        c["observed"]["details"].to_string().contains(&format!(
+            "route 10.2.5.0/24 in {table} sends part of 10.2.0.0/16 to {igw}, not to pcx-"
+        )),
+        "{c}"
+    );
+    assert_eq!(moto::routes_to(&ec2, &a, "10.2.0.0/16").await.len(), 1);
+    ec2.delete_route()
+        .route_table_id(&table)
+        .destination_cidr_block("10.2.5.0/24")
+        .send()
+        .await
+        .unwrap();
+    until_status(&w, &id, "active").await;
+    let again = eventually(Duration::from_secs(20), "verified again", || async {
+        let c = connection(&w, &id).await;
+        (c["observed"]["verified_at"].as_str() > verified["observed"]["verified_at"].as_str())
+            .then_some(c)
+    })
+    .await;
+    assert_eq!(again["status"], "active");
+    assert_eq!(emails(&lead, "Drifted:").await.len(), 2, "one per episode");
+}
+
 #[tokio::test]
 async fn a_provider_that_cannot_be_asked_is_unknown_not_drift() {
     let w = world(spawn_app_with(monitored()).await).await;

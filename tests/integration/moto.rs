@@ -108,6 +108,29 @@ pub(crate) async fn routes_to(ec2: &Client, vpc: &str, destination: &str) -> Vec
         .collect()
 }
 
+/// The VPC's default network ACL.
+pub(crate) async fn default_acl(ec2: &Client, vpc: &str) -> String {
+    let found = ec2
+        .describe_network_acls()
+        .filters(filter("vpc-id", vpc))
+        .filters(filter("default", "true"))
+        .send()
+        .await
+        .unwrap();
+    found.network_acls()[0].network_acl_id().unwrap().to_owned()
+}
+
+/// The VPC's first route table.
+pub(crate) async fn route_table(ec2: &Client, vpc: &str) -> String {
+    let found = ec2
+        .describe_route_tables()
+        .filters(filter("vpc-id", vpc))
+        .send()
+        .await
+        .unwrap();
+    found.route_tables()[0].route_table_id().unwrap().to_owned()
+}
+
 /// The ingress of the VPC's default security group: "tcp 443-443 from 10.2.0.0/16".
 pub(crate) async fn ingress(ec2: &Client, vpc: &str) -> Vec<String> {
     let found = ec2

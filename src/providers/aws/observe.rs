@@ -56,6 +56,10 @@ pub(super) struct RegionState {
     pub(super) tables: HashMap<String, Vec<(String, Vec<SeenRoute>)>>,
     /// VPC → its default security group and the ingress it allows
     pub(super) groups: HashMap<String, (String, Vec<Permission>)>,
+    /// VPC → what its default security group lets out
+    pub(super) egress: HashMap<String, Vec<Permission>>,
+    /// VPC → its network ACLs that apply to subnets
+    pub(super) acls: HashMap<String, Vec<Acl>>,
     /// (id, transit gateway, VPC, state)
     pub(super) attachments: Vec<(
         String,
@@ -129,10 +133,30 @@ pub(super) async fn read_region(ec2: &Client, vpcs: &[&str]) -> Result<RegionSta
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| refused("read the security groups", e))?;
             for g in page.security_groups() {
+                let vpc = g.vpc_id().unwrap_or_default().to_owned();
+                state.egress.insert(vpc.clone(), egress(g));
                 state.groups.insert(
-                    g.vpc_id().unwrap_or_default().to_owned(),
+                    vpc,
                     (g.group_id().unwrap_or_default().to_owned(), ingress(g)),
                 );
+            }
+        }
+        let mut pages = ec2
+            .describe_network_acls()
+            .filters(filter("vpc-id", chunk.iter().copied()))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| refused("read the network ACLs", e))?;
+            for acl in page.network_acls() {
+                // An ACL tied to no subnet (and not the default) filters nothing.
+                if acl.is_default() == Some(true) || !acl.associations().is_empty() {
+                    state
+                        .acls
+                        .entry(acl.vpc_id().unwrap_or_default().to_owned())
+                        .or_default()
+                        .push(Acl::read(acl));
+                }
             }
         }
         let mut pages = ec2
@@ -248,6 +272,19 @@ impl RegionState {
         out
     }
 
+    /// Where a route should send its traffic: the gateway it names, or the
+    /// live peering of its two VPCs (none when that peering is missing).
+    pub(super) fn route_target(&self, item: &Item, vpc: &str, via: &str) -> Option<String> {
+        if through_gateway(item) {
+            Some(via.to_owned())
+        } else {
+            let peer = peer_vpc(item).unwrap_or_default();
+            self.peering(vpc, peer)
+                .filter(|p| !peering_gone(p.3.as_ref()))
+                .map(|p| p.0.clone())
+        }
+    }
+
     /// How an item differs from what exists, in plain words.
     pub(super) fn differences(&self, item: &Item) -> Vec<String> {
         match item.build {
@@ -297,14 +334,7 @@ impl RegionState {
             Build::Route {
                 destination, via, ..
             } => {
-                let expected = if through_gateway(item) {
-                    Some(via.clone())
-                } else {
-                    let peer = peer_vpc(item).unwrap_or_default();
-                    self.peering(vpc, peer)
-                        .filter(|p| !peering_gone(p.3.as_ref()))
-                        .map(|p| p.0.clone())
-                };
+                let expected = self.route_target(item, vpc, via);
                 let expected_text = expected
                     .clone()
                     .unwrap_or_else(|| "the peering (missing)".to_owned());

@@ -157,8 +157,17 @@ pub(super) async fn security_group(
 }
 
 pub(super) fn ingress(group: &aws_sdk_ec2::types::SecurityGroup) -> Vec<Permission> {
+    read_permissions(group.ip_permissions())
+}
+
+/// What the group lets out (the range is where traffic may go).
+pub(super) fn egress(group: &aws_sdk_ec2::types::SecurityGroup) -> Vec<Permission> {
+    read_permissions(group.ip_permissions_egress())
+}
+
+fn read_permissions(permissions: &[IpPermission]) -> Vec<Permission> {
     let mut present = Vec::new();
-    for p in group.ip_permissions() {
+    for p in permissions {
         for r in p.ip_ranges() {
             present.push(Permission {
                 protocol: p.ip_protocol().unwrap_or("-1").to_owned(),

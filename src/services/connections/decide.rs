@@ -48,19 +48,27 @@ pub async fn approve(
             difference.join("; ")
         )));
     }
-    // The guardrails in force now decide, not those of the day it was asked.
-    let spec: ConnectionRequest =
-        serde_json::from_value(c.spec.clone()).map_err(Error::internal)?;
-    let verdicts = guardrails::judge(&mut tx, &spec, c.expires_at, Some(id)).await?;
-    let why: Vec<&str> = guardrails::denials(&verdicts)
+    // The guardrails in force now decide, not those of the day it was asked;
+    // the plan shows their verdicts as of this approval.
+    let why: Vec<&str> = guardrails::denials(&new.guardrails)
         .map(|v| v.reason.as_str())
         .collect();
+    if new.guardrails != old.guardrails {
+        store::connections::set_guardrail_verdicts(
+            &mut *tx,
+            id,
+            &serde_json::to_value(&new.guardrails).map_err(Error::internal)?,
+        )
+        .await?;
+    }
     if !why.is_empty() {
         return Err(Error::Conflict(format!(
             "this request cannot be approved: {}",
             why.join("; ")
         )));
     }
+    // A rule saved since the request may ask one more team to consent.
+    guardrails::ask_approvers(ctx, caller, &mut tx, &c, &new).await?;
     store::connections::decide(
         &mut *tx,
         id,

@@ -436,11 +436,14 @@ pub(super) async fn plan_for(conn: &mut PgConnection, spec: &ConnectionRequest) 
     plan_of(&ask)
 }
 
-/// The plan the connection's request gives now (networks may have changed).
+/// The plan the connection's request gives now (networks may have changed),
+/// with the verdicts of the guardrails in force now.
 pub(in crate::services) async fn replan(conn: &mut PgConnection, c: &Connection) -> Result<Plan> {
     let spec: ConnectionRequest =
         serde_json::from_value(c.spec.clone()).map_err(Error::internal)?;
-    plan_for(conn, &spec).await
+    let mut plan = plan_for(conn, &spec).await?;
+    plan.guardrails = guardrails::judge(conn, &spec, c.expires_at, Some(c.id)).await?;
+    Ok(plan)
 }
 
 /// The plan a request would get, without saving anything (the form's live preview).
