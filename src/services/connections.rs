@@ -257,8 +257,7 @@ async fn view(ctx: &Context, caller: &Caller, connection: Connection) -> Result<
         serde_json::from_value::<ConnectionRequest>(connection.spec.clone()),
     ) {
         (Status::PendingApproval, Ok(req)) => {
-            let mut conn = ctx.pool.acquire().await?;
-            super::reach::added(&mut conn, connection.id, kind, &req).await?
+            super::reach::added(ctx, connection.id, kind, &req).await?
         }
         _ => Vec::new(),
     };

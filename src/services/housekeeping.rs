@@ -13,7 +13,7 @@ const PRUNE_ROUNDS: usize = 100;
 
 /// Deletes dead sessions (revoked, expired or idle past the limit), finished jobs
 /// older than `SWITCHBOARD_JOB_RETENTION_DAYS` (with the emails rendered in them)
-/// old outbox messages and idempotency keys. Audit events are the record and are kept. Safe to run
+/// old outbox messages, idempotency keys and the reachability model's old change notes. Audit events are the record and are kept. Safe to run
 /// from several processes.
 pub async fn sweep(ctx: &Context) -> Result<()> {
     let sessions =
@@ -48,5 +48,6 @@ pub async fn sweep(ctx: &Context) -> Result<()> {
             "housekeeping: forgot idempotency keys past their retention"
         );
     }
+    store::reach::prune_changes(&ctx.pool).await?;
     Ok(())
 }

@@ -45,6 +45,8 @@ pub struct Context {
     allocations: Arc<allocation_queue::AllocationQueues>,
     /// The provider modules of every account, built once (shared by clones).
     providers: Arc<Providers>,
+    /// Who can reach what, kept between changes (shared by clones).
+    reach: Arc<reach::Kept>,
 }
 
 impl Context {
@@ -65,6 +67,7 @@ impl Context {
             oidc,
             allocations: Arc::default(),
             providers: Arc::default(),
+            reach: Arc::default(),
         })
     }
 

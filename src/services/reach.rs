@@ -18,6 +18,9 @@ use crate::domain::reach::{Flow, Question, delta, reaching};
 use crate::error::{Error, Result};
 use crate::store;
 
+mod kept;
+pub use kept::Kept;
+
 /// The answer to "who can reach `to` (from `from`) on `port`".
 #[derive(Debug, Clone)]
 pub struct Answer {
@@ -73,20 +76,19 @@ pub async fn reach(
         ),
         None => None,
     };
+    let model = model(ctx).await?;
     let mut conn = ctx.pool.acquire().await?;
-    let nets = Networks::load(&mut conn).await?;
-    let to = place(&mut conn, &nets, "to", to).await?;
+    let to = place(&mut conn, &model.nets, "to", to).await?;
     let from = match from.map(str::trim).filter(|f| !f.is_empty()) {
-        Some(f) => Some(place(&mut conn, &nets, "from", f).await?),
+        Some(f) => Some(place(&mut conn, &model.nets, "from", f).await?),
         None => None,
     };
-    let flows = open_flows(&mut conn, &nets).await?;
     let question = Question {
         from: from.clone(),
         to: to.clone(),
         port,
     };
-    let flows = reaching(&flows, &question).cloned().collect();
+    let flows = reaching(&model.flows, &question).cloned().collect();
     Ok(Answer {
         from,
         to,
@@ -98,17 +100,18 @@ pub async fn reach(
 /// What the connection's request adds to what the other open connections
 /// already allow.
 pub(in crate::services) async fn added(
-    conn: &mut PgConnection,
+    ctx: &Context,
     id: Uuid,
     kind: Kind,
     req: &ConnectionRequest,
 ) -> Result<Vec<Added>> {
-    let nets = Networks::load(conn).await?;
-    let adds = flows_of(id, kind, req, &nets);
-    let open: Vec<Flow> = open_flows(conn, &nets)
-        .await?
-        .into_iter()
+    let model = model(ctx).await?;
+    let adds = flows_of(id, kind, req, &model.nets);
+    let open: Vec<Flow> = model
+        .flows
+        .iter()
         .filter(|f| f.connection_id != id)
+        .cloned()
         .collect();
     Ok(delta(&adds, &open)
         .into_iter()
@@ -117,6 +120,11 @@ pub(in crate::services) async fn added(
             already_by: by.map(|f| f.connection_id),
         })
         .collect())
+}
+
+/// The model of who reaches what, kept by the process between changes.
+async fn model(ctx: &Context) -> Result<std::sync::Arc<kept::Model>> {
+    ctx.reach.model(&ctx.pool).await
 }
 
 async fn open_flows(conn: &mut PgConnection, nets: &Networks) -> Result<Vec<Flow>> {

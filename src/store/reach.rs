@@ -33,3 +33,37 @@ pub async fn named(db: impl PgExecutor<'_>, name: &str) -> Result<Vec<Uuid>, sql
         .fetch_all(db)
         .await
 }
+
+/// Makes the transaction (before its first query) read one snapshot
+/// throughout, and says which.
+pub async fn repeatable_snapshot(conn: &mut sqlx::PgConnection) -> Result<String, sqlx::Error> {
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query_scalar("SELECT pg_current_snapshot()::text")
+        .fetch_one(&mut *conn)
+        .await
+}
+
+/// Did a change to what the reachability model is made of commit since
+/// `snapshot` was taken?
+pub async fn changed_since(db: impl PgExecutor<'_>, snapshot: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM reach_changes
+                         WHERE xid >= pg_snapshot_xmin($1::pg_snapshot)
+                           AND NOT pg_visible_in_snapshot(xid, $1::pg_snapshot))",
+    )
+    .bind(snapshot)
+    .fetch_one(db)
+    .await
+}
+
+/// Forgets the notes of changes older than a day (a kept model is far younger).
+pub async fn prune_changes(db: impl PgExecutor<'_>) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("DELETE FROM reach_changes WHERE noted_at < now() - interval '1 day'")
+            .execute(db)
+            .await?
+            .rows_affected(),
+    )
+}

@@ -169,4 +169,13 @@ async fn who_can_reach_a_network_on_a_port_and_through_which_connection() {
         .await
         .unwrap();
     assert!(page.contains(&format!("/connections/{active}")), "{page}");
+
+    // The model is kept between questions, and follows every change at once:
+    // the port-22 request, active now, answers the very next question.
+    approve_both(&w, &waiting).await;
+    until_status(&w, &waiting, "active").await;
+    let (_, answer) = reach(&w, "to=search-prod&port=22").await;
+    assert_eq!(connections(&answer), vec![waiting.clone()], "{answer}");
+    let (_, answer) = reach(&w, "to=search-prod&port=22").await;
+    assert_eq!(connections(&answer), vec![waiting.clone()], "{answer}");
 }
