@@ -82,6 +82,70 @@ pub fn delta<'a>(adds: &'a [Flow], open: &'a [Flow]) -> Vec<(&'a Flow, Option<&'
         .collect()
 }
 
+/// Every port, as a range (a flow without ports lets all through).
+const EVERY_PORT: PortRange = PortRange { from: 1, to: 65535 };
+
+/// The ports of `a` that are not in `b` (no ports: every port).
+fn ports_minus(a: &[PortRange], b: &[PortRange]) -> Vec<PortRange> {
+    let all = [EVERY_PORT];
+    let (a, b) = (
+        if a.is_empty() { &all[..] } else { a },
+        if b.is_empty() { &all[..] } else { b },
+    );
+    let mut left: Vec<PortRange> = a.to_vec();
+    for cut in b {
+        left = left
+            .into_iter()
+            .flat_map(|r| {
+                let mut pieces = Vec::new();
+                if cut.to < r.from || r.to < cut.from {
+                    pieces.push(r);
+                } else {
+                    if r.from < cut.from {
+                        pieces.push(PortRange {
+                            from: r.from,
+                            to: cut.from - 1,
+                        });
+                    }
+                    if cut.to < r.to {
+                        pieces.push(PortRange {
+                            from: cut.to + 1,
+                            to: r.to,
+                        });
+                    }
+                }
+                pieces
+            })
+            .collect();
+    }
+    left
+}
+
+/// What changing a connection from the flows `before` to `after` lets
+/// through that it did not (first), and no longer lets through (second): for
+/// the same ends and protocol, the ports gained and lost; otherwise each flow
+/// the other side does not cover, whole.
+pub fn changed(before: &[Flow], after: &[Flow]) -> (Vec<Flow>, Vec<Flow>) {
+    let beyond = |these: &[Flow], those: &[Flow]| -> Vec<Flow> {
+        these
+            .iter()
+            .filter_map(|f| {
+                let same = those
+                    .iter()
+                    .find(|o| o.from == f.from && o.to == f.to && o.protocol == f.protocol);
+                match same {
+                    Some(o) => {
+                        let ports = ports_minus(&f.ports, &o.ports);
+                        (!ports.is_empty()).then(|| Flow { ports, ..f.clone() })
+                    }
+                    None => (!those.iter().any(|o| f.covered_by(o))).then(|| f.clone()),
+                }
+            })
+            .collect()
+    };
+    (beyond(after, before), beyond(before, after))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +229,67 @@ mod tests {
         assert!(d[1].1.is_none(), "port 22 is new");
         assert!(d[2].1.is_none(), "udp is new");
         assert!(d[3].1.is_none(), "every port is more than 400-500");
+    }
+
+    #[test]
+    fn a_change_gains_and_loses_the_ports_that_differ() {
+        let ends = (&["10.1.0.0/16"][..], &["10.2.0.0/16"][..]);
+        let before = vec![flow(
+            ends.0,
+            ends.1,
+            Protocol::Tcp,
+            &[(443, 443), (8000, 8100)],
+        )];
+        let mut after = before.clone();
+        after[0].ports = vec![
+            PortRange { from: 443, to: 443 },
+            PortRange {
+                from: 8050,
+                to: 8200,
+            },
+        ];
+        let (gained, lost) = changed(&before, &after);
+        assert_eq!(
+            gained[0].ports,
+            [PortRange {
+                from: 8101,
+                to: 8200
+            }]
+        );
+        assert_eq!(
+            lost[0].ports,
+            [PortRange {
+                from: 8000,
+                to: 8049
+            }]
+        );
+        let (gained, lost) = changed(&before, &before);
+        assert!(gained.is_empty() && lost.is_empty(), "nothing changes");
+        // Every port (none named) against a few.
+        after[0].ports = Vec::new();
+        let (gained, lost) = changed(&before, &after);
+        assert_eq!(
+            gained[0].ports,
+            [
+                PortRange { from: 1, to: 442 },
+                PortRange {
+                    from: 444,
+                    to: 7999
+                },
+                PortRange {
+                    from: 8101,
+                    to: 65535
+                }
+            ]
+        );
+        assert!(lost.is_empty());
+        // Another protocol: tcp to any covers what was, gains the rest whole.
+        after[0].protocol = Protocol::Any;
+        let (gained, lost) = changed(&before, &after);
+        assert_eq!(gained.len(), 1);
+        assert!(lost.is_empty(), "any protocol covers tcp");
+        let (gained, lost) = changed(&after, &before);
+        assert!(gained.is_empty());
+        assert_eq!(lost.len(), 1);
     }
 }

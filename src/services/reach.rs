@@ -122,6 +122,37 @@ pub(in crate::services) async fn added(
         .collect())
 }
 
+/// What changing the connection's request from `before` to `after` would
+/// let through that it does not now (each with the open connection that
+/// already allows it, if any), and what it would no longer let through.
+pub(in crate::services) async fn changed(
+    ctx: &Context,
+    id: Uuid,
+    kind: Kind,
+    before: &ConnectionRequest,
+    after: &ConnectionRequest,
+) -> Result<(Vec<Added>, Vec<Flow>)> {
+    let model = model(ctx).await?;
+    let (gained, lost) = crate::domain::reach::changed(
+        &flows_of(id, kind, before, &model.nets),
+        &flows_of(id, kind, after, &model.nets),
+    );
+    let open: Vec<Flow> = model
+        .flows
+        .iter()
+        .filter(|f| f.connection_id != id)
+        .cloned()
+        .collect();
+    let added = delta(&gained, &open)
+        .into_iter()
+        .map(|(flow, by)| Added {
+            flow: flow.clone(),
+            already_by: by.map(|f| f.connection_id),
+        })
+        .collect();
+    Ok((added, lost))
+}
+
 /// The model of who reaches what, kept by the process between changes.
 async fn model(ctx: &Context) -> Result<std::sync::Arc<kept::Model>> {
     ctx.reach.model(&ctx.pool).await

@@ -69,7 +69,11 @@ async fn page(
     status: StatusCode,
 ) -> Result<HttpResponse, Error> {
     let view = connections::get(ctx, caller, id).await?;
-    let changes = connections::changes(ctx, caller, id).await?;
+    let mut changes = connections::changes(ctx, caller, id).await?;
+    // The waiting one, looked at alone, says what it would let reach.
+    if let Some(waiting) = changes.iter_mut().find(|c| c.change.status == "pending") {
+        *waiting = connections::change(ctx, caller, waiting.change.id).await?;
+    }
     let spec: connections::ConnectionRequest =
         serde_json::from_value(view.connection.spec.clone()).unwrap_or_default();
     let form = form.unwrap_or(ChangeForm {

@@ -261,6 +261,13 @@ async fn who_may_change_what_and_a_reason_alone_needs_no_build() {
     let (status, wider) = ask(&w, &w.payments_lead, &id, json!({"ports": "443, 8443"})).await;
     assert_eq!(status, 201, "{wider}");
     let change = wider["id"].as_str().unwrap();
+    // Its reachability delta: port 8443 is new, nothing is taken away.
+    assert_eq!(
+        wider["reach"]["added"][0]["flow"]["ports"], "8443",
+        "{wider}"
+    );
+    assert_eq!(wider["reach"]["added"][0]["already_by"], Value::Null);
+    assert_eq!(wider["reach"]["removed"], json!([]), "{wider}");
     let (status, own) = w
         .call(
             &w.payments_lead,
@@ -290,6 +297,7 @@ async fn who_may_change_what_and_a_reason_alone_needs_no_build() {
         .unwrap();
     assert!(html.contains("id=\"approve-change\""), "{html}");
     assert!(html.contains("8443"), "{html}");
+    assert!(html.contains("id=\"change-reach\""), "{html}");
     let (status, rejected) = w
         .call(
             &w.search_lead,

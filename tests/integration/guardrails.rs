@@ -413,3 +413,73 @@ async fn rules_saved_after_a_request_reach_it_before_it_is_built() {
         "{asked}"
     );
 }
+
+/// A change is a plan like any other: a port the rules forbid cannot be
+/// added to an active connection, and a change waiting when such a rule is
+/// saved cannot be approved.
+#[tokio::test]
+async fn a_change_of_an_active_connection_is_judged_by_the_rules() {
+    let w = world(spawn_app_with(Options::default()).await).await;
+    let admin = w.app.token("root@example.test", true).await;
+    let (status, c) = w
+        .call(
+            &w.requester,
+            Method::POST,
+            "/api/v1/connections",
+            Some(with_networks(&w, link())),
+        )
+        .await;
+    assert_eq!(status, 201, "{c}");
+    let id = c["id"].as_str().unwrap().to_owned();
+    approve_both(&w, &id).await;
+    until_status(&w, &id, "active").await;
+    let rules = json!({"rules": [{"name": "no-ssh", "ports": "22", "then": "forbid"}]});
+    let (status, saved) = save(&w, &admin, rules, 0).await;
+    assert_eq!(status, 200, "{saved}");
+
+    let change = |ports: &str| {
+        let body = json!({ "ports": ports });
+        let path = format!("/api/v1/connections/{id}/changes");
+        let (w, token) = (&w, w.payments_lead.clone());
+        async move { w.call(&token, Method::POST, &path, Some(body)).await }
+    };
+    let (status, refused) = change("443, 22").await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["errors"][0]["field"], "ports", "{refused}");
+    assert!(
+        refused["errors"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no-ssh")),
+        "{refused}"
+    );
+    let (_, now) = w
+        .call(
+            &w.requester,
+            Method::GET,
+            &format!("/api/v1/connections/{id}/changes"),
+            None,
+        )
+        .await;
+    assert_eq!(now, json!([]), "nothing was asked: {now}");
+
+    // Allowed when asked; refused at approval once a rule forbids it.
+    let (status, wider) = change("443, 8443").await;
+    assert_eq!(status, 201, "{wider}");
+    let rules = json!({"rules": [{"name": "no-ssh", "ports": "22", "then": "forbid"},
+                                 {"name": "no-8443", "ports": "8443", "then": "forbid"}]});
+    let (status, saved) = save(&w, &admin, rules, 1).await;
+    assert_eq!(status, 200, "{saved}");
+    let (status, refused) = w
+        .call(
+            &w.search_lead,
+            Method::POST,
+            &format!("/api/v1/changes/{}/approve", wider["id"].as_str().unwrap()),
+            Some(json!({"plan_hash": wider["plan_hash"]})),
+        )
+        .await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(
+        refused["detail"].as_str().unwrap().contains("no-8443"),
+        "{refused}"
+    );
+}

@@ -41,11 +41,25 @@ pub struct ChangeOut {
     pub difference: DifferenceOut,
     pub sides: Vec<ChangeSideOut>,
     pub plan: Plan,
+    /// For a waiting change looked at alone (`GET /api/v1/changes/{id}`, and
+    /// the answers to asking and deciding): what it would let through that the
+    /// connection does not, and what it would no longer let through.
+    pub reach: Option<ChangeReachOut>,
     pub failure: Option<String>,
     /// Why it was rejected.
     pub comment: String,
     pub created_at: DateTime<Utc>,
     pub applied_at: Option<DateTime<Utc>>,
+}
+
+/// A change's reachability delta.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChangeReachOut {
+    /// Flows it adds (only the ports gained), each with the open connection
+    /// that already allows it, if any.
+    pub added: Vec<super::connections::ReachDeltaOut>,
+    /// Flows it takes away (only the ports lost).
+    pub removed: Vec<super::reach::FlowOut>,
 }
 
 /// The plan's items, by what the change does to them.
@@ -98,6 +112,16 @@ impl From<ChangeView> for ChangeOut {
                 })
                 .collect(),
             plan: v.plan.into(),
+            reach: v.reach.map(|(added, removed)| ChangeReachOut {
+                added: added
+                    .into_iter()
+                    .map(|a| super::connections::ReachDeltaOut {
+                        flow: a.flow.into(),
+                        already_by: a.already_by,
+                    })
+                    .collect(),
+                removed: removed.into_iter().map(Into::into).collect(),
+            }),
             failure: c.failure,
             comment: c.comment,
             created_at: c.created_at,

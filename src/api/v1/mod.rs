@@ -57,7 +57,7 @@ use utoipa::{Modify, OpenApi};
         connections::ObservedOut, connections::DriftOut, connections::RepairModeIn, connections::RepairMode, connections::StatusOut,
         notifications::PreferencesIo, notifications::WebhookIo, audit::AuditEventOut,
         renewals::RenewalOut, renewals::RenewalIn, renewals::RenewalDecisionIn, renewals::RenewalRejectionIn,
-        changes::ChangeOut, changes::DifferenceOut, changes::ChangeSideOut, changes::ChangeIn, changes::ChangeApprovalIn, changes::ChangeRejectionIn,
+        changes::ChangeOut, changes::ChangeReachOut, changes::DifferenceOut, changes::ChangeSideOut, changes::ChangeIn, changes::ChangeApprovalIn, changes::ChangeRejectionIn,
         guardrails::GuardrailsOut, guardrails::GuardrailsIn, guardrails::SavedGuardrailsOut, guardrails::ViolationOut,
         reach::ReachOut, reach::FlowOut, connections::ReachDeltaOut
     )),

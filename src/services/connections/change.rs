@@ -9,6 +9,7 @@
 use super::*;
 use crate::domain::change::{Scope, Traffic, scope};
 use crate::notify::messages::PlainNotice;
+use crate::services::guardrails;
 use crate::services::provisioning::queue_change;
 use crate::store::changes::{Change, ChangeSide, NewChange};
 
@@ -36,6 +37,13 @@ pub struct ChangeView {
     pub difference: Difference,
     /// The plan the change builds.
     pub plan: Plan,
+    /// What a waiting change would let through that the connection does not
+    /// (with any open connection that already allows it), and what it would
+    /// no longer let through; shown when the change is looked at alone.
+    pub reach: Option<(
+        Vec<crate::services::reach::Added>,
+        Vec<crate::domain::reach::Flow>,
+    )>,
 }
 
 /// What each item of `old` and `new` becomes, in the words steps use.
@@ -120,7 +128,10 @@ pub async fn propose_change(
         Scope::Same
     };
     let old: Plan = serde_json::from_value(c.plan.clone()).map_err(Error::internal)?;
-    let new = super::request::plan_for(&mut tx, &after).await?;
+    let mut new = super::request::plan_for(&mut tx, &after).await?;
+    // The rules in force judge the connection as it would be after the change.
+    new.guardrails = guardrails::judge(&mut tx, &after, c.expires_at, Some(id)).await?;
+    guardrails::refused(&new.guardrails)?;
     if reach == Scope::Same && new.hash() == c.plan_hash && after.reason == before.reason {
         return Err(Error::invalid(
             if opens { "ports" } else { "reason" },
@@ -170,7 +181,15 @@ pub async fn propose_change(
         .await?
         .ok_or_else(|| Error::internal("a change vanished"))?;
     if reach == Scope::Wider {
-        let teams: Vec<Uuid> = sides.iter().map(|s| s.team_id).collect();
+        let mut teams: Vec<Uuid> = sides.iter().map(|s| s.team_id).collect();
+        // A guardrail may ask one more team to consent to what opens more.
+        for slug in guardrails::approving_teams(&new.guardrails) {
+            if let Some(team) = store::teams::find_by_slug(&mut *tx, &slug).await?
+                && !teams.contains(&team.id)
+            {
+                teams.push(team.id);
+            }
+        }
         store::changes::add_sides(&mut *tx, change_id, &teams).await?;
         for (_, email, name) in store::connections::leads_of(&mut *tx, &teams).await? {
             if email != caller.actor.email {
@@ -201,7 +220,7 @@ pub async fn decide_change(
     let change = store::changes::lock(&mut *tx, change_id)
         .await?
         .ok_or_else(|| Error::NotFound("that change".into()))?;
-    let (_, _, _, permit) = locked(
+    let (c, _, _, permit) = locked(
         &mut tx,
         caller,
         change.connection_id,
@@ -227,6 +246,21 @@ pub async fn decide_change(
     }
     if !approve && comment.is_empty() {
         return Err(Error::invalid("reason", "is required: say why"));
+    }
+    if approve {
+        // The rules in force now decide, not those of the day it was asked.
+        let after: ConnectionRequest =
+            serde_json::from_value(change.spec.clone()).map_err(Error::internal)?;
+        let verdicts = guardrails::judge(&mut tx, &after, c.expires_at, Some(c.id)).await?;
+        let why: Vec<&str> = guardrails::denials(&verdicts)
+            .map(|v| v.reason.as_str())
+            .collect();
+        if !why.is_empty() {
+            return Err(Error::Conflict(format!(
+                "this change cannot be approved: {}",
+                why.join("; ")
+            )));
+        }
     }
     let decision = if approve { "approved" } else { "rejected" };
     let decided = store::changes::decide(
@@ -324,7 +358,18 @@ async fn change_view(ctx: &Context, change_id: Uuid) -> Result<ChangeView> {
 
 async fn view_of(ctx: &Context, change: Change) -> Result<ChangeView> {
     let sides = store::changes::sides(&ctx.pool, &[change.id]).await?;
-    view_with(change, sides)
+    let mut view = view_with(change, sides)?;
+    if view.change.status == "pending"
+        && let Some(c) = store::connections::find(&ctx.pool, view.change.connection_id).await?
+        && let (Ok(before), Ok(after)) = (
+            serde_json::from_value::<ConnectionRequest>(c.spec.clone()),
+            serde_json::from_value::<ConnectionRequest>(view.change.spec.clone()),
+        )
+    {
+        view.reach =
+            Some(crate::services::reach::changed(ctx, c.id, c.kind, &before, &after).await?);
+    }
+    Ok(view)
 }
 
 fn view_with(change: Change, sides: Vec<ChangeSide>) -> Result<ChangeView> {
@@ -335,6 +380,7 @@ fn view_with(change: Change, sides: Vec<ChangeSide>) -> Result<ChangeView> {
         sides,
         difference,
         plan,
+        reach: None,
     })
 }
 
