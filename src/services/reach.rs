@@ -159,8 +159,16 @@ async fn model(ctx: &Context) -> Result<std::sync::Arc<kept::Model>> {
 }
 
 async fn open_flows(conn: &mut PgConnection, nets: &Networks) -> Result<Vec<Flow>> {
+    Ok(flows_from(
+        store::reach::open_requests(&mut *conn).await?,
+        nets,
+    ))
+}
+
+/// The flows of stored requests (id, kind, request).
+fn flows_from(rows: Vec<(Uuid, String, serde_json::Value)>, nets: &Networks) -> Vec<Flow> {
     let mut flows = Vec::new();
-    for (id, kind, spec) in store::reach::open_requests(&mut *conn).await? {
+    for (id, kind, spec) in rows {
         let (Some(kind), Ok(req)) = (
             Kind::parse(&kind),
             serde_json::from_value::<ConnectionRequest>(spec),
@@ -169,7 +177,7 @@ async fn open_flows(conn: &mut PgConnection, nets: &Networks) -> Result<Vec<Flow
         };
         flows.extend(flows_of(id, kind, &req, nets));
     }
-    Ok(flows)
+    flows
 }
 
 /// An address, a range, or a network (by id or name) as its prefixes.

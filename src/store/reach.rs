@@ -17,6 +17,20 @@ pub async fn open_requests(
     .await
 }
 
+/// Those of `ids` that are open, with what they asked for.
+pub async fn open_requests_of(
+    db: impl PgExecutor<'_>,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, String, serde_json::Value)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, kind, spec FROM connections
+          WHERE id = ANY($1) AND status IN ('active', 'drifted') ORDER BY created_at, id",
+    )
+    .bind(ids)
+    .fetch_all(db)
+    .await
+}
+
 /// Every network's prefixes, with its name.
 pub async fn prefixes(db: impl PgExecutor<'_>) -> Result<Vec<(Uuid, String, IpNet)>, sqlx::Error> {
     sqlx::query_as(
@@ -55,6 +69,23 @@ pub async fn changed_since(db: impl PgExecutor<'_>, snapshot: &str) -> Result<bo
     )
     .bind(snapshot)
     .fetch_one(db)
+    .await
+}
+
+/// The notes of the changes committed since `snapshot` (and before the
+/// reading transaction's own): a connection's id, or None when a network or
+/// an allocation changed.
+pub async fn notes_since(
+    db: impl PgExecutor<'_>,
+    snapshot: &str,
+) -> Result<Vec<Option<Uuid>>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT connection_id FROM reach_changes
+          WHERE xid >= pg_snapshot_xmin($1::pg_snapshot)
+            AND NOT pg_visible_in_snapshot(xid, $1::pg_snapshot)",
+    )
+    .bind(snapshot)
+    .fetch_all(db)
     .await
 }
 

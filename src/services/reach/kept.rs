@@ -3,15 +3,19 @@
 //! cost what that read costs; instead each process keeps the model with the
 //! database snapshot it was read in, and before using it asks one indexed
 //! question: did a change to what the model is made of commit since that
-//! snapshot (`reach_changes`, noted by triggers)? If so it is read again. An
+//! snapshot (`reach_changes`, noted by triggers)? If connections changed, only
+//! they are read again; if a network or an allocation did, everything is. An
 //! answer is never older than the last commit the question could have seen.
 
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 
-use super::{Flow, Networks, open_flows};
+use uuid::Uuid;
+
+use super::{Flow, Networks, flows_from, open_flows};
 use crate::error::Result;
 use crate::store;
 
@@ -19,9 +23,12 @@ use crate::store;
 /// housekeeping forgets notes older than a day, long after.
 const LONGEST_KEPT: Duration = Duration::from_secs(600);
 
+/// More changed connections than this share of the flows: read everything.
+const MOSTLY_CHANGED: usize = 10;
+
 /// The networks' prefixes and the open connections' flows, as read at once.
 pub(super) struct Model {
-    pub(super) nets: Networks,
+    pub(super) nets: Arc<Networks>,
     pub(super) flows: Vec<Flow>,
     /// The snapshot it was read in (`pg_snapshot` as text).
     snapshot: String,
@@ -40,26 +47,54 @@ impl std::fmt::Debug for Kept {
 
 impl Kept {
     /// The model as of now: the kept one when nothing it is made of changed
-    /// since it was read, else read afresh and kept.
+    /// since it was read, else brought up to date and kept.
     pub(super) async fn model(&self, pool: &PgPool) -> Result<Arc<Model>> {
         let kept = self.0.read().unwrap_or_else(|e| e.into_inner()).clone();
-        if let Some(model) = kept
-            && model.read_at.elapsed() < LONGEST_KEPT
+        let kept = kept.filter(|m| m.read_at.elapsed() < LONGEST_KEPT);
+        if let Some(model) = &kept
             && !store::reach::changed_since(pool, &model.snapshot).await?
         {
-            return Ok(model);
+            return Ok(model.clone());
         }
-        // One snapshot for the networks, the flows and the mark.
+        // One snapshot for the notes, what is read, and the new mark.
         let mut tx = pool.begin().await?;
         let snapshot = store::reach::repeatable_snapshot(&mut tx).await?;
-        let nets = Networks::load(&mut tx).await?;
-        let flows = open_flows(&mut tx, &nets).await?;
+        let changed = match &kept {
+            Some(model) => {
+                let notes = store::reach::notes_since(&mut *tx, &model.snapshot).await?;
+                let ids: Option<HashSet<Uuid>> = notes.into_iter().collect();
+                ids.filter(|ids| ids.len() * MOSTLY_CHANGED <= model.flows.len().max(1))
+                    .map(|ids| (model, ids))
+            }
+            None => None,
+        };
+        let (nets, flows, read_at) = match changed {
+            // Only these connections changed: the others' flows stand.
+            Some((model, ids)) => {
+                let list: Vec<Uuid> = ids.iter().copied().collect();
+                let rows = store::reach::open_requests_of(&mut *tx, &list).await?;
+                let mut flows: Vec<Flow> = model
+                    .flows
+                    .iter()
+                    .filter(|f| !ids.contains(&f.connection_id))
+                    .cloned()
+                    .collect();
+                flows.extend(flows_from(rows, &model.nets));
+                // Read whole again within LONGEST_KEPT all the same.
+                (model.nets.clone(), flows, model.read_at)
+            }
+            None => {
+                let nets = Networks::load(&mut tx).await?;
+                let flows = open_flows(&mut tx, &nets).await?;
+                (Arc::new(nets), flows, Instant::now())
+            }
+        };
         tx.commit().await?;
         let model = Arc::new(Model {
             nets,
             flows,
             snapshot,
-            read_at: Instant::now(),
+            read_at,
         });
         *self.0.write().unwrap_or_else(|e| e.into_inner()) = Some(model.clone());
         Ok(model)
