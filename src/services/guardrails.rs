@@ -263,13 +263,17 @@ async fn end(conn: &mut PgConnection, id: Option<Uuid>) -> Result<Option<guardra
     let Some(n) = store::networks::find(&mut *conn, id).await? else {
         return Ok(None);
     };
-    let labels = n
-        .tags
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-        .collect();
+    // The pools' labels (e.g. `environment=prod`), then the network's own tags.
+    let mut labels = std::collections::BTreeMap::new();
+    let pools = store::guardrails::pool_labels(&mut *conn, id).await?;
+    for set in pools.iter().chain([&n.tags]) {
+        for (k, v) in set.as_object().into_iter().flatten() {
+            if let Some(v) = v.as_str() {
+                labels.insert(k.clone(), v.to_owned());
+            }
+        }
+    }
+    let labels = labels.into_iter().collect();
     Ok(Some(guardrail::End {
         team: n.team_slug,
         labels,

@@ -120,3 +120,25 @@ pub async fn open_connections(db: impl PgExecutor<'_>) -> Result<Vec<Open>, sqlx
     .fetch_all(db)
     .await
 }
+
+/// The labels of the pools a network's ranges come from, the widest pool
+/// first and the nearest last (a nearer pool's label wins).
+pub async fn pool_labels(
+    db: impl PgExecutor<'_>,
+    network_id: Uuid,
+) -> Result<Vec<serde_json::Value>, sqlx::Error> {
+    sqlx::query_scalar(
+        "WITH RECURSIVE chain AS (
+             SELECT p.id, p.parent_id, p.labels, 0 AS depth
+               FROM pools p JOIN allocations a ON a.pool_id = p.id
+              WHERE a.network_id = $1
+             UNION ALL
+             SELECT p.id, p.parent_id, p.labels, c.depth + 1
+               FROM pools p JOIN chain c ON p.id = c.parent_id
+              WHERE c.depth < 32)
+         SELECT labels FROM chain ORDER BY depth DESC",
+    )
+    .bind(network_id)
+    .fetch_all(db)
+    .await
+}

@@ -483,3 +483,86 @@ async fn a_change_of_an_active_connection_is_judged_by_the_rules() {
         "{refused}"
     );
 }
+
+/// A network's labels include those of the pools its range comes from: a
+/// network allocated from a pool labelled `environment=prod` is prod to the
+/// rules, with no tag of its own.
+#[tokio::test]
+async fn a_network_is_labelled_by_its_pool_too() {
+    let w = world(spawn_app_with(Options::default()).await).await;
+    let admin = w.app.token("root@example.test", true).await;
+    let (_, pools) = w.call(&admin, Method::GET, "/api/v1/pools", None).await;
+    let corp = pools
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "corp")
+        .unwrap()["id"]
+        .clone();
+    let (status, prod) = w
+        .call(
+            &admin,
+            Method::POST,
+            "/api/v1/pools",
+            Some(
+                json!({"name": "prod", "cidr": "10.50.0.0/16", "parent_id": corp,
+                        "labels": {"environment": "prod"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{prod}");
+    let (_, search) = w
+        .call(
+            &admin,
+            Method::GET,
+            &format!("/api/v1/networks/{}", w.search_net),
+            None,
+        )
+        .await;
+    let (status, vault) = w
+        .call(
+            &admin,
+            Method::POST,
+            "/api/v1/networks",
+            Some(json!({"name": "vault", "team": "search", "region": "local",
+                        "provider_account_id": search["provider_account_id"],
+                        "pool_id": prod["id"], "prefix_length": 24})),
+        )
+        .await;
+    assert_eq!(status, 201, "{vault}");
+    let (status, _) = w
+        .call(
+            &admin,
+            Method::PATCH,
+            &format!("/api/v1/networks/{}", w.payments_net),
+            Some(json!({"tags": {"environment": "dev"}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, saved) = save(&w, &admin, json!({"rules": [dev_never_prod()]}), 0).await;
+    assert_eq!(status, 200, "{saved}");
+
+    let mut body = link();
+    body["source_network_id"] = json!(w.payments_net);
+    body["destination_network_id"] = vault["id"].clone();
+    let (status, refused) = w
+        .call(
+            &w.requester,
+            Method::POST,
+            "/api/v1/connections",
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused.to_string().contains("dev-never-prod"), "{refused}");
+    // Search's own network, in no labelled pool, is not prod.
+    let (status, allowed) = w
+        .call(
+            &w.requester,
+            Method::POST,
+            "/api/v1/connections",
+            Some(with_networks(&w, link())),
+        )
+        .await;
+    assert_eq!(status, 201, "{allowed}");
+}
