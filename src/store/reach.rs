@@ -60,13 +60,16 @@ pub async fn repeatable_snapshot(conn: &mut sqlx::PgConnection) -> Result<String
 }
 
 /// Did a change to what the reachability model is made of commit since
-/// `snapshot` was taken?
+/// `snapshot` was taken? Planned for each snapshot (not a prepared
+/// statement): a generic plan cannot see that the index holds few notes past
+/// the snapshot's xmin, and reads them all.
 pub async fn changed_since(db: impl PgExecutor<'_>, snapshot: &str) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM reach_changes
                          WHERE xid >= pg_snapshot_xmin($1::pg_snapshot)
                            AND NOT pg_visible_in_snapshot(xid, $1::pg_snapshot))",
     )
+    .persistent(false)
     .bind(snapshot)
     .fetch_one(db)
     .await
@@ -84,6 +87,7 @@ pub async fn notes_since(
           WHERE xid >= pg_snapshot_xmin($1::pg_snapshot)
             AND NOT pg_visible_in_snapshot(xid, $1::pg_snapshot)",
     )
+    .persistent(false)
     .bind(snapshot)
     .fetch_all(db)
     .await
