@@ -29,12 +29,15 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
 /// A lazy pool: processes start even while the database is down, and `/readyz`
-/// says so until it is back.
+/// says so until it is back. No transaction of Switchboard's waits on anything
+/// but the database, so one idle for a minute was abandoned (a task cancelled
+/// between two statements): the server ends it, and the locks it held, rather
+/// than let it block every request that needs the same rows.
 pub fn pool(options: PgConnectOptions, max_connections: u32) -> PgPool {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        .connect_lazy_with(options)
+        .connect_lazy_with(options.options([("idle_in_transaction_session_timeout", "60s")]))
 }
 
 /// Applies the portal's migrations and apalis' own.

@@ -56,11 +56,14 @@ pub async fn find_live(
     .await
 }
 
-/// Marks activity, at most once a minute per session to spare the database.
+/// Marks activity, at most once a minute per session to spare the database;
+/// a request never waits for another one's mark (a page's parallel requests).
 pub async fn touch(db: impl PgExecutor<'_>, id_hash: &[u8]) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE sessions SET last_seen_at = now()
-         WHERE id_hash = $1 AND last_seen_at < now() - interval '1 minute'",
+         WHERE id_hash = (SELECT id_hash FROM sessions
+                           WHERE id_hash = $1 AND last_seen_at < now() - interval '1 minute'
+                           FOR UPDATE SKIP LOCKED)",
     )
     .bind(id_hash)
     .execute(db)

@@ -72,10 +72,13 @@ pub async fn authenticate(
     let Some((id, user_id, stale)) = found else {
         return Ok(None);
     };
+    // "Last used" is a hint: a request never waits for another one's update of it.
     if stale {
         sqlx::query(
             "UPDATE api_tokens SET last_used_at = now()
-             WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
+             WHERE id = (SELECT id FROM api_tokens
+                          WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+                          FOR UPDATE SKIP LOCKED)",
         )
         .bind(id)
         .execute(db)

@@ -217,3 +217,39 @@ async fn a_known_address_asked_with_another_method_says_which_it_takes() {
     let res = app.get("/api/v1/nothing-here").await;
     assert_eq!(res.status(), 404);
 }
+
+/// A request stuck holding a lock on a token's or a session's row (another
+/// client's, or one abandoned mid-transaction) never holds up the next request
+/// with the same credentials: noting "last used" skips a locked row, and the
+/// database ends a transaction left idle for a minute.
+#[tokio::test]
+async fn a_locked_credential_row_does_not_hold_up_the_next_request() {
+    let app = spawn_app().await;
+    let token = app.token("root@example.test", true).await;
+    let mut stuck = app.pool.begin().await.unwrap();
+    sqlx::query("UPDATE api_tokens SET last_used_at = NULL")
+        .execute(&mut *stuck)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        app.client
+            .get(format!("{}/api/v1/me", app.address))
+            .bearer_auth(&token)
+            .send(),
+    )
+    .await
+    .expect("answered while another transaction holds the token's row")
+    .unwrap();
+    assert_eq!(answer.status(), 200, "{:?}", started.elapsed());
+    let timeout: String = sqlx::query_scalar("SHOW idle_in_transaction_session_timeout")
+        .fetch_one(&mut *stuck)
+        .await
+        .unwrap();
+    assert_eq!(
+        timeout, "1min",
+        "the pool's sessions end abandoned transactions"
+    );
+    stuck.rollback().await.unwrap();
+}

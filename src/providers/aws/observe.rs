@@ -60,6 +60,8 @@ pub(super) struct RegionState {
     pub(super) egress: HashMap<String, Vec<Permission>>,
     /// VPC → its network ACLs that apply to subnets
     pub(super) acls: HashMap<String, Vec<Acl>>,
+    /// Why the network ACLs could not be read, when AWS refused it.
+    pub(super) acls_unread: Option<String>,
     /// (id, transit gateway, VPC, state)
     pub(super) attachments: Vec<(
         String,
@@ -147,7 +149,17 @@ pub(super) async fn read_region(ec2: &Client, vpcs: &[&str]) -> Result<RegionSta
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| refused("read the network ACLs", e))?;
+            // An account whose credentials may not read ACLs (granted before
+            // the path check read them) is still observed: the check says
+            // what it could not look at.
+            let page = match page.map_err(|e| refused("read the network ACLs", e)) {
+                Ok(page) => page,
+                Err(ProviderError::Permanent(why)) => {
+                    state.acls_unread = Some(why);
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
             for acl in page.network_acls() {
                 // An ACL tied to no subnet (and not the default) filters nothing.
                 if acl.is_default() == Some(true) || !acl.associations().is_empty() {

@@ -331,14 +331,19 @@ pub(super) fn prove(wanted: &[Wanted], seen: &mut [Seen], regions: &HashMap<&str
             proved.push(n);
             if check.blocked.is_empty() {
                 let traffic: Vec<String> = check.traffic.iter().map(Traffic::words).collect();
+                let unread = regions.get(region).and_then(|s| s.acls_unread.as_deref());
                 seen[n].verified.push(format!(
-                    "a path check in {region}: the route tables, security groups and network ACLs of {} let {} through",
+                    "a path check in {region}: the route tables, security groups{} of {} let {} through{}",
+                    if unread.is_none() { " and network ACLs" } else { "" },
                     check.vpcs.into_iter().collect::<Vec<_>>().join(" and "),
                     if traffic.is_empty() {
                         "the routed traffic".to_owned()
                     } else {
                         traffic.join(", ")
-                    }
+                    },
+                    unread
+                        .map(|why| format!(" (network ACLs not checked: {why})"))
+                        .unwrap_or_default()
                 ));
             } else {
                 seen[n].differences.extend(
