@@ -74,11 +74,21 @@ pub fn reaching<'a>(flows: &'a [Flow], q: &'a Question) -> impl Iterator<Item = 
     flows.iter().filter(move |f| f.answers(q))
 }
 
-/// What a request would add: each of its flows, with the open connection
-/// that already allows it, if one does.
-pub fn delta<'a>(adds: &'a [Flow], open: &'a [Flow]) -> Vec<(&'a Flow, Option<&'a Flow>)> {
+/// What a connection's request (or its change) would add: each of its
+/// flows, with the open connection that already allows it, if one other than
+/// itself (`own`) does.
+pub fn delta<'a>(
+    adds: &'a [Flow],
+    open: &'a [Flow],
+    own: Uuid,
+) -> Vec<(&'a Flow, Option<&'a Flow>)> {
     adds.iter()
-        .map(|f| (f, open.iter().find(|o| f.covered_by(o))))
+        .map(|f| {
+            let by = open
+                .iter()
+                .find(|o| o.connection_id != own && f.covered_by(o));
+            (f, by)
+        })
         .collect()
 }
 
@@ -224,11 +234,13 @@ mod tests {
         );
         let every_port = flow(&["10.1.0.0/16"], &["10.2.0.0/16"], Protocol::Tcp, &[]);
         let adds = [narrower, wider, udp, every_port];
-        let d = delta(&adds, &open);
+        let d = delta(&adds, &open, Uuid::nil());
         assert_eq!(d[0].1.map(|f| f.connection_id), Some(open[0].connection_id));
         assert!(d[1].1.is_none(), "port 22 is new");
         assert!(d[2].1.is_none(), "udp is new");
         assert!(d[3].1.is_none(), "every port is more than 400-500");
+        let d = delta(&adds, &open, open[0].connection_id);
+        assert!(d[0].1.is_none(), "a connection does not cover itself");
     }
 
     #[test]

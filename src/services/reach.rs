@@ -107,19 +107,7 @@ pub(in crate::services) async fn added(
 ) -> Result<Vec<Added>> {
     let model = model(ctx).await?;
     let adds = flows_of(id, kind, req, &model.nets);
-    let open: Vec<Flow> = model
-        .flows
-        .iter()
-        .filter(|f| f.connection_id != id)
-        .cloned()
-        .collect();
-    Ok(delta(&adds, &open)
-        .into_iter()
-        .map(|(flow, by)| Added {
-            flow: flow.clone(),
-            already_by: by.map(|f| f.connection_id),
-        })
-        .collect())
+    Ok(already(&adds, &model.flows, id))
 }
 
 /// What changing the connection's request from `before` to `after` would
@@ -137,20 +125,19 @@ pub(in crate::services) async fn changed(
         &flows_of(id, kind, before, &model.nets),
         &flows_of(id, kind, after, &model.nets),
     );
-    let open: Vec<Flow> = model
-        .flows
-        .iter()
-        .filter(|f| f.connection_id != id)
-        .cloned()
-        .collect();
-    let added = delta(&gained, &open)
+    Ok((already(&gained, &model.flows, id), lost))
+}
+
+/// Each flow of connection `id`, with another open connection that already
+/// allows it, if any.
+fn already(adds: &[Flow], open: &[Flow], id: Uuid) -> Vec<Added> {
+    delta(adds, open, id)
         .into_iter()
         .map(|(flow, by)| Added {
             flow: flow.clone(),
             already_by: by.map(|f| f.connection_id),
         })
-        .collect();
-    Ok((added, lost))
+        .collect()
 }
 
 /// The model of who reaches what, kept by the process between changes.

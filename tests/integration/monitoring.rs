@@ -24,6 +24,30 @@ fn monitored() -> Options {
     }
 }
 
+/// Payments' and search's networks as two new VPCs in moto (10.1.0.0/16 and
+/// 10.2.0.0/16), their account with `settings`, the monitor every second.
+async fn aws_world(settings: Value) -> (World, aws_sdk_ec2::Client, String, String) {
+    let ec2 = moto::ec2("us-east-1");
+    let (a, b) = (
+        moto::vpc(&ec2, "10.1.0.0/16").await,
+        moto::vpc(&ec2, "10.2.0.0/16").await,
+    );
+    let w = world_on(
+        spawn_app_with(monitored()).await,
+        moto::account("cloud", settings),
+        |account| {
+            [("payments", "10.1.0.0/16", &a), ("search", "10.2.0.0/16", &b)].map(
+                |(team, cidr, vpc)| {
+                    json!({"name": format!("{team}-prod"), "team": team, "provider_account_id": account["id"],
+                           "region": "us-east-1", "cidr": cidr, "external_id": vpc})
+                },
+            )
+        },
+    )
+    .await;
+    (w, ec2, a, b)
+}
+
 /// An active connection of the world.
 async fn active(w: &World) -> String {
     let id = w.request().await["id"].as_str().unwrap().to_owned();
@@ -176,24 +200,7 @@ async fn a_sandbox_change_is_emailed_once_and_a_repair_ends_it() {
 
 #[tokio::test]
 async fn a_route_deleted_in_aws_is_repaired_automatically_and_both_emails_follow() {
-    let ec2 = moto::ec2("us-east-1");
-    let (a, b) = (
-        moto::vpc(&ec2, "10.1.0.0/16").await,
-        moto::vpc(&ec2, "10.2.0.0/16").await,
-    );
-    let w = world_on(
-        spawn_app_with(monitored()).await,
-        moto::account("cloud", json!({"repair": "auto"})),
-        |account| {
-            [("payments", "10.1.0.0/16", &a), ("search", "10.2.0.0/16", &b)].map(
-                |(team, cidr, vpc)| {
-                    json!({"name": format!("{team}-prod"), "team": team, "provider_account_id": account["id"],
-                           "region": "us-east-1", "cidr": cidr, "external_id": vpc})
-                },
-            )
-        },
-    )
-    .await;
+    let (w, ec2, a, _) = aws_world(json!({"repair": "auto"})).await;
     let id = active(&w).await;
     let tables = ec2
         .describe_route_tables()
@@ -251,24 +258,7 @@ async fn a_route_deleted_in_aws_is_repaired_automatically_and_both_emails_follow
 /// each away makes it verified again.
 #[tokio::test]
 async fn a_path_blocked_in_aws_outside_the_connection_is_unreachable_and_named() {
-    let ec2 = moto::ec2("us-east-1");
-    let (a, b) = (
-        moto::vpc(&ec2, "10.1.0.0/16").await,
-        moto::vpc(&ec2, "10.2.0.0/16").await,
-    );
-    let w = world_on(
-        spawn_app_with(monitored()).await,
-        moto::account("cloud", json!({})),
-        |account| {
-            [("payments", "10.1.0.0/16", &a), ("search", "10.2.0.0/16", &b)].map(
-                |(team, cidr, vpc)| {
-                    json!({"name": format!("{team}-prod"), "team": team, "provider_account_id": account["id"],
-                           "region": "us-east-1", "cidr": cidr, "external_id": vpc})
-                },
-            )
-        },
-    )
-    .await;
+    let (w, ec2, a, b) = aws_world(json!({})).await;
     let id = active(&w).await;
     let verified = eventually(Duration::from_secs(20), "a path check", || async {
         let c = connection(&w, &id).await;
@@ -641,24 +631,7 @@ async fn preferences_are_honoured_and_the_teams_webhook_gets_signed_events() {
 /// is unknown, not drift; the metrics say which account could not be asked.
 #[tokio::test]
 async fn aws_out_of_reach_is_unknown_and_the_metrics_say_so() {
-    let ec2 = moto::ec2("us-east-1");
-    let (a, b) = (
-        moto::vpc(&ec2, "10.1.0.0/16").await,
-        moto::vpc(&ec2, "10.2.0.0/16").await,
-    );
-    let w = world_on(
-        spawn_app_with(monitored()).await,
-        moto::account("cloud", json!({})),
-        |account| {
-            [("payments", "10.1.0.0/16", &a), ("search", "10.2.0.0/16", &b)].map(
-                |(team, cidr, vpc)| {
-                    json!({"name": format!("{team}-prod"), "team": team, "provider_account_id": account["id"],
-                           "region": "us-east-1", "cidr": cidr, "external_id": vpc})
-                },
-            )
-        },
-    )
-    .await;
+    let (w, _, _, _) = aws_world(json!({})).await;
     let id = active(&w).await;
     // Nothing listens on port 9 of the loopback.
     sqlx::query(
