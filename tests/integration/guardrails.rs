@@ -41,6 +41,27 @@ async fn labelled(w: &World, admin: &str) {
     }
 }
 
+/// The usual world, its mail sent to maildev.
+async fn mailed_world() -> World {
+    let app = spawn_app_with(Options {
+        smtp: true,
+        ..Options::default()
+    })
+    .await;
+    world(app).await
+}
+
+/// The requester asks for `body`.
+async fn requested(w: &World, body: Value) -> (u16, Value) {
+    w.call(
+        &w.requester,
+        Method::POST,
+        "/api/v1/connections",
+        Some(body),
+    )
+    .await
+}
+
 async fn save(w: &World, token: &str, rule_set: Value, based_on: i64) -> (u16, Value) {
     w.call(
         token,
@@ -149,39 +170,20 @@ async fn a_dev_to_prod_request_is_refused_by_name_and_rule_sets_must_pass_their_
 
 #[tokio::test]
 async fn a_rule_saved_later_is_checked_at_approval_and_reported_to_active_owners() {
-    let w = world(
-        spawn_app_with(Options {
-            smtp: true,
-            ..Options::default()
-        })
-        .await,
-    )
-    .await;
+    let w = mailed_world().await;
     let admin = w.app.token("root@example.test", true).await;
     labelled(&w, &admin).await;
     let body = with_networks(&w, link());
 
     // One active, one waiting for approval: both allowed when asked for.
-    let (status, active) = w
-        .call(
-            &w.requester,
-            Method::POST,
-            "/api/v1/connections",
-            Some(body.clone()),
-        )
-        .await;
+    let (status, active) = requested(&w, body.clone()).await;
     assert_eq!(status, 201, "{active}");
     let active_id = active["id"].as_str().unwrap().to_owned();
     approve_both(&w, &active_id).await;
     until_status(&w, &active_id, "active").await;
-    let (status, waiting) = w
-        .call(
-            &w.requester,
-            Method::POST,
-            "/api/v1/connections",
-            Some(with_networks(&w, json!({"kind": "network-to-network", "reason": "metrics", "protocol": "tcp", "ports": "9100"}))),
-        )
-        .await;
+    let metrics = json!({"kind": "network-to-network", "reason": "metrics",
+                         "protocol": "tcp", "ports": "9100"});
+    let (status, waiting) = requested(&w, with_networks(&w, metrics)).await;
     assert_eq!(status, 201, "{waiting}");
     let waiting_id = waiting["id"].as_str().unwrap().to_owned();
 
@@ -255,14 +257,7 @@ async fn a_rule_can_ask_one_more_team_to_approve() {
     let (status, refused) = save(&w, &admin, unknown, 1).await;
     assert_eq!(status, 422, "{refused}");
 
-    let (status, c) = w
-        .call(
-            &w.requester,
-            Method::POST,
-            "/api/v1/connections",
-            Some(with_networks(&w, link())),
-        )
-        .await;
+    let (status, c) = requested(&w, with_networks(&w, link())).await;
     assert_eq!(status, 201, "{c}");
     let teams: Vec<&str> = c["sides"]
         .as_array()
@@ -303,14 +298,7 @@ async fn a_rule_can_ask_one_more_team_to_approve() {
 /// the last approval but before the build stops the build, saying why.
 #[tokio::test]
 async fn rules_saved_after_a_request_reach_it_before_it_is_built() {
-    let w = world(
-        spawn_app_with(Options {
-            smtp: true,
-            ..Options::default()
-        })
-        .await,
-    )
-    .await;
+    let w = mailed_world().await;
     // Nothing is built until a worker process starts below.
     w.app.stop_workers().await;
     let admin = w.app.token("root@example.test", true).await;
@@ -326,24 +314,10 @@ async fn rules_saved_after_a_request_reach_it_before_it_is_built() {
                    "protocol": "tcp", "ports": ports}),
         )
     };
-    let (status, waiting) = w
-        .call(
-            &w.requester,
-            Method::POST,
-            "/api/v1/connections",
-            Some(ask("443")),
-        )
-        .await;
+    let (status, waiting) = requested(&w, ask("443")).await;
     assert_eq!(status, 201, "{waiting}");
     let waiting_id = waiting["id"].as_str().unwrap().to_owned();
-    let (status, approved) = w
-        .call(
-            &w.requester,
-            Method::POST,
-            "/api/v1/connections",
-            Some(ask("8443")),
-        )
-        .await;
+    let (status, approved) = requested(&w, ask("8443")).await;
     assert_eq!(status, 201, "{approved}");
     let approved_id = approved["id"].as_str().unwrap().to_owned();
     approve_both(&w, &approved_id).await;
@@ -421,14 +395,7 @@ async fn rules_saved_after_a_request_reach_it_before_it_is_built() {
 async fn a_change_of_an_active_connection_is_judged_by_the_rules() {
     let w = world(spawn_app_with(Options::default()).await).await;
     let admin = w.app.token("root@example.test", true).await;
-    let (status, c) = w
-        .call(
-            &w.requester,
-            Method::POST,
-            "/api/v1/connections",
-            Some(with_networks(&w, link())),
-        )
-        .await;
+    let (status, c) = requested(&w, with_networks(&w, link())).await;
     assert_eq!(status, 201, "{c}");
     let id = c["id"].as_str().unwrap().to_owned();
     approve_both(&w, &id).await;
@@ -545,24 +512,10 @@ async fn a_network_is_labelled_by_its_pool_too() {
     let mut body = link();
     body["source_network_id"] = json!(w.payments_net);
     body["destination_network_id"] = vault["id"].clone();
-    let (status, refused) = w
-        .call(
-            &w.requester,
-            Method::POST,
-            "/api/v1/connections",
-            Some(body),
-        )
-        .await;
+    let (status, refused) = requested(&w, body).await;
     assert_eq!(status, 422, "{refused}");
     assert!(refused.to_string().contains("dev-never-prod"), "{refused}");
     // Search's own network, in no labelled pool, is not prod.
-    let (status, allowed) = w
-        .call(
-            &w.requester,
-            Method::POST,
-            "/api/v1/connections",
-            Some(with_networks(&w, link())),
-        )
-        .await;
+    let (status, allowed) = requested(&w, with_networks(&w, link())).await;
     assert_eq!(status, 201, "{allowed}");
 }
