@@ -116,6 +116,21 @@ impl Traffic {
         }
     }
 
+    /// The traffic one port range at a time: rules are often one per port,
+    /// and several together may let through what no single one does.
+    fn pieces(&self) -> Vec<Traffic> {
+        if self.ports.is_empty() {
+            return vec![self.clone()];
+        }
+        self.ports
+            .iter()
+            .map(|r| Traffic {
+                protocol: self.protocol.clone(),
+                ports: vec![*r],
+            })
+            .collect()
+    }
+
     /// Does `ports` (None: every port) meet any of the traffic's ports?
     fn meets(&self, ports: Option<(u16, u16)>) -> bool {
         match ports {
@@ -136,10 +151,22 @@ impl Traffic {
     }
 }
 
-/// How a network ACL treats traffic to or from `peer`: the rule that denies
-/// (part of) it, or whether one lets all of it through. A deny is named when
-/// no earlier rule let all of the traffic through.
+/// How a network ACL treats traffic to or from `peer`, port range by port
+/// range: the first range some rule denies (part of), with that rule. A deny
+/// is named when no earlier rule let all of the range through.
 pub(super) fn acl_blocks<'a>(
+    acl: &'a Acl,
+    egress: bool,
+    peer: IpNet,
+    traffic: &Traffic,
+) -> Option<(&'a AclEntry, Traffic)> {
+    traffic
+        .pieces()
+        .into_iter()
+        .find_map(|piece| Some((piece_blocked(acl, egress, peer, &piece)?, piece)))
+}
+
+fn piece_blocked<'a>(
     acl: &'a Acl,
     egress: bool,
     peer: IpNet,
@@ -168,8 +195,16 @@ pub(super) fn acl_blocks<'a>(
     acl.entries.iter().rfind(|e| e.egress == egress && !e.allow)
 }
 
-/// Does the security group let the traffic out to `to`?
+/// Does the security group let the traffic out to `to` (each port range by
+/// some permission)?
 pub(super) fn lets_out(egress: &[Permission], to: IpNet, traffic: &Traffic) -> bool {
+    traffic
+        .pieces()
+        .iter()
+        .all(|piece| lets_piece_out(egress, to, piece))
+}
+
+fn lets_piece_out(egress: &[Permission], to: IpNet, traffic: &Traffic) -> bool {
     egress.iter().any(|p| {
         let range = p.cidr.parse::<IpNet>().is_ok_and(|c| c.contains(&to));
         let protocol = p.protocol == "-1"
@@ -297,11 +332,11 @@ impl RegionState {
             .into_iter()
             .flatten()
             .filter_map(|acl| {
-                let rule = acl_blocks(acl, egress, peer, t)?;
+                let (rule, piece) = acl_blocks(acl, egress, peer, t)?;
                 Some(format!(
                     "network ACL {} of {vpc} denies {} {way} {peer} ({direction} rule {})",
                     acl.id,
-                    t.words(),
+                    piece.words(),
                     if rule.number == 32767 {
                         "*".to_owned()
                     } else {

@@ -60,7 +60,7 @@ fn a_lower_numbered_deny_of_the_port_blocks_and_is_named() {
         },
     );
     assert_eq!(
-        acl_blocks(&acl, false, net("10.1.0.0/16"), &tcp(443)).map(|e| e.number),
+        acl_blocks(&acl, false, net("10.1.0.0/16"), &tcp(443)).map(|(e, _)| e.number),
         Some(90)
     );
     // Another port, another source, or the other direction pass.
@@ -96,7 +96,7 @@ fn traffic_no_rule_allows_whole_meets_the_closing_deny() {
         ],
     };
     assert_eq!(
-        acl_blocks(&acl, false, net("10.1.0.0/16"), &tcp(443)).map(|e| e.number),
+        acl_blocks(&acl, false, net("10.1.0.0/16"), &tcp(443)).map(|(e, _)| e.number),
         Some(32767)
     );
     assert!(acl_blocks(&acl, false, net("10.1.0.0/16"), &tcp(80)).is_none());
@@ -166,4 +166,42 @@ fn traffic_is_read_from_a_firewall_item_and_said_in_words() {
         Traffic::of(&item("any", "all ports")).unwrap().words(),
         "all traffic"
     );
+}
+
+#[test]
+fn rules_one_per_port_let_a_connection_of_several_ports_through() {
+    let allow = |number, port| AclEntry {
+        ports: Some((port, port)),
+        ..entry(number, false, true, "6", "10.0.0.0/8")
+    };
+    let acl = Acl {
+        id: "acl-3".into(),
+        entries: vec![
+            allow(100, 443),
+            allow(110, 8443),
+            entry(32767, false, false, "-1", "0.0.0.0/0"),
+        ],
+    };
+    let both = Traffic {
+        protocol: "tcp".into(),
+        ports: vec![(443, 443), (8443, 8443)],
+    };
+    assert!(acl_blocks(&acl, false, net("10.1.0.0/16"), &both).is_none());
+    let more = Traffic {
+        protocol: "tcp".into(),
+        ports: vec![(443, 443), (9000, 9000)],
+    };
+    let (rule, piece) = acl_blocks(&acl, false, net("10.1.0.0/16"), &more).unwrap();
+    assert_eq!((rule.number, piece.words()), (32767, "tcp 9000".to_owned()));
+    // The same for a security group's egress.
+    let permission = |port| Permission {
+        protocol: "tcp".into(),
+        from: Some(port),
+        to: Some(port),
+        cidr: "10.0.0.0/8".into(),
+        description: String::new(),
+    };
+    let group = [permission(443), permission(8443)];
+    assert!(lets_out(&group, net("10.2.0.0/16"), &both));
+    assert!(!lets_out(&group, net("10.2.0.0/16"), &more));
 }
