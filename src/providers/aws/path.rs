@@ -15,6 +15,8 @@ use super::*;
 #[derive(Clone, Debug)]
 pub(super) struct Acl {
     pub(super) id: String,
+    /// Tied to subnets (a VPC's default ACL is, to those no other takes).
+    pub(super) associated: bool,
     pub(super) entries: Vec<AclEntry>,
 }
 
@@ -49,6 +51,7 @@ impl Acl {
         entries.sort_by_key(|e| e.number);
         Acl {
             id: acl.network_acl_id().unwrap_or_default().to_owned(),
+            associated: !acl.associations().is_empty(),
             entries,
         }
     }
@@ -327,10 +330,11 @@ impl RegionState {
         } else {
             ("in from", "inbound")
         };
-        self.acls
-            .get(vpc)
-            .into_iter()
-            .flatten()
+        let acls = self.acls.get(vpc).map_or(&[][..], Vec::as_slice);
+        // The ACLs of the VPC's subnets; in a VPC without subnets, its default.
+        let any_associated = acls.iter().any(|a| a.associated);
+        acls.iter()
+            .filter(|acl| acl.associated || !any_associated)
             .filter_map(|acl| {
                 let (rule, piece) = acl_blocks(acl, egress, peer, t)?;
                 Some(format!(

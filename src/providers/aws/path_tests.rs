@@ -19,6 +19,7 @@ fn entry(number: i32, egress: bool, allow: bool, protocol: &str, cidr: &str) -> 
 fn default_acl() -> Acl {
     Acl {
         id: "acl-1".into(),
+        associated: true,
         entries: [false, true]
             .into_iter()
             .flat_map(|egress| {
@@ -87,6 +88,7 @@ fn a_deny_after_an_allow_of_all_the_traffic_blocks_nothing() {
 fn traffic_no_rule_allows_whole_meets_the_closing_deny() {
     let acl = Acl {
         id: "acl-2".into(),
+        associated: true,
         entries: vec![
             AclEntry {
                 ports: Some((80, 80)),
@@ -176,6 +178,7 @@ fn rules_one_per_port_let_a_connection_of_several_ports_through() {
     };
     let acl = Acl {
         id: "acl-3".into(),
+        associated: true,
         entries: vec![
             allow(100, 443),
             allow(110, 8443),
@@ -204,4 +207,29 @@ fn rules_one_per_port_let_a_connection_of_several_ports_through() {
     let group = [permission(443), permission(8443)];
     assert!(lets_out(&group, net("10.2.0.0/16"), &both));
     assert!(!lets_out(&group, net("10.2.0.0/16"), &more));
+}
+
+#[test]
+fn only_the_acls_of_the_vpcs_subnets_count() {
+    let deny_all = Acl {
+        id: "acl-default".into(),
+        associated: false,
+        entries: vec![entry(32767, false, false, "-1", "0.0.0.0/0")],
+    };
+    let mut state = RegionState::default();
+    // A VPC without subnets: its default ACL is what would apply.
+    state.acls.insert("vpc-1".into(), vec![deny_all.clone()]);
+    assert_eq!(
+        state.acl_words("vpc-1", false, net("10.1.0.0/16"), &tcp(443)),
+        ["network ACL acl-default of vpc-1 denies tcp 443 in from 10.1.0.0/16 (inbound rule *)"]
+    );
+    // Its subnets took another ACL: the default one filters nothing.
+    state
+        .acls
+        .insert("vpc-1".into(), vec![deny_all, default_acl()]);
+    assert!(
+        state
+            .acl_words("vpc-1", false, net("10.1.0.0/16"), &tcp(443))
+            .is_empty()
+    );
 }
