@@ -57,6 +57,7 @@ impl Kept {
             return Ok(model.clone());
         }
         // One snapshot for the notes, what is read, and the new mark.
+        let started = Instant::now();
         let mut tx = pool.begin().await?;
         let snapshot = store::reach::repeatable_snapshot(&mut tx).await?;
         let changed = match &kept {
@@ -80,12 +81,23 @@ impl Kept {
                     .cloned()
                     .collect();
                 flows.extend(flows_from(rows, &model.nets));
+                tracing::debug!(
+                    connections = ids.len(),
+                    flows = flows.len(),
+                    ms = started.elapsed().as_millis(),
+                    "reachability model: changed connections read again"
+                );
                 // Read whole again within LONGEST_KEPT all the same.
                 (model.nets.clone(), flows, model.read_at)
             }
             None => {
                 let nets = Networks::load(&mut tx).await?;
                 let flows = open_flows(&mut tx, &nets).await?;
+                tracing::info!(
+                    flows = flows.len(),
+                    ms = started.elapsed().as_millis(),
+                    "reachability model read whole"
+                );
                 (Arc::new(nets), flows, Instant::now())
             }
         };
