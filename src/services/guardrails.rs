@@ -200,6 +200,17 @@ pub(in crate::services) fn refused(verdicts: &[Verdict]) -> Result<()> {
     }
 }
 
+/// Refuses with 409 what the rules in force refuse now (an approval, a
+/// build): `what`, then each refusing rule's reason.
+pub(in crate::services) fn refused_now(verdicts: &[Verdict], what: &str) -> Result<()> {
+    let why: Vec<&str> = denials(verdicts).map(|v| v.reason.as_str()).collect();
+    if why.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Conflict(format!("{what}: {}", why.join("; "))))
+    }
+}
+
 /// The teams (slugs) the rules ask to approve too.
 pub(in crate::services) fn approving_teams(verdicts: &[Verdict]) -> Vec<String> {
     let mut teams: Vec<String> = verdicts

@@ -329,15 +329,7 @@ async fn provision_alone(
             }
             // A rule saved since the last approval may refuse it now: built
             // it is not, and everyone involved hears why.
-            let why: Vec<&str> = super::guardrails::denials(&now.guardrails)
-                .map(|v| v.reason.as_str())
-                .collect();
-            if !why.is_empty() {
-                return Err(Error::Conflict(format!(
-                    "the guardrails in force refuse it: {}",
-                    why.join("; ")
-                )));
-            }
+            super::guardrails::refused_now(&now.guardrails, "the guardrails in force refuse it")?;
             move_to(
                 &mut tx,
                 &c,

@@ -74,14 +74,11 @@ impl Traffic {
         else {
             return None;
         };
-        let ports = match ports.as_str() {
-            "" | "all ports" => Vec::new(),
-            text => parse_ports(text)
-                .ok()?
-                .iter()
-                .map(|p| (p.from, p.to))
-                .collect(),
-        };
+        let ports = opened_ports(ports)
+            .ok()?
+            .iter()
+            .map(|p| (p.from, p.to))
+            .collect();
         Some(Traffic {
             protocol: protocol.clone(),
             ports,

@@ -74,6 +74,16 @@ pub(super) fn description(conn: Uuid) -> String {
     format!("switchboard connection {conn}")
 }
 
+/// The ports a firewall item's text opens (none: every port).
+pub(super) fn opened_ports(
+    text: &str,
+) -> Result<Vec<crate::domain::connection::PortRange>, String> {
+    match text {
+        "" | "all ports" => Ok(Vec::new()),
+        text => parse_ports(text),
+    }
+}
+
 /// The ingress permissions a firewall-rule item asks for.
 pub(super) fn permissions(item: &Item) -> Result<Vec<Permission>, ProviderError> {
     let Build::FirewallRule {
@@ -86,10 +96,7 @@ pub(super) fn permissions(item: &Item) -> Result<Vec<Permission>, ProviderError>
         return Err(lacks(item, "ports to open"));
     };
     let protocol = protocol.as_str();
-    let ports = match ports.as_str() {
-        "" | "all ports" => Vec::new(),
-        text => parse_ports(text).map_err(ProviderError::Permanent)?,
-    };
+    let ports = opened_ports(ports).map_err(ProviderError::Permanent)?;
     let mut ranges: Vec<(String, Option<i32>, Option<i32>)> = Vec::new();
     match protocol {
         "any" => ranges.push(("-1".into(), None, None)),

@@ -252,15 +252,7 @@ pub async fn decide_change(
         let after: ConnectionRequest =
             serde_json::from_value(change.spec.clone()).map_err(Error::internal)?;
         let verdicts = guardrails::judge(&mut tx, &after, c.expires_at, Some(c.id)).await?;
-        let why: Vec<&str> = guardrails::denials(&verdicts)
-            .map(|v| v.reason.as_str())
-            .collect();
-        if !why.is_empty() {
-            return Err(Error::Conflict(format!(
-                "this change cannot be approved: {}",
-                why.join("; ")
-            )));
-        }
+        guardrails::refused_now(&verdicts, "this change cannot be approved")?;
     }
     let decision = if approve { "approved" } else { "rejected" };
     let decided = store::changes::decide(

@@ -50,9 +50,7 @@ pub async fn approve(
     }
     // The guardrails in force now decide, not those of the day it was asked;
     // the plan shows their verdicts as of this approval.
-    let why: Vec<&str> = guardrails::denials(&new.guardrails)
-        .map(|v| v.reason.as_str())
-        .collect();
+    guardrails::refused_now(&new.guardrails, "this request cannot be approved")?;
     if new.guardrails != old.guardrails {
         store::connections::set_guardrail_verdicts(
             &mut *tx,
@@ -60,12 +58,6 @@ pub async fn approve(
             &serde_json::to_value(&new.guardrails).map_err(Error::internal)?,
         )
         .await?;
-    }
-    if !why.is_empty() {
-        return Err(Error::Conflict(format!(
-            "this request cannot be approved: {}",
-            why.join("; ")
-        )));
     }
     // A rule saved since the request may ask one more team to consent.
     guardrails::ask_approvers(ctx, caller, &mut tx, &c, &new).await?;
