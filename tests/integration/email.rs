@@ -50,13 +50,19 @@ async fn a_queued_email_travels_through_postgres_and_a_worker_to_the_smtp_server
         "a stable Message-ID lets receivers drop a retried duplicate"
     );
 
-    let done: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM apalis.jobs WHERE job_type = $1 AND status = 'Done'",
-    )
-    .bind(SendEmail::QUEUE)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    // The worker marks its job done just after the SMTP server took the
+    // message: wait for that mark, not for the message alone.
+    let done: i64 = eventually(Duration::from_secs(10), "the job marked done", || async {
+        let done: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM apalis.jobs WHERE job_type = $1 AND status = 'Done'",
+        )
+        .bind(SendEmail::QUEUE)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        (done > 0).then_some(done)
+    })
+    .await;
     assert_eq!(done, 1);
 }
 
